@@ -1,0 +1,41 @@
+# nomnom: the PostgreSQL extension (PGXS) and the project's entry points.
+# `make deps`, `make`, `make install`, `make test`, `make demo`, `make bench` (see README.md).
+
+EXTENSION    = nomnom
+MODULE_big   = nomnom
+DATA         = $(wildcard sql/nomnom--*.sql)
+CORE_SOURCES = $(wildcard extension/core/src/*.cpp)
+PG_SOURCES   = $(wildcard extension/src/*.cpp)
+OBJS         = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
+
+PG_CONFIG   ?= pg_config
+PG_CPPFLAGS  = -Iextension/core/include -Iextension/src
+PG_CXXFLAGS  = -std=c++17 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+SHLIB_LINK   = -ljansson -lnats -luuid -lstdc++
+# No LLVM bitcode: it needs a matching clang and JIT-inlining C++ gains nothing here.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+BUILD_DIR ?= build
+
+.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench
+
+deps:
+	bash test/harness/install-deps.sh
+
+core-build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD_DIR) -j2
+
+all: core-build
+
+install: install-all
+install-all: core-build
+	@if [ -f $(BUILD_DIR)/bridge/nomnom-bridge ]; then \
+	    install -m 0755 $(BUILD_DIR)/bridge/nomnom-bridge $(DESTDIR)/usr/local/bin/nomnom-bridge; fi
+
+# The whole suite, as CI runs it: deps, build, install, unit, pgTAP, end to end.
+test:
+	bash test/harness/run-tests.sh

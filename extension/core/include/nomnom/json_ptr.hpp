@@ -1,0 +1,25 @@
+// Owning handles for jansson values, so the pure C++ core never leaks a reference.
+#pragma once
+
+#include <jansson.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace nomnom {
+
+struct JsonDecref {
+    void operator()(json_t* value) const { json_decref(value); }
+};
+using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
+
+// Compact JSON text of a value (any value, not only objects and arrays).
+inline std::string dump_json(const json_t* value) {
+    char* text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    std::string out = text != nullptr ? text : "null";
+    std::free(text);
+    return out;
+}
+
+} // namespace nomnom

@@ -1,0 +1,65 @@
+// The entity mapper: one JSON document in, the rows of its entity tree out.
+// Pure C++: the extension's SQL functions and background worker both use it, and the
+// PostgreSQL side only converts the texts with each column type's input function.
+#pragma once
+
+#include "nomnom/entity_spec.hpp"
+#include "nomnom/json_document.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nomnom {
+
+// A root entity and everything derived from it, parents before children.
+struct EntityTree {
+    std::vector<EntitySpec> entities;     // entities[0] is the root
+    std::vector<int> parent;              // parent[i] is an index into entities; -1 for the root
+    std::vector<std::vector<int>> children;
+
+    // Builds the tree of `root` from all known specs. Throws SpecError when `root` is
+    // unknown or derived, or when a parent chain is broken.
+    static EntityTree build(const std::vector<EntitySpec>& all, const std::string& root);
+};
+
+// Message metadata for fields with a `source`.
+struct MessageMeta {
+    std::string message_id;
+    std::string subject;                  // empty: NULL
+    std::optional<int64_t> stream_seq;
+    std::string received_at;              // timestamptz text
+};
+
+struct MappedRow {
+    int entity = 0;                       // index into EntityTree::entities
+    int parent_row = -1;                  // index into MappedDocument::rows
+    std::string origin;                   // where in the document, e.g. "line_items[1]"
+    // One per field of the entity; nullopt is SQL NULL. A field taking the parent's
+    // generated id holds nullopt here and is listed in `parent_id_fields`.
+    std::vector<std::optional<std::string>> values;
+    std::vector<int> parent_id_fields;
+};
+
+struct MappedDocument {
+    std::vector<MappedRow> rows;          // pre-order: every parent before its children
+};
+
+// A data problem in a document. `sqlstate` is a PostgreSQL error code.
+struct MappingError {
+    std::string message;
+    const char* sqlstate = "22023";
+};
+
+// Maps `body` for `tree`. Returns false and fills `error` on bad input; never throws
+// for data problems.
+bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
+                  MappedDocument& out, MappingError& error);
+
+// Describes where a field came from, for error messages:
+// entity "OrderLineItem" (line_items[1]), field "quantity" (path "quantity")
+std::string describe_field(const EntitySpec& entity, const std::string& origin,
+                           const FieldSpec& field);
+
+} // namespace nomnom

@@ -1,0 +1,25 @@
+// Message ids: every message has a UUID. Ids that are not UUIDs, and messages without an
+// id, get a stable UUIDv5, so a redelivery or a retried request keeps its id.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nomnom {
+
+// The canonical lower-case form of `text` when it is a UUID; nullopt otherwise.
+std::optional<std::string> parse_uuid(std::string_view text);
+
+// A UUID for a `Nats-Msg-Id` or `Idempotency-Key`: the id itself when it is a UUID, else
+// UUIDv5(nomnom namespace, id).
+std::string message_uuid_from_id(std::string_view id);
+
+// UUIDv5(nomnom namespace, "<stream>:<sequence>") for a message that carries no id.
+std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequence);
+
+// A random (version 4) UUID.
+std::string random_uuid();
+
+} // namespace nomnom

@@ -1,0 +1,281 @@
+#include "nomnom/mapper.hpp"
+
+#include <map>
+
+namespace nomnom {
+namespace {
+
+constexpr const char* kInvalidJson = "22032";        // invalid_json_text
+constexpr const char* kNotNullViolation = "23502";
+constexpr const char* kInvalidText = "22P02";        // invalid_text_representation
+
+struct MappingFailure {
+    MappingError error;
+};
+
+[[noreturn]] void fail(const std::string& message, const char* sqlstate) {
+    throw MappingFailure{MappingError{message, sqlstate}};
+}
+
+std::string entity_where(const EntitySpec& entity, const std::string& origin) {
+    std::string out = "entity \"" + entity.name + "\"";
+    if (!origin.empty())
+        out += " (" + origin + ")";
+    return out;
+}
+
+bool is_json_type(const std::string& type) {
+    return type == "json" || type == "jsonb" || type == "pg_catalog.json" ||
+           type == "pg_catalog.jsonb";
+}
+
+bool is_array_type(const std::string& type) {
+    return type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0;
+}
+
+const char* json_kind(const json_t* value) {
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+// A JSON array as a PostgreSQL array literal: {"a","b",NULL,{"c"}}.
+void write_array_literal(const JsonDocument& doc, const json_t* array, std::string& out,
+                         const std::string& where) {
+    out += '{';
+    size_t index;
+    json_t* element;
+    json_array_foreach(array, index, element) {
+        if (index > 0)
+            out += ',';
+        if (json_is_null(element)) {
+            out += "NULL";
+        } else if (json_is_array(element)) {
+            write_array_literal(doc, element, out, where);
+        } else if (json_is_object(element)) {
+            fail(where + ": an array element is an object, expected a scalar", kInvalidText);
+        } else {
+            out += '"';
+            for (char c : doc.value_text(element)) {
+                if (c == '"' || c == '\\')
+                    out += '\\';
+                out += c;
+            }
+            out += '"';
+        }
+    }
+    out += '}';
+}
+
+class Mapper {
+  public:
+    Mapper(const EntityTree& tree, const JsonDocument& doc, const MessageMeta& meta,
+           MappedDocument& out)
+        : tree_(tree), doc_(doc), meta_(meta), out_(out) {}
+
+    void map_row(int entity_index, const json_t* context, int parent_row, std::string origin) {
+        const EntitySpec& entity = tree_.entities[entity_index];
+        if (!json_is_object(context))
+            fail(entity_where(entity, origin) + ": expected a JSON object, got " +
+                     json_kind(context),
+                 kInvalidText);
+        MappedRow row;
+        row.entity = entity_index;
+        row.parent_row = parent_row;
+        row.origin = std::move(origin);
+        row.values.reserve(entity.fields.size());
+        for (size_t i = 0; i < entity.fields.size(); ++i)
+            row.values.push_back(field_value(entity, row, static_cast<int>(i), context));
+        out_.rows.push_back(std::move(row));
+        int row_index = static_cast<int>(out_.rows.size()) - 1;
+
+        for (int child_index : tree_.children[entity_index])
+            map_children(child_index, context, row_index);
+    }
+
+  private:
+    void map_children(int child_index, const json_t* parent_context, int parent_row) {
+        const EntitySpec& child = tree_.entities[child_index];
+        const json_t* array = JsonDocument::find(parent_context, child.each);
+        if (array == nullptr || json_is_null(array))
+            return; // no elements: no derived rows
+        const std::string& parent_origin = out_.rows[parent_row].origin;
+        std::string base = parent_origin.empty() ? child.each_text
+                                                 : parent_origin + "." + child.each_text;
+        if (!json_is_array(array))
+            fail("entity \"" + child.name + "\": \"" + base + "\" is " + json_kind(array) +
+                     ", expected an array",
+                 kInvalidText);
+        size_t index;
+        json_t* element;
+        json_array_foreach(array, index, element) {
+            map_row(child_index, element, parent_row, base + "[" + std::to_string(index) + "]");
+        }
+    }
+
+    std::optional<std::string> field_value(const EntitySpec& entity, MappedRow& row,
+                                           int field_index, const json_t* context) {
+        const FieldSpec& field = entity.fields[field_index];
+        std::optional<std::string> value;
+        if (!field.from_parent.empty()) {
+            value = parent_value(entity, row, field_index);
+        } else if (field.source != FieldSource::Document) {
+            value = source_value(field.source);
+        } else {
+            const json_t* found = JsonDocument::find(context, field.path);
+            if (found != nullptr && !json_is_null(found))
+                value = document_value(entity, row, field, found);
+        }
+        bool filled_later = !row.parent_id_fields.empty() &&
+                            row.parent_id_fields.back() == field_index;
+        if (!value && !field.nullable && !filled_later)
+            fail(describe_field(entity, row.origin, field) +
+                     ": missing value for a non-nullable field",
+                 kNotNullViolation);
+        return value;
+    }
+
+    std::optional<std::string> parent_value(const EntitySpec& entity, MappedRow& row,
+                                            int field_index) {
+        const FieldSpec& field = entity.fields[field_index];
+        const MappedRow& parent_row = out_.rows[row.parent_row];
+        const EntitySpec& parent = tree_.entities[parent_row.entity];
+        if (field.from_parent == "id") {
+            row.parent_id_fields.push_back(field_index);
+            return std::nullopt;
+        }
+        for (size_t i = 0; i < parent.fields.size(); ++i)
+            if (parent.fields[i].name == field.from_parent)
+                return parent_row.values[i];
+        fail(describe_field(entity, row.origin, field) + ": parent entity \"" + parent.name +
+                 "\" has no field \"" + field.from_parent + "\"",
+             "42703");
+    }
+
+    std::optional<std::string> source_value(FieldSource source) const {
+        switch (source) {
+        case FieldSource::MessageId:
+            return meta_.message_id.empty() ? std::nullopt
+                                            : std::optional<std::string>(meta_.message_id);
+        case FieldSource::Subject:
+            return meta_.subject.empty() ? std::nullopt
+                                         : std::optional<std::string>(meta_.subject);
+        case FieldSource::StreamSeq:
+            return meta_.stream_seq ? std::optional<std::string>(std::to_string(*meta_.stream_seq))
+                                    : std::nullopt;
+        case FieldSource::ReceivedAt:
+            return meta_.received_at.empty() ? std::nullopt
+                                             : std::optional<std::string>(meta_.received_at);
+        case FieldSource::Document:
+            break;
+        }
+        return std::nullopt;
+    }
+
+    std::string document_value(const EntitySpec& entity, const MappedRow& row,
+                               const FieldSpec& field, const json_t* value) const {
+        if (json_is_object(value) || json_is_array(value)) {
+            if (is_json_type(field.type))
+                return doc_.to_json(value);
+            if (json_is_array(value) && is_array_type(field.type)) {
+                std::string literal;
+                write_array_literal(doc_, value, literal, describe_field(entity, row.origin, field));
+                return literal;
+            }
+            fail(describe_field(entity, row.origin, field) + ": expected a value of type " +
+                     field.type + ", got " + json_kind(value),
+                 kInvalidText);
+        }
+        if (is_json_type(field.type))
+            return doc_.to_json(value);
+        return doc_.value_text(value);
+    }
+
+    const EntityTree& tree_;
+    const JsonDocument& doc_;
+    const MessageMeta& meta_;
+    MappedDocument& out_;
+};
+
+} // namespace
+
+std::string describe_field(const EntitySpec& entity, const std::string& origin,
+                           const FieldSpec& field) {
+    std::string out = entity_where(entity, origin) + ", field \"" + field.name + "\"";
+    if (!field.from_parent.empty())
+        out += " (from parent field \"" + field.from_parent + "\")";
+    else if (field.source != FieldSource::Document)
+        out += std::string(" (source ") + to_string(field.source) + ")";
+    else
+        out += " (path \"" + field.path_text + "\")";
+    return out;
+}
+
+EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::string& root) {
+    std::map<std::string, const EntitySpec*> by_name;
+    for (const EntitySpec& spec : all)
+        by_name[spec.name] = &spec;
+    auto found = by_name.find(root);
+    if (found == by_name.end())
+        throw SpecError("unknown entity \"" + root + "\"", "42704");
+    if (!found->second->is_root())
+        throw SpecError("entity \"" + root + "\" is derived from \"" + found->second->parent +
+                            "\": ingest documents of its root entity instead",
+                        "22023");
+    EntityTree tree;
+    tree.entities.push_back(*found->second);
+    tree.parent.push_back(-1);
+    tree.children.emplace_back();
+    // Breadth-first over the specs: each pass adds the children of entities already in.
+    for (size_t next = 0; next < tree.entities.size(); ++next) {
+        const std::string parent_name = tree.entities[next].name;
+        for (const EntitySpec& spec : all) {
+            if (spec.parent != parent_name)
+                continue;
+            if (tree.entities.size() > all.size())
+                throw SpecError("entity \"" + spec.name + "\" is part of a parent cycle", "42P17");
+            tree.entities.push_back(spec);
+            tree.parent.push_back(static_cast<int>(next));
+            tree.children.emplace_back();
+            tree.children[next].push_back(static_cast<int>(tree.entities.size()) - 1);
+        }
+    }
+    return tree;
+}
+
+bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
+                  MappedDocument& out, MappingError& error) {
+    out.rows.clear();
+    JsonDocument doc;
+    std::string parse_error;
+    if (!doc.parse(body, parse_error)) {
+        error = MappingError{"entity \"" + tree.entities[0].name +
+                                 "\": the document is not valid JSON: " + parse_error,
+                             kInvalidJson};
+        return false;
+    }
+    try {
+        Mapper(tree, doc, meta, out).map_row(0, doc.root(), -1, "");
+    } catch (const MappingFailure& failure) {
+        error = failure.error;
+        out.rows.clear();
+        return false;
+    }
+    return true;
+}
+
+} // namespace nomnom
