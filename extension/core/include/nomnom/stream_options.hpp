@@ -1,0 +1,55 @@
+// A stream's options (nomnom.create_stream / nomnom.streams) and message routing.
+// Pure C++: the extension validates options with it and the worker routes messages with it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace nomnom {
+
+struct StreamOptions {
+    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string consumer = "workers";    // durable pull consumer, shared by the workers
+    int workers = 1;
+    int batch_size = 500;
+    int max_wait_ms = 500;               // fetch timeout: the idle wait
+    int max_deliver = 5;
+    int64_t ack_wait_ms = 30000;
+    std::string dlq_stream = "MESSAGESDLQ";
+    std::string storage = "file";        // file | memory
+    int replicas = 1;
+    int64_t max_age_ms = 0;              // 0: unlimited
+    int64_t max_bytes = -1;              // -1: unlimited
+    int64_t duplicate_window_ms = 120000;
+    bool track_status = true;
+    std::string entity;                  // a fixed entity for every message, or empty
+    std::vector<std::pair<std::string, std::string>> routes; // subject pattern -> entity
+};
+
+// Parses a JSON object of options (effective or partial: missing keys keep their default).
+// Unknown keys, wrong types and out-of-range values are errors naming the option.
+bool parse_stream_options(std::string_view json, StreamOptions& out, std::string& error);
+
+// A JetStream stream or consumer name: non-empty, at most 255 bytes, no whitespace, '.', '*',
+// '>', '/' or '\\'.
+bool valid_jetstream_name(std::string_view name);
+
+// A subject or a pattern with '*' and a trailing '>': non-empty tokens separated by '.'.
+bool valid_subject(std::string_view subject, bool allow_wildcards);
+
+// NATS subject matching: '*' matches one token, a final '>' one or more.
+bool subject_matches(std::string_view pattern, std::string_view subject);
+
+// Where a message goes: the Nomnom-Entity header when present, else the first matching
+// route, else the `entity` option, else the subject's last token.
+std::string route_entity(const StreamOptions& options, std::string_view subject,
+                         std::string_view entity_header);
+
+// The DLQ subject for an entity: messages.dlq.<Entity>, with characters that cannot be in a
+// subject token replaced by '_' ("unknown" when empty).
+std::string dlq_subject(std::string_view entity);
+
+} // namespace nomnom
