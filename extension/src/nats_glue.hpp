@@ -1,0 +1,57 @@
+// nats.c for nomnom: connections, JetStream streams and consumers, publishing.
+//
+// No PostgreSQL headers: these functions are called from PostgreSQL-style code, so they
+// are exception-free and status-code based. Every function that fails writes a complete
+// English message into `err` (what failed, the URL or stream, and nats.c's reason); the
+// caller frees what it got, and only then reports the error.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace nomnom {
+struct StreamOptions;
+}
+
+struct NatsEvents {
+    std::atomic<bool> disconnected{false}; // set by the library's threads
+    std::atomic<bool> reconnected{false};
+    std::atomic<bool> closed{false};
+};
+
+// Connects with signals blocked while nats.c starts its threads. With `events`, the
+// connection reconnects forever and the callbacks only set the atomic flags.
+natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
+                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept;
+// Destroys what nn_connect made (either may be NULL), after flushing for up to flush_ms.
+void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept;
+
+enum NnEnsureMode {
+    NN_ENSURE_VERIFY, // create when missing; an existing stream that differs is an error
+    NN_ENSURE_UPDATE, // create when missing; update what can be updated
+    NN_ENSURE_ADOPT,  // create when missing; use an existing one as it is (workers)
+};
+
+// The stream `name` with `subjects`, the DLQ stream, and the durable consumer.
+natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
+                               int nsubjects, const nomnom::StreamOptions& options,
+                               NnEnsureMode mode, char* err, size_t errlen) noexcept;
+
+natsStatus nn_delete_stream(jsCtx* js, const char* name, char* err, size_t errlen) noexcept;
+
+// A pull subscription bound to the stream's durable consumer.
+natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer,
+                             natsSubscription** sub, char* err, size_t errlen) noexcept;
+
+// Publishes `msg` to JetStream and waits for its ack.
+natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t errlen) noexcept;
+
+// Pending messages of a consumer (not yet delivered plus delivered and not acknowledged).
+natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,
+                               int64_t* pending) noexcept;
+
+// nats.c's text for a status, with its last error when there is one.
+void nn_describe(natsStatus s, char* out, size_t outlen) noexcept;

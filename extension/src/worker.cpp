@@ -1,0 +1,856 @@
+// A stream worker: fetches batches from the stream's durable pull consumer, writes each
+// batch in one transaction, commits, then acknowledges.
+//
+// PostgreSQL-style code (ereport, SPI, subtransactions); nats.c is called on this thread
+// only, through status-code functions; the pure C++ core (routing, ids, options) through
+// noexcept helpers that keep their C++ objects to themselves.
+#include "message_writer.hpp"
+#include "nats_glue.hpp"
+#include "worker_shmem.hpp"
+
+#include "nomnom/message_id.hpp"
+#include "nomnom/stream_options.hpp"
+
+extern "C" {
+#include "access/xlog.h"
+#include "commands/extension.h"
+#include "mb/pg_wchar.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
+#include "tcop/tcopprot.h"
+#include "utils/json.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+}
+
+#include <uuid/uuid.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// The C++ core, behind noexcept helpers: results go into caller-owned buffers.
+
+bool cpp_parse_options(const char* json, nomnom::StreamOptions** out, char* err, size_t errlen) noexcept {
+    try {
+        auto* options = new nomnom::StreamOptions();
+        std::string error;
+        if (!nomnom::parse_stream_options(json, *options, error)) {
+            snprintf(err, errlen, "%s", error.c_str());
+            delete options;
+            return false;
+        }
+        *out = options;
+        return true;
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+}
+
+// Routes a message and derives its id (text form, 36 characters + NUL).
+bool cpp_route_and_id(const nomnom::StreamOptions* options, const char* stream, const char* subject,
+                      const char* entity_header, const char* nomnom_id, const char* msg_id,
+                      uint64 stream_seq, char* entity, size_t entity_len, char* id) noexcept {
+    try {
+        std::string routed = nomnom::route_entity(*options, subject, entity_header ? entity_header : "");
+        snprintf(entity, entity_len, "%s", routed.c_str());
+        std::string uuid;
+        if (nomnom_id != nullptr && nomnom::parse_uuid(nomnom_id))
+            uuid = *nomnom::parse_uuid(nomnom_id);
+        else if (msg_id != nullptr && msg_id[0] != '\0')
+            uuid = nomnom::message_uuid_from_id(msg_id);
+        else
+            uuid = nomnom::message_uuid_from_sequence(stream, stream_seq);
+        snprintf(id, 37, "%s", uuid.c_str());
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+bool cpp_dlq_subject(const char* entity, char* out, size_t outlen) noexcept {
+    try {
+        snprintf(out, outlen, "%s", nomnom::dlq_subject(entity).c_str());
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker state
+
+enum Outcome { OUTCOME_NONE, OUTCOME_WRITTEN, OUTCOME_DUPLICATE, OUTCOME_DEAD, OUTCOME_RETRY };
+
+struct Item {
+    natsMsg* msg;
+    const char* subject;
+    const char* body;
+    int body_len;
+    char entity[NAMEDATALEN * 2];
+    char id_text[37];
+    pg_uuid_t id;
+    uint64 stream_seq;
+    int delivered;
+    TimestampTz received_at;
+    Outcome outcome;
+    char* error;        // palloc'd in the batch context
+    bool settled;       // acknowledged, terminated or nak'd
+};
+
+struct Worker {
+    int slot_index;
+    NomnomWorkerSlot* slot;
+    char stream[NAMEDATALEN * 2];
+    int index;
+    nomnom::StreamOptions* options;   // heap (new): not on a stack a longjmp could skip
+    char** subjects;
+    int nsubjects;
+    char connection_key[1024];
+    uint64 generation;
+
+    NatsEvents* events;
+    natsConnection* nc;
+    jsCtx* js;
+    natsSubscription* sub;
+    bool disconnected;
+    TimestampTz next_connect;
+    int connect_failures;
+    TimestampTz last_pending_check;
+
+    Item* items;                      // the batch being written, for the exit callback
+    int nitems;
+
+    SPIPlanPtr status_plan;
+    SPIPlanPtr dead_letter_plan;
+    MemoryContext batch_context;
+};
+
+Worker W;
+
+void set_state(const char* state) { nomnom_slot_set_state(W.slot, state, nullptr); }
+
+void set_error(const char* state, const char* error) {
+    nomnom_slot_set_state(W.slot, state, error);
+}
+
+void drop_subscription(void) {
+    if (W.sub != nullptr) {
+        natsSubscription_Destroy(W.sub);
+        W.sub = nullptr;
+    }
+}
+
+void disconnect_nats(int flush_ms) {
+    drop_subscription();
+    nn_disconnect(W.nc, W.js, flush_ms);
+    W.nc = nullptr;
+    W.js = nullptr;
+}
+
+// Nak whatever of the current batch is not settled: it is redelivered at once, and an id
+// already committed is then acknowledged without writing again.
+void nak_unsettled(int64 delay_ms) {
+    for (int i = 0; i < W.nitems; i++) {
+        Item* item = &W.items[i];
+        if (!item->settled && item->msg != nullptr) {
+            if (delay_ms > 0)
+                natsMsg_NakWithDelay(item->msg, delay_ms, nullptr);
+            else
+                natsMsg_Nak(item->msg, nullptr);
+            item->settled = true;
+        }
+    }
+}
+
+void worker_exit(int, Datum) {
+    nak_unsettled(0);
+    disconnect_nats(1000);
+    if (W.slot != nullptr) {
+        SpinLockAcquire(&W.slot->mutex);
+        W.slot->pid = 0;
+        strlcpy(W.slot->state, "stopped", sizeof W.slot->state);
+        SpinLockRelease(&W.slot->mutex);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+// Re-reads the stream's row. Exits when the stream is gone, paused, or needs fewer workers.
+void load_config(void) {
+    char err[1024];
+    char* options_text = nullptr;
+    char** subjects = nullptr;
+    int nsubjects = 0;
+    bool found = false;
+    bool paused = false;
+
+    W.generation = pg_atomic_read_u64(&nomnom_shared->config_generation);
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "nomnom worker: reading nomnom.streams");
+    bool installed = OidIsValid(get_extension_oid("nomnom", true));
+    if (installed) {
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "nomnom worker: SPI_connect failed");
+        Oid types[1] = {TEXTOID};
+        Datum values[1] = {CStringGetTextDatum(W.stream)};
+        int rc = SPI_execute_with_args("SELECT options::text, paused, subjects FROM nomnom.streams WHERE name = $1",
+                                       1, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "nomnom worker: reading nomnom.streams failed: %s", SPI_result_code_string(rc));
+        if (SPI_processed == 1) {
+            found = true;
+            HeapTuple tuple = SPI_tuptable->vals[0];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull;
+            options_text = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(tuple, desc, 1));
+            paused = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
+            ArrayType* array = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 3, &isnull));
+            Datum* elems;
+            bool* elem_nulls;
+            deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nsubjects);
+            subjects = static_cast<char**>(MemoryContextAllocZero(TopMemoryContext, sizeof(char*) * (nsubjects + 1)));
+            for (int i = 0; i < nsubjects; i++)
+                subjects[i] = MemoryContextStrdup(TopMemoryContext, TextDatumGetCString(elems[i]));
+        }
+        SPI_finish();
+    }
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+
+    if (!installed || !found) {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is no longer defined; exiting", W.stream, W.index)));
+        proc_exit(0);
+    }
+    nomnom::StreamOptions* options = nullptr;
+    if (!cpp_parse_options(options_text, &options, err, sizeof err))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("nomnom worker %s/%d: invalid stream options: %s", W.stream, W.index, err)));
+    if (paused || W.index >= options->workers) {
+        delete options;
+        ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is %s; exiting", W.stream, W.index,
+                             paused ? "paused" : "running fewer workers")));
+        proc_exit(0);
+    }
+
+    char key[1024];
+    int len = snprintf(key, sizeof key, "%s|%s|%s|%s|%d|%ld|%s", options->nats_url.c_str(),
+                       options->consumer.c_str(), options->dlq_stream.c_str(), options->storage.c_str(),
+                       options->replicas, static_cast<long>(options->ack_wait_ms),
+                       options->track_status ? "t" : "f");
+    for (int i = 0; i < nsubjects && len < static_cast<int>(sizeof key); i++)
+        len += snprintf(key + len, sizeof key - len, "|%s", subjects[i]);
+    if (strcmp(key, W.connection_key) != 0) {
+        if (W.nc != nullptr)
+            ereport(LOG, (errmsg("nomnom worker %s/%d: configuration changed; reconnecting", W.stream, W.index)));
+        disconnect_nats(1000);
+        strlcpy(W.connection_key, key, sizeof W.connection_key);
+        W.next_connect = 0;
+        W.connect_failures = 0;
+    }
+    delete W.options;
+    W.options = options;
+    if (W.subjects != nullptr) {
+        for (int i = 0; i < W.nsubjects; i++)
+            pfree(W.subjects[i]);
+        pfree(W.subjects);
+    }
+    W.subjects = subjects;
+    W.nsubjects = nsubjects;
+    pfree(options_text);
+}
+
+// ---------------------------------------------------------------------------------------
+// NATS
+
+bool ensure_connected(void) {
+    if (W.nc != nullptr && W.events->closed.load()) {
+        disconnect_nats(0);
+    }
+    if (W.nc == nullptr) {
+        TimestampTz now = GetCurrentTimestamp();
+        if (now < W.next_connect)
+            return false;
+        char err[1024];
+        char name[256];
+        snprintf(name, sizeof name, "nomnom worker %s/%d", W.stream, W.index);
+        set_state(W.connect_failures == 0 ? "connecting" : "disconnected");
+        W.events->disconnected.store(false);
+        W.events->reconnected.store(false);
+        W.events->closed.store(false);
+        natsStatus s = nn_connect(W.options->nats_url.c_str(), name, W.events, 2000, &W.nc, &W.js, err, sizeof err);
+        if (s == NATS_OK) {
+            s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options, NN_ENSURE_ADOPT, err, sizeof err);
+            if (s == NATS_OK)
+                s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err, sizeof err);
+            if (s != NATS_OK)
+                disconnect_nats(0);
+        }
+        if (s != NATS_OK) {
+            W.connect_failures++;
+            int wait_ms = Min(250 * (1 << Min(W.connect_failures, 5)), 5000);
+            W.next_connect = TimestampTzPlusMilliseconds(now, wait_ms);
+            set_error("disconnected", err);
+            if (W.connect_failures == 1 || W.connect_failures % 20 == 0)
+                ereport(LOG, (errmsg("nomnom worker %s/%d: %s", W.stream, W.index, err)));
+            return false;
+        }
+        if (W.connect_failures > 0)
+            ereport(LOG, (errmsg("nomnom worker %s/%d: connected to %s", W.stream, W.index,
+                                 W.options->nats_url.c_str())));
+        W.connect_failures = 0;
+        W.disconnected = false;
+        set_state("running");
+    }
+    // Flags set by nats.c's threads.
+    if (W.events->disconnected.exchange(false)) {
+        W.disconnected = true;
+        char err[512];
+        snprintf(err, sizeof err, "lost the connection to NATS at %s; reconnecting", W.options->nats_url.c_str());
+        set_error("disconnected", err);
+    }
+    if (W.events->reconnected.exchange(false)) {
+        W.disconnected = false;
+        set_state("running");
+    }
+    if (W.disconnected && natsConnection_Status(W.nc) == NATS_CONN_STATUS_CONNECTED) {
+        W.disconnected = false;
+        set_state("running");
+    }
+    return !W.disconnected;
+}
+
+void wait_ms(long ms) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing a batch
+
+bool is_permanent(int sqlerrcode) {
+    int category = ERRCODE_TO_CATEGORY(sqlerrcode);
+    return category == ERRCODE_DATA_EXCEPTION ||                           // 22
+           category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||           // 23
+           category == ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION ||    // 42 (unknown entity...)
+           category == ERRCODE_FEATURE_NOT_SUPPORTED ||                    // 0A
+           category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||                   // 54
+           sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE;
+}
+
+void fill_message(const Item* item, MessageToWrite* m) {
+    m->entity = item->entity;
+    m->body = item->body;
+    m->body_len = item->body_len;
+    m->message_id = item->id;
+    m->stream = W.stream;
+    m->subject = item->subject;
+    m->stream_seq = static_cast<int64>(item->stream_seq);
+    m->received_at = item->received_at;
+    m->track_status = W.options->track_status;
+    m->attempts = item->delivered;
+}
+
+// The fast path: every message of the batch in one subtransaction. False (and nothing
+// written) when any of them fails.
+bool write_all(Item* items, int n) {
+    MemoryContext old_context = CurrentMemoryContext;
+    ResourceOwner old_owner = CurrentResourceOwner;
+    volatile bool ok = true;
+    BeginInternalSubTransaction(nullptr);
+    PG_TRY();
+    {
+        for (int i = 0; i < n; i++) {
+            MessageToWrite m;
+            fill_message(&items[i], &m);
+            items[i].outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
+        }
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(old_context);
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+        ok = false;
+    }
+    PG_END_TRY();
+    if (!ok) {
+        for (int i = 0; i < n; i++)
+            items[i].outcome = OUTCOME_NONE;
+    }
+    return ok;
+}
+
+// The slow path: one subtransaction a message, so one bad message sinks nothing else.
+void write_one(Item* item) {
+    MemoryContext old_context = CurrentMemoryContext;
+    ResourceOwner old_owner = CurrentResourceOwner;
+    BeginInternalSubTransaction(nullptr);
+    PG_TRY();
+    {
+        MessageToWrite m;
+        fill_message(item, &m);
+        item->outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(W.batch_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+
+        StringInfoData text;
+        initStringInfo(&text);
+        appendStringInfo(&text, "%s: %s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "error");
+        if (error->detail)
+            appendStringInfo(&text, " (%s)", error->detail);
+        item->error = MemoryContextStrdup(W.batch_context, text.data);
+        pfree(text.data);
+        bool last_attempt = item->delivered >= W.options->max_deliver;
+        item->outcome = (is_permanent(error->sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
+        FreeErrorData(error);
+    }
+    PG_END_TRY();
+}
+
+// The message's headers as a JSON object (several values of a key: an array).
+char* headers_json(natsMsg* msg) {
+    StringInfoData out;
+    initStringInfo(&out);
+    appendStringInfoChar(&out, '{');
+    const char** keys = nullptr;
+    int nkeys = 0;
+    if (natsMsgHeader_Keys(msg, &keys, &nkeys) == NATS_OK) {
+        bool first = true;
+        for (int k = 0; k < nkeys; k++) {
+            const char** values = nullptr;
+            int nvalues = 0;
+            if (pg_verifymbstr(keys[k], strlen(keys[k]), true) &&
+                natsMsgHeader_Values(msg, keys[k], &values, &nvalues) == NATS_OK) {
+                if (!first)
+                    appendStringInfoChar(&out, ',');
+                first = false;
+                escape_json(&out, keys[k]);
+                appendStringInfoChar(&out, ':');
+                if (nvalues != 1)
+                    appendStringInfoChar(&out, '[');
+                for (int v = 0; v < nvalues; v++) {
+                    if (v)
+                        appendStringInfoChar(&out, ',');
+                    escape_json(&out, pg_verifymbstr(values[v], strlen(values[v]), true) ? values[v] : "?");
+                }
+                if (nvalues != 1)
+                    appendStringInfoChar(&out, ']');
+            }
+            free(values);
+        }
+        free(keys);
+    }
+    appendStringInfoChar(&out, '}');
+    return out.data;
+}
+
+SPIPlanPtr prepare_kept(const char* sql, int nargs, Oid* types) {
+    SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+    if (plan == nullptr)
+        elog(ERROR, "nomnom worker: cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
+// message_status for a failed or dead-lettered message (never over a completed one).
+void write_status(const Item* item, const char* status) {
+    if (!W.options->track_status)
+        return;
+    if (W.status_plan == nullptr) {
+        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+        W.status_plan = prepare_kept(
+            "INSERT INTO nomnom.message_status AS s "
+            "(message_id, stream, subject, entity, status, attempts, error, stream_seq, received_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = EXCLUDED.subject, "
+            "entity = EXCLUDED.entity, status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
+            "error = EXCLUDED.error, stream_seq = EXCLUDED.stream_seq, completed_at = NULL "
+            "WHERE s.status <> 'completed'",
+            9, types);
+    }
+    Datum values[9];
+    char nulls[9];
+    memset(nulls, ' ', sizeof nulls);
+    values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&item->id));
+    values[1] = CStringGetTextDatum(W.stream);
+    values[2] = CStringGetTextDatum(item->subject);
+    values[3] = CStringGetTextDatum(item->entity);
+    values[4] = CStringGetTextDatum(status);
+    values[5] = Int32GetDatum(item->delivered);
+    values[6] = CStringGetTextDatum(item->error ? item->error : "");
+    values[7] = Int64GetDatum(static_cast<int64>(item->stream_seq));
+    values[8] = TimestampTzGetDatum(item->received_at);
+    int rc = SPI_execute_plan(W.status_plan, values, nulls, false, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "nomnom worker: writing message_status failed: %s", SPI_result_code_string(rc));
+}
+
+void write_dead_letter(const Item* item) {
+    if (W.dead_letter_plan == nullptr) {
+        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
+        W.dead_letter_plan = prepare_kept(
+            "INSERT INTO nomnom.dead_letters AS d "
+            "(message_id, stream, subject, entity, payload, payload_bytes, headers, error, attempts, failed_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, now()) "
+            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = EXCLUDED.subject, "
+            "entity = EXCLUDED.entity, payload = EXCLUDED.payload, payload_bytes = EXCLUDED.payload_bytes, "
+            "headers = EXCLUDED.headers, error = EXCLUDED.error, attempts = EXCLUDED.attempts, failed_at = now()",
+            9, types);
+    }
+    Datum values[9];
+    char nulls[9];
+    memset(nulls, ' ', sizeof nulls);
+    bool is_text = memchr(item->body, '\0', item->body_len) == nullptr &&
+                   pg_verifymbstr(item->body, item->body_len, true);
+    values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&item->id));
+    values[1] = CStringGetTextDatum(W.stream);
+    values[2] = CStringGetTextDatum(item->subject);
+    values[3] = CStringGetTextDatum(item->entity);
+    if (is_text) {
+        values[4] = PointerGetDatum(cstring_to_text_with_len(item->body, item->body_len));
+        nulls[5] = 'n';
+    } else {
+        nulls[4] = 'n';
+        bytea* bytes = static_cast<bytea*>(palloc(VARHDRSZ + item->body_len));
+        SET_VARSIZE(bytes, VARHDRSZ + item->body_len);
+        memcpy(VARDATA(bytes), item->body, item->body_len);
+        values[5] = PointerGetDatum(bytes);
+    }
+    values[6] = CStringGetTextDatum(headers_json(item->msg));
+    values[7] = CStringGetTextDatum(item->error ? item->error : "error");
+    values[8] = Int32GetDatum(item->delivered);
+    int rc = SPI_execute_plan(W.dead_letter_plan, values, nulls, false, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "nomnom worker: writing dead_letters failed: %s", SPI_result_code_string(rc));
+}
+
+// Republishes a dead letter to messages.dlq.<Entity> in the DLQ stream.
+bool publish_dead_letter(const Item* item, char* err, size_t errlen) {
+    char subject[NAMEDATALEN * 2 + 32];
+    if (!cpp_dlq_subject(item->entity, subject, sizeof subject)) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    natsMsg* out = nullptr;
+    natsStatus s = natsMsg_Create(&out, subject, nullptr, item->body, item->body_len);
+    if (s == NATS_OK) {
+        const char** keys = nullptr;
+        int nkeys = 0;
+        if (natsMsgHeader_Keys(item->msg, &keys, &nkeys) == NATS_OK) {
+            for (int k = 0; k < nkeys; k++) {
+                const char** values = nullptr;
+                int nvalues = 0;
+                if (strcmp(keys[k], "Nats-Msg-Id") != 0 &&
+                    natsMsgHeader_Values(item->msg, keys[k], &values, &nvalues) == NATS_OK) {
+                    for (int v = 0; v < nvalues; v++)
+                        natsMsgHeader_Add(out, keys[k], values[v]);
+                }
+                free(values);
+            }
+            free(keys);
+        }
+        char value[1024];
+        snprintf(value, sizeof value, "%s:%llu", item->id_text, static_cast<unsigned long long>(item->stream_seq));
+        natsMsgHeader_Set(out, "Nats-Msg-Id", value);
+        natsMsgHeader_Set(out, "Nomnom-Message-Id", item->id_text);
+        natsMsgHeader_Set(out, "Nomnom-Stream", W.stream);
+        natsMsgHeader_Set(out, "Nomnom-Subject", item->subject);
+        snprintf(value, sizeof value, "%llu", static_cast<unsigned long long>(item->stream_seq));
+        natsMsgHeader_Set(out, "Nomnom-Stream-Seq", value);
+        snprintf(value, sizeof value, "%s", item->error ? item->error : "error");
+        for (char* c = value; *c; c++) {
+            if (*c == '\r' || *c == '\n')
+                *c = ' ';
+        }
+        natsMsgHeader_Set(out, "Nomnom-Error", value);
+        s = nn_publish(W.js, out, 5000, err, errlen);
+    } else {
+        nn_describe(s, err, errlen);
+    }
+    if (out != nullptr)
+        natsMsg_Destroy(out);
+    return s == NATS_OK;
+}
+
+int64 retry_delay_ms(int delivered) {
+    int64 delay = 500;
+    for (int i = 1; i < delivered && delay < 30000; i++)
+        delay *= 2;
+    return Min(delay, 30000);
+}
+
+// Reads what the batch needs from each message: routing, id, metadata.
+int64 prepare_items(natsMsgList* list) {
+    int64 pending = -1;
+    W.items = static_cast<Item*>(MemoryContextAllocZero(W.batch_context, sizeof(Item) * list->Count));
+    W.nitems = list->Count;
+    for (int i = 0; i < list->Count; i++) {
+        Item* item = &W.items[i];
+        natsMsg* msg = list->Msgs[i];
+        item->msg = msg;
+        item->subject = natsMsg_GetSubject(msg);
+        item->body = natsMsg_GetData(msg);
+        item->body_len = natsMsg_GetDataLength(msg);
+        if (item->body == nullptr)
+            item->body = "";
+        item->delivered = 1;
+        item->received_at = GetCurrentTimestamp();
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+            item->stream_seq = meta->Sequence.Stream;
+            item->delivered = static_cast<int>(meta->NumDelivered);
+            if (meta->Timestamp > 0)
+                item->received_at = static_cast<TimestampTz>(meta->Timestamp / 1000) -
+                                    (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+            pending = static_cast<int64>(meta->NumPending);
+            jsMsgMetaData_Destroy(meta);
+        }
+        const char* entity_header = nullptr;
+        const char* nomnom_id = nullptr;
+        const char* msg_id = nullptr;
+        natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
+        natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
+        natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
+        if (!cpp_route_and_id(W.options, W.stream, item->subject, entity_header, nomnom_id, msg_id,
+                              item->stream_seq, item->entity, sizeof item->entity, item->id_text))
+            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+        uuid_t bytes;
+        if (uuid_parse(item->id_text, bytes) != 0)
+            elog(ERROR, "nomnom worker: bad message id \"%s\"", item->id_text);
+        memcpy(item->id.data, bytes, UUID_LEN);
+    }
+    return pending;
+}
+
+// One batch: one transaction, then the acknowledgements.
+void process_batch(natsMsgList* list) {
+    MemoryContext old_context = MemoryContextSwitchTo(W.batch_context);
+    volatile int64 pending = prepare_items(list);
+    int n = W.nitems;
+    volatile bool committed = false;
+    char* volatile batch_error = nullptr;
+
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    pgstat_report_activity(STATE_RUNNING, "nomnom worker: writing a batch");
+    PG_TRY();
+    {
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "nomnom worker: SPI_connect failed");
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (!write_all(W.items, n)) {
+            for (int i = 0; i < n; i++)
+                write_one(&W.items[i]);
+        }
+        for (int i = 0; i < n; i++) {
+            Item* item = &W.items[i];
+            if (item->outcome == OUTCOME_DEAD) {
+                write_dead_letter(item);
+                write_status(item, "dead_letter");
+            } else if (item->outcome == OUTCOME_RETRY) {
+                write_status(item, "failed");
+            }
+        }
+        PopActiveSnapshot();
+        SPI_finish();
+        CommitTransactionCommand();
+        committed = true;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(W.batch_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        batch_error = psprintf("writing a batch failed: %s: %s", unpack_sql_state(error->sqlerrcode),
+                               error->message ? error->message : "error");
+        FreeErrorData(error);
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(W.batch_context);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    pgstat_report_stat(false);
+
+    uint64 written = 0, dead = 0, retried = 0;
+    char* last_error = nullptr;
+    if (!committed) {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: %s", W.stream, W.index, batch_error)));
+        last_error = batch_error;
+        nak_unsettled(1000);
+        retried = n;
+    } else {
+        for (int i = 0; i < n; i++) {
+            Item* item = &W.items[i];
+            char err[1024];
+            switch (item->outcome) {
+            case OUTCOME_WRITTEN:
+            case OUTCOME_DUPLICATE:
+                natsMsg_Ack(item->msg, nullptr);
+                written++;
+                break;
+            case OUTCOME_DEAD:
+                if (publish_dead_letter(item, err, sizeof err)) {
+                    natsMsg_Term(item->msg, nullptr);
+                } else {
+                    // Committed as a dead letter; redelivered later to republish it.
+                    natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr);
+                    last_error = psprintf("could not republish dead letter %s to the DLQ: %s", item->id_text, err);
+                }
+                dead++;
+                if (last_error == nullptr)
+                    last_error = psprintf("message %s dead-lettered: %s", item->id_text, item->error);
+                break;
+            case OUTCOME_RETRY:
+            case OUTCOME_NONE:
+                natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr);
+                retried++;
+                last_error = psprintf("message %s failed (attempt %d of %d), retrying: %s", item->id_text,
+                                      item->delivered, W.options->max_deliver, item->error ? item->error : "");
+                break;
+            }
+            item->settled = true;
+        }
+    }
+
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&W.slot->mutex);
+    W.slot->consumed += n;
+    W.slot->completed += written;
+    W.slot->dead_lettered += dead;
+    W.slot->failed += retried;
+    if (pending >= 0)
+        W.slot->pending = pending;
+    W.slot->last_batch_at = now;
+    if (last_error != nullptr) {
+        strlcpy(W.slot->last_error, last_error, sizeof W.slot->last_error);
+        W.slot->last_error_at = now;
+    }
+    SpinLockRelease(&W.slot->mutex);
+
+    W.items = nullptr;
+    W.nitems = 0;
+    MemoryContextSwitchTo(old_context);
+}
+
+void refresh_pending(void) {
+    TimestampTz now = GetCurrentTimestamp();
+    if (W.last_pending_check != 0 && !TimestampDifferenceExceeds(W.last_pending_check, now, 2000))
+        return;
+    W.last_pending_check = now;
+    int64_t pending = 0;
+    if (nn_consumer_pending(W.js, W.stream, W.options->consumer.c_str(), &pending) == NATS_OK) {
+        SpinLockAcquire(&W.slot->mutex);
+        W.slot->pending = pending;
+        SpinLockRelease(&W.slot->mutex);
+    }
+}
+
+} // namespace
+
+void nomnom_worker_main(Datum arg) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+
+    memset(&W, 0, sizeof W);
+    W.slot_index = DatumGetInt32(arg);
+    if (nomnom_shared == nullptr || W.slot_index < 0 || W.slot_index >= nomnom_shared->nslots)
+        ereport(ERROR, (errmsg("nomnom worker: no shared memory slot %d", W.slot_index)));
+    W.slot = &nomnom_shared->slots[W.slot_index];
+    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
+    strlcpy(W.stream, W.slot->stream, sizeof W.stream);
+    W.index = W.slot->worker_index;
+    LWLockRelease(nomnom_shared->lock);
+    SpinLockAcquire(&W.slot->mutex);
+    W.slot->pid = MyProcPid;
+    strlcpy(W.slot->state, "starting", sizeof W.slot->state);
+    SpinLockRelease(&W.slot->mutex);
+
+    W.events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
+    W.batch_context = AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
+    before_shmem_exit(worker_exit, (Datum)0);
+
+    Oid database;
+    memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+    BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+    pgstat_report_appname(MyBgworkerEntry->bgw_name);
+
+    load_config();
+    ereport(LOG, (errmsg("nomnom worker %s/%d started: consumer \"%s\" at %s", W.stream, W.index,
+                         W.options->consumer.c_str(), W.options->nats_url.c_str())));
+
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (!PostmasterIsAlive())
+            proc_exit(1);
+        bool reload = false;
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+            reload = true;
+        }
+        if (reload || pg_atomic_read_u64(&nomnom_shared->config_generation) != W.generation)
+            load_config();
+
+        if (!ensure_connected()) {
+            wait_ms(250);
+            continue;
+        }
+
+        natsMsgList list = {nullptr, 0};
+        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size, W.options->max_wait_ms, nullptr);
+        if (list.Count > 0) {
+            process_batch(&list);
+            natsMsgList_Destroy(&list);
+            MemoryContextReset(W.batch_context);
+            continue;
+        }
+        natsMsgList_Destroy(&list);
+        if (s == NATS_OK || s == NATS_TIMEOUT) {
+            refresh_pending();
+            continue;
+        }
+        // The fetch failed: lost connection (nats.c reconnects), or the consumer is gone.
+        char reason[512];
+        char err[768];
+        nn_describe(s, reason, sizeof reason);
+        if (natsConnection_Status(W.nc) != NATS_CONN_STATUS_CONNECTED) {
+            W.disconnected = true;
+            snprintf(err, sizeof err, "lost the connection to NATS at %s: %s", W.options->nats_url.c_str(), reason);
+            set_error("disconnected", err);
+        } else {
+            snprintf(err, sizeof err, "fetching from consumer \"%s\" failed: %s; subscribing again",
+                     W.options->consumer.c_str(), reason);
+            set_error("running", err);
+            disconnect_nats(0);
+        }
+        wait_ms(Min(W.options->max_wait_ms, 500));
+    }
+}
