@@ -156,8 +156,9 @@ stack_start_pg() {
     for try in 1 2 3; do
         stack_pick_port PGPORT || return 1
         _stack_pg_launch && break
-        if ((try == 3)); then return 1; fi
-        stack_log "PostgreSQL did not start on port $PGPORT, trying another port"
+        # Only a lost race for the port is worth another try.
+        if ((try == 3)) || ! grep -q 'could not bind' "$NOMNOM_PG_LOG"; then return 1; fi
+        stack_log "PostgreSQL could not bind port $PGPORT, trying another port"
     done
     # The database the background workers watch, empty: tests create the extension.
     if [[ $NOMNOM_DB != postgres ]]; then
@@ -187,7 +188,7 @@ _stack_pg_launch() {
     if ! stack_as_pg "$bin/pg_ctl" -D "$NOMNOM_PG_DATA" -l "$NOMNOM_PG_LOG" -w -t 60 start \
         >/dev/null; then
         stack_log "PostgreSQL failed to start (port $PGPORT)"
-        stack_tail_log "$NOMNOM_PG_LOG"
+        stack_tail_log "$NOMNOM_PG_LOG" 10
         return 1
     fi
     NOMNOM_PG_PID=$(head -n 1 "$NOMNOM_PG_DATA/postmaster.pid")
@@ -236,8 +237,8 @@ stack_start_nats() {
         stack_pick_port NOMNOM_NATS_PORT || return 1
         stack_pick_port NOMNOM_NATS_MONITOR_PORT || return 1
         _stack_nats_launch && break
-        if ((try == 3)); then return 1; fi
-        stack_log "nats-server did not start on port $NOMNOM_NATS_PORT, trying other ports"
+        if ((try == 3)) || ! grep -q 'address already in use' "$NOMNOM_NATS_LOG"; then return 1; fi
+        stack_log "nats-server could not bind its ports, trying other ports"
     done
     stack_save_env
 }
@@ -256,7 +257,7 @@ _stack_nats_launch() {
     until curl -fs -o /dev/null --max-time 2 "$NOMNOM_NATS_MONITOR_URL/healthz"; do
         if ! stack_pid_alive "$NOMNOM_NATS_PID" || (($(date +%s) >= deadline)); then
             stack_log "nats-server failed to start (port $NOMNOM_NATS_PORT)"
-            stack_tail_log "$NOMNOM_NATS_LOG"
+            stack_tail_log "$NOMNOM_NATS_LOG" 10
             stack_kill_pid "$NOMNOM_NATS_PID" KILL 5
             NOMNOM_NATS_PID=
             return 1
@@ -308,7 +309,7 @@ stack_dump_logs() {
 }
 
 # Stops, in reverse order of dependence, everything this stack started; then removes
-# the stack folder unless NOMNOM_STACK_KEEP=1.
+# the stack folder unless NOMNOM_STACK_KEEP=1, and unsets the variables it exported.
 stack_stop_all() {
     local entry
     for entry in ${NOMNOM_STACK_PROCS:-}; do
@@ -324,7 +325,11 @@ stack_stop_all() {
             rm -rf "$NOMNOM_STACK_DIR"
         fi
     fi
-    NOMNOM_STACK_DIR=
+    # Forget the stopped stack, so that nothing started later (another test script)
+    # inherits its ports or PIDs.
+    unset NOMNOM_STACK_DIR PGHOST PGPORT PGUSER NOMNOM_PG_PID NOMNOM_PG_DATA NOMNOM_PG_LOG \
+        NOMNOM_PG_PRELOAD NATS_URL NOMNOM_NATS_PORT NOMNOM_NATS_MONITOR_PORT \
+        NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG
 }
 
 # stack_trap: on exit, whatever the reason, dump the logs if the script failed and stop
