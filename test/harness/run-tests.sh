@@ -9,6 +9,7 @@
 #   NOMNOM_TEST_WITHOUT_EXTENSION=1    pgTAP without preloading or creating nomnom
 #                                      (only to test the harness itself; counted as is)
 #   NOMNOM_PG_FSYNC                    default off here: tests need no durability
+#   NOMNOM_PGTAP_TIMEOUT               seconds per pgTAP suite file, default 600
 #   NOMNOM_E2E_TIMEOUT                 seconds per end-to-end script, default 900
 set -uo pipefail # no -e: a failed phase is counted and reported, later ones still run
 
@@ -148,7 +149,7 @@ run_suite() {
     log=$LOGS/$db.log
     stack_psql postgres -c "CREATE DATABASE \"$db\" TEMPLATE nomnom_template" ||
         { failed 1 "$file: could not create its database"; return; }
-    "${PG_PROVE[@]}" -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$db" "$file" 2>&1 | tee "$log"
+    timeout -k 10 "${NOMNOM_PGTAP_TIMEOUT:-600}" "${PG_PROVE[@]}" -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$db" "$file" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     ok=$(grep -Ec '^ok [0-9]|^not ok [0-9]+.*# *TODO' "$log")
     notok=$(grep -E '^not ok [0-9]' "$log" | grep -Evc '# *TODO')
@@ -187,13 +188,20 @@ fi
 ###############################################################################
 phase e2e "end-to-end scripts"
 # Each script starts what it needs through stack.sh and exits 0 on pass: one count each.
+# `timeout` puts the script in its own process group, out of reach of Ctrl-C: pass our
+# INT/TERM on to it, so that its own trap stops what it started.
+E2E_PID=
+trap '[[ -n $E2E_PID ]] && kill -TERM "$E2E_PID" 2>/dev/null; exit 130' INT TERM
 for script in "${E2E[@]}"; do
     echo "--- $script"
-    if timeout -k 30 "${NOMNOM_E2E_TIMEOUT:-900}" bash "$script" </dev/null; then
+    timeout -k 30 "${NOMNOM_E2E_TIMEOUT:-900}" bash "$script" </dev/null &
+    E2E_PID=$!
+    if wait "$E2E_PID"; then
         passed 1
     else
         failed 1 "$script (exit $?)"
     fi
+    E2E_PID=
 done
 if ((${#E2E[@]} == 0)); then echo "no end-to-end scripts in test/e2e/"; fi
 

@@ -17,6 +17,7 @@
 #   NOMNOM_DB         database created (empty) by stack_start_pg and named in
 #                     nomnom.database when preloading; default nomnom_test
 #   NOMNOM_STACK_KEEP 1 keeps the temporary folder after stack_stop_all (for post-mortems)
+#   NOMNOM_STACK_PARENT where the temporary folder is made, default /tmp
 #   PG_CONFIG         pg_config to find the PostgreSQL binaries, default pg_config
 
 NOMNOM_STACK_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,7 +69,8 @@ stack_kill_pid() {
 # postgres user, so that user owns it; root (or the developer) can still read it.
 stack_init() {
     if [[ -n ${NOMNOM_STACK_DIR:-} && -d $NOMNOM_STACK_DIR ]]; then return 0; fi
-    NOMNOM_STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/nomnom-stack.XXXXXX")
+    # Not $TMPDIR: the postgres user must be able to reach the folder through its parents.
+    NOMNOM_STACK_DIR=$(mktemp -d "${NOMNOM_STACK_PARENT:-/tmp}/nomnom-stack.XXXXXX")
     export NOMNOM_STACK_DIR
     if ((EUID == 0)); then chown postgres:postgres "$NOMNOM_STACK_DIR"; fi
     chmod 0755 "$NOMNOM_STACK_DIR"
