@@ -11,7 +11,26 @@
 #   NOMNOM_PG_FSYNC                    default off here: tests need no durability
 #   NOMNOM_PGTAP_TIMEOUT               seconds per pgTAP suite file, default 600
 #   NOMNOM_E2E_TIMEOUT                 seconds per end-to-end script, default 900
+#
+# Arguments narrow the run for a quicker loop (deps, build and install always run):
+#   run-tests.sh [unit|unit-asan|pgtap|e2e]... [test/pgtap/FILE.sql|test/e2e/FILE.sh]...
+# `make test` passes none: everything runs.
 set -uo pipefail # no -e: a failed phase is counted and reported, later ones still run
+
+WANT_PHASES=" "
+WANT_SUITES=()
+WANT_E2E=()
+for arg in "$@"; do
+    case $arg in
+    unit | unit-asan | pgtap | e2e) WANT_PHASES+="$arg " ;;
+    *.sql) WANT_SUITES+=("$(realpath -e "$arg")") || exit 2 ;;
+    *.sh) WANT_E2E+=("$(realpath -e "$arg")") || exit 2 ;;
+    *) echo "usage: $0 [unit|unit-asan|pgtap|e2e]... [FILE.sql|FILE.sh]..." >&2; exit 2 ;;
+    esac
+done
+if ((${#WANT_SUITES[@]} > 0)); then WANT_PHASES+="pgtap "; fi
+if ((${#WANT_E2E[@]} > 0)); then WANT_PHASES+="e2e "; fi
+wanted() { [[ $WANT_PHASES == " " || $WANT_PHASES == *" $1 "* ]]; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 # shellcheck source=test/harness/stack.sh
@@ -82,10 +101,12 @@ bash test/harness/install-deps.sh || { failed 1 "make deps"; finish; }
 phase build
 make -j2 || { failed 1 "make"; finish; }
 
-phase unit
-run_ctest build unit
+if wanted unit; then
+    phase unit
+    run_ctest build unit
+fi
 
-if [[ ${NOMNOM_ASAN:-1} != 0 ]]; then
+if wanted unit-asan && [[ ${NOMNOM_ASAN:-1} != 0 ]]; then
     phase unit-asan "unit tests under ASan and UBSan, in build-asan/"
     # Sanitizer reports must fail the test, not scroll by.
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -163,6 +184,10 @@ shopt -s nullglob
 SUITES=(test/pgtap/*.sql)
 E2E=(test/e2e/*.sh)
 shopt -u nullglob
+if ((${#WANT_SUITES[@]} > 0)); then SUITES=("${WANT_SUITES[@]}"); fi
+if ((${#WANT_E2E[@]} > 0)); then E2E=("${WANT_E2E[@]}"); fi
+if ! wanted pgtap; then SUITES=(); fi
+if ! wanted e2e; then E2E=(); fi
 
 if ((${#SUITES[@]} > 0)); then
     fails_before=$FAILED
