@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Helpers for the worker end-to-end tests (test/e2e/worker_*.sh). Source after stack.sh.
+
+PUBLISH=${NOMNOM_PUBLISH:-$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/test/tools/nomnom-publish}
+FIXTURES=$NOMNOM_REPO_ROOT/test/fixtures/tpch
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# sql "SELECT ..." -> the result, unaligned, tuples only
+sql() { stack_psql "$NOMNOM_DB" -v ON_ERROR_STOP=1 -XtAq -c "$1"; }
+
+# A fresh database with the extension and the TPC-H Order/OrderLineItem entities, a
+# preloaded PostgreSQL (launcher reading $NOMNOM_DB) and nats-server -js.
+worker_stack_up() {
+    [[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
+    stack_start_nats
+    stack_start_pg preload
+    sql "CREATE EXTENSION IF NOT EXISTS nomnom" >/dev/null
+    sql "SELECT nomnom.define_entity(\$\$$(cat "$FIXTURES/order.json")\$\$::jsonb)" >/dev/null
+    sql "SELECT nomnom.define_entity(\$\$$(cat "$FIXTURES/orderlineitem.json")\$\$::jsonb)" >/dev/null
+}
+
+# publish ARGS... : runs nomnom-publish against $NATS_URL and sets expected_* from its report
+publish() {
+    local report
+    report=$("$PUBLISH" --url "$NATS_URL" "$@") || fail "nomnom-publish $* failed: $report"
+    echo "published: $report" >&2
+    local kv
+    for kv in $report; do
+        printf -v "expected_${kv%%=*}" '%s' "${kv#*=}"
+    done
+}
+
+# Sum of expectations across several publish runs.
+add_expected() { # NAME VALUE
+    local cur=${totals[$1]:-0}
+    totals[$1]=$(echo "$cur + $2" | bc)
+}
+
+# wait_for SECONDS "SQL returning true" [description]
+wait_for() {
+    local secs=$1 query=$2 what=${3:-$2}
+    wait_until "$secs" "[[ \$(sql \"$query\") == t ]]" || {
+        echo "--- stream_status:" >&2
+        sql "SELECT * FROM nomnom.stream_status" >&2 || true
+        stack_tail_log "$NOMNOM_PG_LOG" 60
+        fail "timed out after ${secs}s waiting for: $what"
+    }
+}
+
+# The number of rows and the sum the tables hold.
+table_totals() {
+    sql "SELECT (SELECT count(*) FROM orders) || ' ' || (SELECT count(*) FROM order_line_items) || ' ' ||
+                (SELECT coalesce(sum(extended_price), 0) FROM order_line_items)"
+}
+
+assert_eq() { # ACTUAL EXPECTED WHAT
+    [[ $1 == "$2" ]] || fail "$3: got '$1', expected '$2'"
+    echo "ok: $3 = $1" >&2
+}
+
+# The worker processes of a stream (from nomnom.stream_status)
+worker_pids() { sql "SELECT worker_pid FROM nomnom.stream_status WHERE name = '${1:-MESSAGES}' AND worker_pid IS NOT NULL ORDER BY worker"; }
