@@ -7,7 +7,7 @@
 //                  [--copy-dir DIR]
 //
 // Prints one line:  orders=N line_items=M sum_extended_price=X.YY published=P
-//                   duplicates_sent=D dead_letters=E stored_duplicates=S errors=F
+//                   duplicates_sent=D dead_letters=E jetstream_duplicates=S errors=F
 // orders/line_items/sum_extended_price are what the tables hold once every message is
 // written; dead_letters is how many messages are bad on purpose (malformed JSON, an
 // unknown entity, a document missing a required field).
@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
         fclose(lines_csv);
     }
     printf("orders=%ld line_items=%ld sum_extended_price=%s published=%ld duplicates_sent=%ld dead_letters=%ld "
-           "stored_duplicates=%ld errors=%ld\n",
+           "jetstream_duplicates=%ld errors=%ld\n",
            a.count, total_lines, cents(total_cents).c_str(), published, duplicates_sent, dead_letters,
            g_stored_duplicates.load(), g_errors.load());
     if (js)
