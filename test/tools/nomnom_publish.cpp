@@ -5,6 +5,7 @@
 //                  [--start K] [--dup-every K] [--malformed-every K] [--unknown-every K]
 //                  [--invalid-every K] [--msg-id-prefix P | --no-msg-id] [--dry-run]
 //                  [--copy-dir DIR]
+//   nomnom-publish --url U --subject S --body DOCUMENT [--msg-id ID]   (one given message)
 //
 // Prints one line:  orders=N line_items=M sum_extended_price=X.YY published=P
 //                   duplicates_sent=D dead_letters=E jetstream_duplicates=S errors=F
@@ -39,6 +40,9 @@ struct Args {
     bool no_msg_id = false;
     bool dry_run = false;
     std::string copy_dir;
+    bool single = false;       // --body: publish one given document instead of generating
+    std::string body;
+    std::string msg_id;
 };
 
 struct Rng {
@@ -177,6 +181,8 @@ Args parse(int argc, char** argv) {
         else if (k == "--no-msg-id") a.no_msg_id = true;
         else if (k == "--dry-run") a.dry_run = true;
         else if (k == "--copy-dir") a.copy_dir = value();
+        else if (k == "--body") { a.single = true; a.body = value(); }
+        else if (k == "--msg-id") a.msg_id = value();
         else usage(("unknown argument " + k).c_str());
     }
     if (a.msg_id_prefix.empty())
@@ -236,7 +242,11 @@ int main(int argc, char** argv) {
             exit(1);
         }
     };
-    for (long i = a.start; i < a.start + a.count; i++) {
+    if (a.single) {
+        publish(a.subject, a.body, a.no_msg_id ? "" : a.msg_id);
+        a.count = 0;
+    }
+    for (long i = a.start; !a.single && i < a.start + a.count; i++) {
         Order o = make_order(a.seed, i, key_prefix);
         std::string id = a.no_msg_id ? "" : a.msg_id_prefix + std::to_string(i);
         publish(a.subject, o.json, id);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Stream administration with running workers: option errors, the subject-mismatch error,
+# unreachable NATS, pause/resume, stream_status, two workers sharing one durable consumer,
+# replay of dead letters once their cause is fixed, drop_stream.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
+stack_trap
+
+worker_stack_up
+
+# sql_error "SQL" -> the error message (fails when the statement succeeds)
+sql_error() {
+    local out
+    if out=$(stack_psql "$NOMNOM_DB" -v ON_ERROR_STOP=1 -XtAq -c "$1" 2>&1); then
+        fail "expected an error from: $1"
+    fi
+    echo "$out"
+}
+assert_contains() { # TEXT NEEDLE WHAT
+    [[ $1 == *"$2"* ]] || fail "$3: '$1' does not contain '$2'"
+    echo "ok: $3" >&2
+}
+
+# --- Errors that leave nothing behind
+err=$(sql_error "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"wrokers\": 2}')")
+assert_contains "$err" 'unknown option "wrokers"' "unknown option is an error"
+err=$(sql_error "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"batch_size\": 0}')")
+assert_contains "$err" 'batch_size' "out-of-range option is an error"
+err=$(sql_error "SELECT nomnom.create_stream('BAD NAME')")
+assert_contains "$err" 'not a valid JetStream stream name' "bad stream name is an error"
+err=$(sql_error "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"nats_url\": \"nats://127.0.0.1:1\"}')")
+assert_contains "$err" 'nats://127.0.0.1:1' "unreachable NATS names the URL"
+assert_eq "$(sql "SELECT count(*) FROM nomnom.streams")" 0 "failed create_stream records nothing"
+
+# --- An existing JetStream stream with other subjects: an error showing both
+sql "SELECT nomnom.create_stream('OTHER', ARRAY['other.>'])" >/dev/null
+sql "SELECT nomnom.drop_stream('OTHER')" >/dev/null # forgets it; the JetStream stream stays
+err=$(sql_error "SELECT nomnom.create_stream('OTHER', ARRAY['messages.other.>'])")
+assert_contains "$err" '[other.>]' "mismatch error shows the existing subjects"
+assert_contains "$err" '[messages.other.>]' "mismatch error shows the requested subjects"
+sql "SELECT nomnom.create_stream('OTHER', ARRAY['other.>'])" >/dev/null # the same: verified
+sql "SELECT nomnom.drop_stream('OTHER', delete_jetstream => true)" >/dev/null
+sql "SELECT nomnom.create_stream('OTHER', ARRAY['messages.other.>'])" >/dev/null # deleted: recreated
+sql "SELECT nomnom.drop_stream('OTHER', true)" >/dev/null
+
+# --- The default stream; effective options in nomnom.streams
+sql "SELECT nomnom.create_stream()" >/dev/null
+assert_eq "$(sql "SELECT subjects::text, options->>'workers', options->>'consumer', options->>'max_deliver', options->>'dlq_stream', options->>'track_status', options->>'nats_url' = '$NATS_URL', paused FROM nomnom.streams")" \
+    "{messages.ingest.>}|1|workers|5|MESSAGESDLQ|true|t|f" "nomnom.streams shows effective options"
+wait_for 30 "SELECT state = 'running' AND worker_pid IS NOT NULL FROM nomnom.stream_status WHERE name = 'MESSAGES'" "worker running"
+assert_eq "$(sql "SELECT consumed, completed, failed, dead_lettered, last_error IS NULL FROM nomnom.stream_status")" "0|0|0|0|t" "fresh stream_status"
+
+# --- Pause / resume
+sql "SELECT nomnom.pause_stream('MESSAGES')" >/dev/null
+wait_for 30 "SELECT state = 'paused' AND worker_pid IS NULL FROM nomnom.stream_status WHERE name = 'MESSAGES'" "paused"
+publish --count 300 --seed 21
+# Paused: the messages wait in JetStream (the consumer has them pending), no rows appear.
+consumer_pending() { curl -fs "$NOMNOM_NATS_MONITOR_URL/jsz?consumers=1" | jq '[.account_details[].stream_detail[] | select(.name == "MESSAGES") | .consumer_detail[] | select(.name == "workers") | .num_pending] | add // 0'; }
+wait_until 10 "[[ \$(consumer_pending) == 300 ]]" || fail "consumer pending is $(consumer_pending), expected 300"
+assert_eq "$(sql "SELECT count(*) FROM orders")" 0 "no rows while paused"
+sql "SELECT nomnom.resume_stream('MESSAGES')" >/dev/null
+wait_for 60 "SELECT count(*) = 300 FROM orders" "300 orders after resume"
+assert_eq "$(table_totals)" "$expected_orders $expected_line_items $expected_sum_extended_price" "totals after resume"
+err=$(sql_error "SELECT nomnom.pause_stream('NOPE')")
+assert_contains "$err" 'does not exist' "pausing an unknown stream is an error"
+
+# --- Two workers on one durable consumer, set live with alter_stream
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 2, \"batch_size\": 100}')" >/dev/null
+wait_for 30 "SELECT count(*) = 2 AND count(DISTINCT worker_pid) = 2 AND bool_and(state = 'running') FROM nomnom.stream_status WHERE name = 'MESSAGES'" "two running workers"
+assert_eq "$(sql "SELECT options->>'workers' || '/' || (options->>'batch_size') FROM nomnom.streams")" "2/100" "alter_stream merged options"
+publish --count 10000 --seed 22
+wait_for 120 "SELECT count(*) = 10300 FROM orders" "10300 orders with two workers"
+read -r lines sum < <(sql "SELECT count(*), sum(extended_price) FROM order_line_items o WHERE order_key LIKE 'S22-%'" | tr '|' ' ')
+assert_eq "$lines $sum" "$expected_line_items $expected_sum_extended_price" "two workers: line items and sum"
+assert_eq "$(sql "SELECT bool_and(consumed > 0) FROM nomnom.stream_status WHERE name = 'MESSAGES'")" t "both workers consumed"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": null}')" >/dev/null # back to the default, 1
+wait_for 30 "SELECT count(*) = 1 FROM nomnom.stream_status WHERE name = 'MESSAGES'" "one worker again"
+
+# --- Dead letters, then replay once the cause is fixed
+sql "CREATE TABLE customers (id bigint generated always as identity primary key, customer_key text unique not null, name text not null)" >/dev/null
+for i in 1 2 3 4 5; do
+    publish --subject messages.ingest.Customer --msg-id "customer-$i" --body "{\"customer_key\": \"C$i\", \"name\": \"Customer $i\"}"
+done
+wait_for 60 "SELECT count(*) = 5 FROM nomnom.dead_letters WHERE entity = 'Customer'" "5 Customer dead letters"
+sql "SELECT nomnom.define_entity('{\"name\": \"Customer\", \"table\": \"customers\", \"fields\": [{\"name\": \"customer_key\", \"type\": \"text\", \"nullable\": false}, {\"name\": \"name\", \"type\": \"text\", \"nullable\": false}], \"unique\": [\"customer_key\"]}'::jsonb)" >/dev/null
+ids=$(sql "SELECT array_agg(message_id ORDER BY message_id)::text FROM nomnom.dead_letters WHERE entity = 'Customer'")
+assert_eq "$(sql "SELECT nomnom.replay_dead_letters('MESSAGES', (SELECT array_agg(message_id) FROM nomnom.dead_letters WHERE entity = 'Customer' AND subject LIKE '%.Customer'))")" 5 "replayed 5 dead letters"
+wait_for 60 "SELECT count(*) = 5 FROM customers" "5 customers after replay"
+assert_eq "$(sql "SELECT count(*) FROM nomnom.dead_letters WHERE entity = 'Customer'")" 0 "no Customer dead letters left"
+assert_eq "$(sql "SELECT array_agg(message_id ORDER BY message_id)::text FROM nomnom.message_status WHERE entity = 'Customer' AND status = 'completed'")" "$ids" "replayed messages keep their ids"
+assert_eq "$(sql "SELECT nomnom.replay_dead_letters()")" 0 "nothing left to replay"
+
+# --- purge_message_status
+assert_eq "$(sql "SELECT nomnom.purge_message_status('1 hour')")" 0 "nothing older than an hour"
+assert_eq "$(sql "SELECT nomnom.purge_message_status('-1 minute') > 0")" t "purge removes completed rows"
+
+# --- drop_stream stops the workers
+sql "SELECT nomnom.drop_stream('MESSAGES')" >/dev/null
+wait_for 30 "SELECT count(*) = 0 FROM nomnom.worker_slots() WHERE worker_pid IS NOT NULL" "workers gone after drop_stream"
+assert_eq "$(sql "SELECT count(*) FROM nomnom.stream_status")" 0 "no stream_status rows after drop"
+echo "worker_control passed"
