@@ -33,7 +33,7 @@ bool claim(const MessageToWrite& message) {
     pg_call([&] {
         if (claim_plan == nullptr) {
             Oid types[] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID};
-            SPIPlanPtr plan = SPI_prepare(kClaimSql, 7, types);
+            SPIPlanPtr plan = SPI_prepare_cursor(kClaimSql, 7, types, CURSOR_OPT_GENERIC_PLAN);
             if (plan == nullptr)
                 elog(ERROR, "nomnom: cannot prepare the status claim: %s",
                      SPI_result_code_string(SPI_result));

@@ -34,8 +34,10 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
     SPIPlanPtr plan = nullptr;
     try {
         pg_call([&] {
-            plan = SPI_prepare(sql.c_str(), static_cast<int>(types.size()),
-                               const_cast<Oid*>(types.data()));
+            // Generic plans: these statements have nothing a custom plan could use, and
+            // replanning each row would cost more than the write itself.
+            plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(types.size()),
+                                      const_cast<Oid*>(types.data()), CURSOR_OPT_GENERIC_PLAN);
             if (plan == nullptr)
                 elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
             SPI_keepplan(plan);
