@@ -20,6 +20,9 @@
 #   NOMNOM_STACK_PARENT where the temporary folder is made, default /tmp
 #   PG_CONFIG         pg_config to find the PostgreSQL binaries, default pg_config
 
+# nats-server and runuser live in /usr/sbin, which a non-login PATH may lack.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
+
 NOMNOM_STACK_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NOMNOM_REPO_ROOT=$(cd "$NOMNOM_STACK_LIB/../.." && pwd)
 export NOMNOM_STACK_LIB NOMNOM_REPO_ROOT
@@ -67,11 +70,20 @@ stack_kill_pid() {
 
 # The temporary folder of this stack, created on first use. PostgreSQL runs as the
 # postgres user, so that user owns it; root (or the developer) can still read it.
+# A NOMNOM_STACK_DIR set beforehand (make demo: a fixed one that make demo-stop finds)
+# is used if it is new, empty, or an earlier stack's. The marker file lets stack_stop_all
+# remove only a folder that a stack made.
 stack_init() {
-    if [[ -n ${NOMNOM_STACK_DIR:-} && -d $NOMNOM_STACK_DIR ]]; then return 0; fi
-    # Not $TMPDIR: the postgres user must be able to reach the folder through its parents.
-    NOMNOM_STACK_DIR=$(mktemp -d "${NOMNOM_STACK_PARENT:-/tmp}/nomnom-stack.XXXXXX")
+    if [[ -z ${NOMNOM_STACK_DIR:-} ]]; then
+        # Not $TMPDIR: the postgres user must be able to reach the folder through its parents.
+        NOMNOM_STACK_DIR=$(mktemp -d "${NOMNOM_STACK_PARENT:-/tmp}/nomnom-stack.XXXXXX") || return 1
+    elif [[ -d $NOMNOM_STACK_DIR && ! -e $NOMNOM_STACK_DIR/.nomnom-stack &&
+        -n $(ls -A "$NOMNOM_STACK_DIR") ]]; then
+        stack_log "$NOMNOM_STACK_DIR is not empty and is no stack folder"
+        return 1
+    fi
     export NOMNOM_STACK_DIR
+    mkdir -p "$NOMNOM_STACK_DIR" && touch "$NOMNOM_STACK_DIR/.nomnom-stack" || return 1
     if ((EUID == 0)); then chown postgres:postgres "$NOMNOM_STACK_DIR"; fi
     chmod 0755 "$NOMNOM_STACK_DIR"
 }
@@ -320,7 +332,7 @@ stack_stop_all() {
     NOMNOM_STACK_PROCS=
     stack_stop_pg || true
     stack_stop_nats || true
-    if [[ -n ${NOMNOM_STACK_DIR:-} && -d $NOMNOM_STACK_DIR ]]; then
+    if [[ -n ${NOMNOM_STACK_DIR:-} && -e $NOMNOM_STACK_DIR/.nomnom-stack ]]; then
         if [[ ${NOMNOM_STACK_KEEP:-0} == 1 ]]; then
             stack_log "kept $NOMNOM_STACK_DIR"
         else
