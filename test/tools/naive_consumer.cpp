@@ -1,7 +1,8 @@
 // nomnom-naive-consumer: the benchmark's baseline. One transaction and one ack a message:
 // fetch, BEGIN, SELECT nomnom.ingest(entity, body, id), COMMIT, ack.
 //
-//   nomnom-naive-consumer --url U --stream S --consumer C --dsn DSN --count N [--idle-ms 5000]
+//   nomnom-naive-consumer --url U --stream S [--subject messages.ingest.>] --consumer C --dsn DSN
+//                         --count N [--idle-ms 5000]
 //
 // Creates the durable pull consumer when missing. Prints: consumed=N seconds=T rate=R
 #include <libpq-fe.h>
@@ -14,13 +15,14 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    std::string url = "nats://127.0.0.1:4222", stream = "MESSAGES", consumer = "naive", dsn;
+    std::string url = "nats://127.0.0.1:4222", stream = "MESSAGES", consumer = "naive", subject = "messages.ingest.>", dsn;
     long count = 0, idle_ms = 5000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         if (k == "--url") url = argv[i + 1];
         else if (k == "--stream") stream = argv[i + 1];
         else if (k == "--consumer") consumer = argv[i + 1];
+        else if (k == "--subject") subject = argv[i + 1];
         else if (k == "--dsn") dsn = argv[i + 1];
         else if (k == "--count") count = atol(argv[i + 1]);
         else if (k == "--idle-ms") idle_ms = atol(argv[i + 1]);
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
         so.Config.AckPolicy = js_AckExplicit;
         so.Config.DeliverPolicy = js_DeliverAll;
         so.Config.MaxAckPending = 1000;
-        s = js_PullSubscribe(&sub, js, "", consumer.c_str(), nullptr, &so, nullptr);
+        s = js_PullSubscribe(&sub, js, subject.c_str(), consumer.c_str(), nullptr, &so, nullptr);
     }
     if (s != NATS_OK) {
         fprintf(stderr, "nomnom-naive-consumer: NATS: %s: %s\n", natsStatus_GetText(s), nats_GetLastError(nullptr));
