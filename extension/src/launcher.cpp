@@ -165,7 +165,11 @@ void start_worker(int i, const char* stream, int index) {
     LWLockRelease(nomnom_shared->lock);
 
     launcher_slots[i].last_start = now;
-    if (!RegisterDynamicBackgroundWorker(&worker, &launcher_slots[i].handle)) {
+    // The handle outlives this iteration's memory context.
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    bool registered = RegisterDynamicBackgroundWorker(&worker, &launcher_slots[i].handle);
+    MemoryContextSwitchTo(old);
+    if (!registered) {
         launcher_slots[i].handle = nullptr;
         launcher_slots[i].failures++;
         nomnom_slot_set_state(slot, "starting",
@@ -263,7 +267,6 @@ void nomnom_launcher_main(Datum arg) {
     stop_orphans();
 
     ereport(LOG, (errmsg("nomnom launcher started in database \"%s\"", nomnom_database_guc)));
-    uint64 seen_generation = 0;
     MemoryContext loop_context =
         AllocSetContextCreate(TopMemoryContext, "nomnom launcher loop", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
@@ -272,9 +275,6 @@ void nomnom_launcher_main(Datum arg) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
-        uint64 generation = pg_atomic_read_u64(&nomnom_shared->config_generation);
-        (void)seen_generation;
-        seen_generation = generation;
         MemoryContext old = MemoryContextSwitchTo(loop_context);
         reconcile();
         MemoryContextSwitchTo(old);

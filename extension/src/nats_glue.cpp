@@ -362,14 +362,15 @@ natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t
 }
 
 natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,
-                               int64_t* pending) noexcept {
+                               int64_t* undelivered, int64_t* unacknowledged) noexcept {
     jsConsumerInfo* info = nullptr;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 1000;
     natsStatus s = js_GetConsumerInfo(&info, js, stream, consumer, &jo, nullptr);
     if (s == NATS_OK) {
-        *pending = static_cast<int64_t>(info->NumPending) + info->NumAckPending;
+        *undelivered = static_cast<int64_t>(info->NumPending);
+        *unacknowledged = info->NumAckPending;
         jsConsumerInfo_Destroy(info);
     }
     return s;

@@ -49,9 +49,9 @@ natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer
 // Publishes `msg` to JetStream and waits for its ack.
 natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t errlen) noexcept;
 
-// Pending messages of a consumer (not yet delivered plus delivered and not acknowledged).
+// Messages of a consumer not yet delivered, and delivered but not acknowledged.
 natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,
-                               int64_t* pending) noexcept;
+                               int64_t* undelivered, int64_t* unacknowledged) noexcept;
 
 // nats.c's text for a status, with its last error when there is one.
 void nn_describe(natsStatus s, char* out, size_t outlen) noexcept;

@@ -124,6 +124,7 @@ struct Worker {
     TimestampTz next_connect;
     int connect_failures;
     TimestampTz last_pending_check;
+    int stalled_checks;               // idle checks that saw undelivered messages
 
     Item* items;                      // the batch being written, for the exit callback
     int nitems;
@@ -312,6 +313,16 @@ bool ensure_connected(void) {
         W.connect_failures = 0;
         W.disconnected = false;
         set_state("running");
+    }
+    if (W.sub == nullptr) {
+        char err[1024];
+        natsStatus s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options, NN_ENSURE_ADOPT, err, sizeof err);
+        if (s == NATS_OK)
+            s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err, sizeof err);
+        if (s != NATS_OK) {
+            set_error(natsConnection_Status(W.nc) == NATS_CONN_STATUS_CONNECTED ? "running" : "disconnected", err);
+            return false;
+        }
     }
     // Flags set by nats.c's threads.
     if (W.events->disconnected.exchange(false)) {
@@ -759,16 +770,29 @@ void process_batch(natsMsgList* list) {
     MemoryContextSwitchTo(old_context);
 }
 
-void refresh_pending(void) {
+// After an empty fetch: the consumer's pending count, at most every 2 seconds. A pull that
+// keeps coming back empty while the consumer has undelivered messages has stalled (a lost
+// pull request, a consumer re-created behind our back): subscribe again.
+void check_idle_consumer(void) {
     TimestampTz now = GetCurrentTimestamp();
     if (W.last_pending_check != 0 && !TimestampDifferenceExceeds(W.last_pending_check, now, 2000))
         return;
     W.last_pending_check = now;
-    int64_t pending = 0;
-    if (nn_consumer_pending(W.js, W.stream, W.options->consumer.c_str(), &pending) == NATS_OK) {
-        SpinLockAcquire(&W.slot->mutex);
-        W.slot->pending = pending;
-        SpinLockRelease(&W.slot->mutex);
+    int64_t undelivered = 0, unacknowledged = 0;
+    if (nn_consumer_pending(W.js, W.stream, W.options->consumer.c_str(), &undelivered, &unacknowledged) != NATS_OK)
+        return;
+    SpinLockAcquire(&W.slot->mutex);
+    W.slot->pending = undelivered + unacknowledged;
+    SpinLockRelease(&W.slot->mutex);
+    W.stalled_checks = undelivered > 0 ? W.stalled_checks + 1 : 0;
+    if (W.stalled_checks >= 3) {
+        char err[256];
+        snprintf(err, sizeof err, "the pull from consumer \"%s\" stalled with %lld messages pending; subscribing again",
+                 W.options->consumer.c_str(), static_cast<long long>(undelivered));
+        ereport(LOG, (errmsg("nomnom worker %s/%d: %s", W.stream, W.index, err)));
+        set_error("running", err);
+        drop_subscription();
+        W.stalled_checks = 0;
     }
 }
 
@@ -827,6 +851,7 @@ void nomnom_worker_main(Datum arg) {
         natsMsgList list = {nullptr, 0};
         natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size, W.options->max_wait_ms, nullptr);
         if (list.Count > 0) {
+            W.stalled_checks = 0;
             process_batch(&list);
             natsMsgList_Destroy(&list);
             MemoryContextReset(W.batch_context);
@@ -834,7 +859,7 @@ void nomnom_worker_main(Datum arg) {
         }
         natsMsgList_Destroy(&list);
         if (s == NATS_OK || s == NATS_TIMEOUT) {
-            refresh_pending();
+            check_idle_consumer();
             continue;
         }
         // The fetch failed: lost connection (nats.c reconnects), or the consumer is gone.
@@ -849,7 +874,7 @@ void nomnom_worker_main(Datum arg) {
             snprintf(err, sizeof err, "fetching from consumer \"%s\" failed: %s; subscribing again",
                      W.options->consumer.c_str(), reason);
             set_error("running", err);
-            disconnect_nats(0);
+            drop_subscription();
         }
         wait_ms(Min(W.options->max_wait_ms, 500));
     }
