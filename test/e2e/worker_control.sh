@@ -95,8 +95,25 @@ assert_eq "$(sql "SELECT nomnom.replay_dead_letters()")" 0 "nothing left to repl
 assert_eq "$(sql "SELECT nomnom.purge_message_status('1 hour')")" 0 "nothing older than an hour"
 assert_eq "$(sql "SELECT nomnom.purge_message_status('-1 minute') > 0")" t "purge removes completed rows"
 
+# --- SIGHUP: a new nomnom.nats_url reaches the worker (the stream has no nats_url option)
+sql "ALTER SYSTEM SET nomnom.nats_url = 'nats://127.0.0.1:1'" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+wait_for 30 "SELECT state = 'disconnected' AND last_error LIKE '%nats://127.0.0.1:1%' FROM nomnom.stream_status WHERE name = 'MESSAGES'" "worker follows nomnom.nats_url after a reload"
+sql "ALTER SYSTEM RESET nomnom.nats_url" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'MESSAGES'" "back on the harness NATS after a reload"
+
 # --- drop_stream stops the workers
 sql "SELECT nomnom.drop_stream('MESSAGES')" >/dev/null
 wait_for 30 "SELECT count(*) = 0 FROM nomnom.worker_slots() WHERE worker_pid IS NOT NULL" "workers gone after drop_stream"
 assert_eq "$(sql "SELECT count(*) FROM nomnom.stream_status")" 0 "no stream_status rows after drop"
+
+# --- DROP EXTENSION while a worker runs: it stops; the launcher waits for the extension.
+sql "SELECT nomnom.create_stream()" >/dev/null
+wait_for 30 "SELECT worker_pid IS NOT NULL AND state = 'running' FROM nomnom.stream_status" "worker running again"
+pid=$(worker_pids)
+sql "DROP EXTENSION nomnom CASCADE" >/dev/null
+wait_until 30 "! kill -0 $pid" || fail "worker $pid still runs after DROP EXTENSION"
+sql "CREATE EXTENSION nomnom" >/dev/null
+assert_eq "$(sql "SELECT count(*) FROM nomnom.streams")" 0 "a new extension has no streams"
 echo "worker_control passed"
