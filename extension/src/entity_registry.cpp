@@ -160,6 +160,11 @@ Column resolve_column(const std::string& name, const std::string& type, const st
             getTypeOutputInfo(column.type_oid, &column.output_fn, &is_varlena);
             bool preferred;
             get_type_category_preferred(column.type_oid, &column.category, &preferred);
+            column.array_type = get_array_type(column.type_oid);
+            if (column.array_type == InvalidOid)
+                ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                                errmsg("type %s has no array type", format_type_be(column.type_oid))));
+            get_typlenbyvalalign(column.type_oid, &column.typlen, &column.typbyval, &column.typalign);
         });
     } catch (const PgError& error) {
         throw DataError(where + ": " + (error.sqlerrcode() == ERRCODE_UNDEFINED_OBJECT

@@ -22,6 +22,10 @@ struct Column {
     FmgrInfo input{};     // the type's input function, in TopMemoryContext
     Oid output_fn = InvalidOid;
     char category = 'U';  // pg_type.typcategory, for preview's JSON
+    Oid array_type = InvalidOid; // rows of a batch travel as one array per column
+    int16 typlen = 0;
+    bool typbyval = false;
+    char typalign = 'i';
 };
 
 // A parent-side key that a child's from_parent field copies.
@@ -41,7 +45,7 @@ struct ResolvedEntity {
     bool returns_id = false;      // a child copies this row's generated id
     // Prepared on first use, kept for the life of the cache.
     SPIPlanPtr insert_plan = nullptr;
-    SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to one parent row
+    SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to given parent rows
     std::vector<std::string> delete_returning; // what delete_plan returns, for cascading
 };
 

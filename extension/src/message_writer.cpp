@@ -1,6 +1,10 @@
 #include "message_writer.hpp"
 
+#include <map>
+#include <memory>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "nomnom/mapper.hpp"
 #include "entity_registry.hpp"
@@ -12,80 +16,165 @@
 namespace nomnom {
 namespace {
 
-// Claims the id: inserts it as completed, or turns a pending/failed row completed. A row
-// that is already completed is left alone and the claim returns no row. The conflicting row
-// is locked, so a concurrent writer of the same id waits and then sees it completed.
+// Claims ids: inserts them as completed, or turns pending/failed rows completed. A row that
+// is already completed is left alone and not returned. A conflicting row is locked, so a
+// concurrent writer of the same id waits and then sees it completed.
 constexpr const char* kClaimSql =
     "INSERT INTO nomnom.message_status AS s "
     "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
-    "VALUES ($1, $2, $3, $4, 'completed', $5, $6, $7, clock_timestamp()) "
+    "SELECT u.id, u.stream, u.subject, u.entity, 'completed', u.attempts, u.seq, u.received_at, "
+    "       clock_timestamp() "
+    "FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, stream, subject, entity, attempts, seq, received_at) "
     "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
     "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
     "  entity = EXCLUDED.entity, attempts = GREATEST(EXCLUDED.attempts, s.attempts), "
-    "  stream_seq = COALESCE(EXCLUDED.stream_seq, s.stream_seq), error = NULL, completed_at = clock_timestamp() "
+    "  stream_seq = COALESCE(EXCLUDED.stream_seq, s.stream_seq), error = NULL, "
+    "  completed_at = clock_timestamp() "
     "WHERE s.status <> 'completed' "
-    "RETURNING 1";
+    "RETURNING s.message_id";
 
 SPIPlanPtr claim_plan = nullptr;
 
-bool claim(const MessageToWrite& message) {
-    bool claimed = false;
+std::string id_key(const pg_uuid_t& id) {
+    return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
+}
+
+// Claims the messages at `indexes`; returns the ids that were not already completed.
+std::unordered_set<std::string> claim(const MessageToWrite* messages, const std::vector<int>& indexes) {
+    std::vector<Datum> ids, streams, subjects, entities, attempts, seqs, received;
+    std::vector<char> no_nulls(indexes.size(), 0), stream_nulls, subject_nulls, seq_nulls;
     pg_call([&] {
-        if (claim_plan == nullptr) {
-            Oid types[] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID};
+        for (int i : indexes) {
+            const MessageToWrite& m = messages[i];
+            ids.push_back(UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id)));
+            streams.push_back(m.stream ? CStringGetTextDatum(m.stream) : 0);
+            stream_nulls.push_back(m.stream == nullptr);
+            subjects.push_back(m.subject ? CStringGetTextDatum(m.subject) : 0);
+            subject_nulls.push_back(m.subject == nullptr);
+            entities.push_back(CStringGetTextDatum(m.entity));
+            attempts.push_back(Int32GetDatum(m.attempts));
+            seqs.push_back(Int64GetDatum(m.stream_seq));
+            seq_nulls.push_back(m.stream_seq <= 0);
+            received.push_back(TimestampTzGetDatum(m.received_at));
+        }
+    });
+    std::vector<Datum> params = {
+        make_array(UUIDOID, ids, no_nulls),           make_array(TEXTOID, streams, stream_nulls),
+        make_array(TEXTOID, subjects, subject_nulls), make_array(TEXTOID, entities, no_nulls),
+        make_array(INT4OID, attempts, no_nulls),      make_array(INT8OID, seqs, seq_nulls),
+        make_array(TIMESTAMPTZOID, received, no_nulls)};
+    if (claim_plan == nullptr) {
+        pg_call([&] {
+            Oid types[] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+                           INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
             SPIPlanPtr plan = SPI_prepare_cursor(kClaimSql, 7, types, CURSOR_OPT_GENERIC_PLAN);
             if (plan == nullptr)
                 elog(ERROR, "nomnom: cannot prepare the status claim: %s",
                      SPI_result_code_string(SPI_result));
             SPI_keepplan(plan);
             claim_plan = plan;
+        });
+    }
+    execute(claim_plan, params, "status claim");
+    std::unordered_set<std::string> claimed;
+    pg_call([&] {
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool is_null;
+            Datum id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &is_null);
+            claimed.insert(id_key(*DatumGetUUIDP(id)));
         }
-        Datum values[7] = {
-            UUIDPGetDatum(const_cast<pg_uuid_t*>(&message.message_id)),
-            message.stream ? CStringGetTextDatum(message.stream) : 0,
-            message.subject ? CStringGetTextDatum(message.subject) : 0,
-            CStringGetTextDatum(message.entity),
-            Int32GetDatum(message.attempts),
-            Int64GetDatum(message.stream_seq),
-            TimestampTzGetDatum(message.received_at),
-        };
-        char nulls[7] = {' ', message.stream ? ' ' : 'n', message.subject ? ' ' : 'n', ' ', ' ',
-                         message.stream_seq > 0 ? ' ' : 'n', ' '};
-        int rc = SPI_execute_plan(claim_plan, values, nulls, false, 0);
-        if (rc < 0)
-            elog(ERROR, "nomnom: status claim failed: %s", SPI_result_code_string(rc));
-        claimed = SPI_processed > 0;
     });
     return claimed;
 }
 
+struct PreparedMessage {
+    int index;                // into the caller's messages
+    ResolvedTree* tree;
+    DocumentRows rows;
+};
+
+void reject(MessageOutcome& outcome, int sqlerrcode, const char* message) {
+    outcome.kind = NOMNOM_REJECTED;
+    outcome.sqlerrcode = sqlerrcode;
+    // In the caller's memory context: SPI's own is gone once the batch returns.
+    pg_call([&] {
+        outcome.error = static_cast<char*>(SPI_palloc(strlen(message) + 1));
+        strcpy(outcome.error, message);
+    });
+}
+
+// Maps and converts one message. A data problem is the message's own: it is recorded as
+// rejected and the batch goes on.
+std::unique_ptr<PreparedMessage> prepare(const MessageToWrite& message, int index,
+                                         MessageOutcome& outcome) {
+    auto prepared = std::make_unique<PreparedMessage>();
+    prepared->index = index;
+    try {
+        prepared->tree = &resolve_tree(message.entity);
+        MessageMeta meta;
+        meta.message_id = uuid_text(message.message_id);
+        if (message.subject)
+            meta.subject = message.subject;
+        if (message.stream_seq > 0)
+            meta.stream_seq = message.stream_seq;
+        meta.received_at = timestamptz_text(message.received_at);
+        MappingError error;
+        if (!map_document(prepared->tree->tree, std::string_view(message.body, message.body_len),
+                          meta, prepared->rows.doc, error))
+            throw DataError(error.message, sqlstate_code(error.sqlstate));
+        convert_document(*prepared->tree, prepared->rows);
+    } catch (const DataError& error) {
+        reject(outcome, error.sqlerrcode(), error.what());
+        return nullptr;
+    }
+    return prepared;
+}
+
 } // namespace
 
-bool write_message(const MessageToWrite& message) {
+void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
     SpiSession spi;
-    ResolvedTree& resolved = resolve_tree(message.entity);
-    if (message.track_status && !claim(message))
-        return false; // already completed: a redelivery or a retry
-    MessageMeta meta;
-    meta.message_id = uuid_text(message.message_id);
-    if (message.subject)
-        meta.subject = message.subject;
-    if (message.stream_seq > 0)
-        meta.stream_seq = message.stream_seq;
-    meta.received_at = timestamptz_text(message.received_at);
-    MappedDocument doc;
-    MappingError error;
-    if (!map_document(resolved.tree, std::string_view(message.body, message.body_len), meta, doc,
-                      error))
-        throw DataError(error.message, sqlstate_code(error.sqlstate));
-    write_document(resolved, doc);
-    return true;
+    std::vector<std::unique_ptr<PreparedMessage>> prepared;
+    std::unordered_set<std::string> seen;
+    std::vector<int> to_claim;
+    for (int i = 0; i < count; ++i) {
+        outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
+        if (!seen.insert(id_key(messages[i].message_id)).second) {
+            outcomes[i].kind = NOMNOM_DUPLICATE; // the same id earlier in this batch
+            continue;
+        }
+        auto message = prepare(messages[i], i, outcomes[i]);
+        if (!message)
+            continue;
+        if (messages[i].track_status)
+            to_claim.push_back(i);
+        prepared.push_back(std::move(message));
+    }
+    if (!to_claim.empty()) {
+        std::unordered_set<std::string> claimed = claim(messages, to_claim);
+        for (int i : to_claim)
+            if (claimed.count(id_key(messages[i].message_id)) == 0)
+                outcomes[i].kind = NOMNOM_DUPLICATE; // already completed: a redelivery
+    }
+    // One set-wise write per entity tree.
+    std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
+    for (auto& message : prepared)
+        if (outcomes[message->index].kind == NOMNOM_WRITTEN)
+            groups[message->tree].push_back(&message->rows);
+    for (auto& [tree, docs] : groups)
+        write_documents(*tree, docs);
 }
 
 } // namespace nomnom
 
 bool nomnom_write_message(const MessageToWrite* message) {
-    bool written = false;
-    nomnom::run_guarded([&] { written = nomnom::write_message(*message); });
-    return written;
+    MessageOutcome outcome;
+    nomnom::run_guarded([&] { nomnom::write_batch(message, 1, &outcome); });
+    if (outcome.kind == NOMNOM_REJECTED)
+        ereport(ERROR, (errcode(outcome.sqlerrcode), errmsg("%s", outcome.error)));
+    return outcome.kind == NOMNOM_WRITTEN;
+}
+
+void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
+    nomnom::run_guarded([&] { nomnom::write_batch(messages, count, outcomes); });
 }
