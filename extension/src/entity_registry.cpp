@@ -161,9 +161,7 @@ Column resolve_column(const std::string& name, const std::string& type, const st
             bool preferred;
             get_type_category_preferred(column.type_oid, &column.category, &preferred);
             column.array_type = get_array_type(column.type_oid);
-            if (column.array_type == InvalidOid)
-                ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                                errmsg("type %s has no array type", format_type_be(column.type_oid))));
+            column.type_sql = format_type_with_typemod(column.type_oid, column.typmod);
             get_typlenbyvalalign(column.type_oid, &column.typlen, &column.typbyval, &column.typalign);
         });
     } catch (const PgError& error) {

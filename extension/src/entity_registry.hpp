@@ -22,7 +22,10 @@ struct Column {
     FmgrInfo input{};     // the type's input function, in TopMemoryContext
     Oid output_fn = InvalidOid;
     char category = 'U';  // pg_type.typcategory, for preview's JSON
-    Oid array_type = InvalidOid; // rows of a batch travel as one array per column
+    // Rows of a batch travel as one array per column. A type with no array type (an array
+    // type itself) travels as text[] and is cast back: `type_sql` is what to cast to.
+    Oid array_type = InvalidOid;
+    std::string type_sql;
     int16 typlen = 0;
     bool typbyval = false;
     char typalign = 'i';

@@ -38,6 +38,10 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
     return plan;
 }
 
+bool travels_as_text(const Column& column) {
+    return column.array_type == InvalidOid;
+}
+
 bool is_replace_child(const ResolvedEntity& entity) {
     return entity.parent >= 0 && entity.spec->on_parent_update == OnParentUpdate::Replace &&
            !entity.links.empty();
@@ -62,14 +66,20 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
     std::vector<Oid> types;
-    std::string arrays;
+    std::string arrays, aliases, select;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
+        const Column& column = entity.columns[i];
+        std::string n = std::to_string(i + 1);
         names.push_back(spec.fields[i].name);
-        types.push_back(entity.columns[i].array_type);
-        arrays += (i ? ", $" : "$") + std::to_string(i + 1);
+        types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
+        arrays += (i ? ", $" : "$") + n;
+        aliases += (i ? ", c" : "c") + n;
+        select += (i ? ", u.c" : "u.c") + n;
+        if (travels_as_text(column))
+            select += "::" + column.type_sql;
     }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names) +
-                      ") SELECT * FROM unnest(" + arrays + ")";
+                      ") SELECT " + select + " FROM unnest(" + arrays + ") AS u(" + aliases + ")";
     if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error) {
         sql += " ON CONFLICT (" + join_quoted(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
@@ -292,11 +302,18 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         std::vector<char> nulls;
         values.reserve(rows.size());
         nulls.reserve(rows.size());
+        const Column& column = entity.columns[f];
         for (const auto& [doc, r] : rows) {
-            values.push_back(doc->values[r][f]);
-            nulls.push_back(doc->nulls[r][f] == 'n');
+            bool is_null = doc->nulls[r][f] == 'n';
+            Datum value = doc->values[r][f];
+            if (travels_as_text(column) && !is_null)
+                pg_call([&] {
+                    value = CStringGetTextDatum(OidOutputFunctionCall(column.output_fn, value));
+                });
+            values.push_back(value);
+            nulls.push_back(is_null);
         }
-        params.push_back(make_array(entity.columns[f].type_oid, values, nulls));
+        params.push_back(make_array(travels_as_text(column) ? TEXTOID : column.type_oid, values, nulls));
     }
     SPIPlanPtr plan = insert_plan(entity);
     try {
