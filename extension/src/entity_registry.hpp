@@ -55,11 +55,16 @@ struct ResolvedEntity {
 struct ResolvedTree {
     EntityTree tree;
     std::vector<ResolvedEntity> entities; // same order as tree.entities
+    ResolvedTree() = default;
+    ResolvedTree(const ResolvedTree&) = delete;
+    ResolvedTree& operator=(const ResolvedTree&) = delete;
+    ~ResolvedTree(); // frees the kept plans
 };
 
 // The tree whose root is `root_entity`. C++-style: throws PgError/DataError; an unknown or
-// derived entity is a DataError (42704 / 22023).
-ResolvedTree& resolve_tree(const std::string& root_entity);
+// derived entity is a DataError (42704 / 22023). Shared: a cache rebuild does not pull a
+// tree from under a message that still holds it.
+std::shared_ptr<ResolvedTree> resolve_tree(const std::string& root_entity);
 
 // All specs in the catalog, for define_entity's checks. C++-style.
 std::vector<EntitySpec> load_entity_specs();

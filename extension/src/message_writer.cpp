@@ -1,16 +1,12 @@
 #include "message_writer.hpp"
 
+#include <cstring>
 #include <map>
-#include <memory>
-#include <string>
 #include <unordered_set>
-#include <vector>
 
 #include "nomnom/mapper.hpp"
-#include "entity_registry.hpp"
 #include "pg_guard.hpp"
 #include "pg_text.hpp"
-#include "row_writer.hpp"
 #include "spi_session.hpp"
 
 namespace nomnom {
@@ -39,13 +35,13 @@ std::string id_key(const pg_uuid_t& id) {
     return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
 }
 
-// Claims the messages at `indexes`; returns the ids that were not already completed.
-std::unordered_set<std::string> claim(const MessageToWrite* messages, const std::vector<int>& indexes) {
+// Claims the messages; returns the ids that were not already completed.
+std::unordered_set<std::string> claim(const std::vector<PreparedMessage*>& messages) {
     std::vector<Datum> ids, streams, subjects, entities, attempts, seqs, received;
-    std::vector<char> no_nulls(indexes.size(), 0), stream_nulls, subject_nulls, seq_nulls;
+    std::vector<char> no_nulls(messages.size(), 0), stream_nulls, subject_nulls, seq_nulls;
     pg_call([&] {
-        for (int i : indexes) {
-            const MessageToWrite& m = messages[i];
+        for (const PreparedMessage* prepared : messages) {
+            const MessageToWrite& m = prepared->message;
             ids.push_back(UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id)));
             streams.push_back(m.stream ? CStringGetTextDatum(m.stream) : 0);
             stream_nulls.push_back(m.stream == nullptr);
@@ -87,82 +83,104 @@ std::unordered_set<std::string> claim(const MessageToWrite* messages, const std:
     return claimed;
 }
 
-struct PreparedMessage {
-    int index;                // into the caller's messages
-    ResolvedTree* tree;
-    DocumentRows rows;
-};
+} // namespace
 
-void reject(MessageOutcome& outcome, int sqlerrcode, const char* message) {
-    outcome.kind = NOMNOM_REJECTED;
-    outcome.sqlerrcode = sqlerrcode;
-    // In the caller's memory context: SPI's own is gone once the batch returns.
-    pg_call([&] {
-        outcome.error = static_cast<char*>(SPI_palloc(strlen(message) + 1));
-        strcpy(outcome.error, message);
-    });
-}
-
-// Maps and converts one message. A data problem is the message's own: it is recorded as
-// rejected and the batch goes on.
-std::unique_ptr<PreparedMessage> prepare(const MessageToWrite& message, int index,
-                                         MessageOutcome& outcome) {
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context) {
     auto prepared = std::make_unique<PreparedMessage>();
-    prepared->index = index;
-    try {
-        prepared->tree = &resolve_tree(message.entity);
-        MessageMeta meta;
-        meta.message_id = uuid_text(message.message_id);
-        if (message.subject)
-            meta.subject = message.subject;
-        if (message.stream_seq > 0)
-            meta.stream_seq = message.stream_seq;
-        meta.received_at = timestamptz_text(message.received_at);
-        MappingError error;
-        if (!map_document(prepared->tree->tree, std::string_view(message.body, message.body_len),
-                          meta, prepared->rows.doc, error))
-            throw DataError(error.message, sqlstate_code(error.sqlstate));
-        convert_document(*prepared->tree, prepared->rows);
-    } catch (const DataError& error) {
-        reject(outcome, error.sqlerrcode(), error.what());
-        return nullptr;
+    prepared->entity = message.entity;
+    prepared->message = message;
+    prepared->message.entity = prepared->entity.c_str();
+    if (message.stream) {
+        prepared->stream = message.stream;
+        prepared->message.stream = prepared->stream.c_str();
     }
+    if (message.subject) {
+        prepared->subject = message.subject;
+        prepared->message.subject = prepared->subject.c_str();
+    }
+    prepared->message.body = nullptr; // mapped now; the body is not kept
+    prepared->message.body_len = 0;
+    prepared->tree = resolve_tree(message.entity);
+    MessageMeta meta;
+    meta.message_id = uuid_text(message.message_id);
+    meta.subject = prepared->subject;
+    if (message.stream_seq > 0)
+        meta.stream_seq = message.stream_seq;
+    meta.received_at = timestamptz_text(message.received_at);
+    MappingError error;
+    if (!map_document(prepared->tree->tree, std::string_view(message.body, message.body_len), meta,
+                      prepared->rows.doc, error))
+        throw DataError(error.message, sqlstate_code(error.sqlstate));
+    MemoryContext caller_context = CurrentMemoryContext;
+    if (datum_context)
+        MemoryContextSwitchTo(datum_context);
+    try {
+        convert_document(*prepared->tree, prepared->rows);
+    } catch (...) {
+        MemoryContextSwitchTo(caller_context);
+        throw;
+    }
+    MemoryContextSwitchTo(caller_context);
     return prepared;
 }
 
-} // namespace
+void write_prepared(const std::vector<PreparedMessage*>& messages) {
+    // An id repeated within the batch is written once, the first time.
+    std::unordered_set<std::string> seen;
+    std::vector<PreparedMessage*> fresh, to_claim;
+    for (PreparedMessage* message : messages) {
+        message->kind = NOMNOM_WRITTEN;
+        reset_write_state(message->rows);
+        if (!seen.insert(id_key(message->message.message_id)).second) {
+            message->kind = NOMNOM_DUPLICATE;
+            continue;
+        }
+        fresh.push_back(message);
+        if (message->message.track_status)
+            to_claim.push_back(message);
+    }
+    if (!to_claim.empty()) {
+        std::unordered_set<std::string> claimed = claim(to_claim);
+        for (PreparedMessage* message : to_claim)
+            if (claimed.count(id_key(message->message.message_id)) == 0)
+                message->kind = NOMNOM_DUPLICATE; // already completed: a redelivery
+    }
+    // One set-wise write per entity tree.
+    std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
+    for (PreparedMessage* message : fresh)
+        if (message->kind == NOMNOM_WRITTEN)
+            groups[message->tree.get()].push_back(&message->rows);
+    for (auto& [tree, docs] : groups)
+        write_documents(*tree, docs);
+}
 
 void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
     SpiSession spi;
     std::vector<std::unique_ptr<PreparedMessage>> prepared;
-    std::unordered_set<std::string> seen;
-    std::vector<int> to_claim;
+    std::vector<PreparedMessage*> to_write;
+    std::vector<int> index_of;
     for (int i = 0; i < count; ++i) {
         outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
-        if (!seen.insert(id_key(messages[i].message_id)).second) {
-            outcomes[i].kind = NOMNOM_DUPLICATE; // the same id earlier in this batch
+        try {
+            prepared.push_back(prepare_message(messages[i]));
+        } catch (const DataError& error) {
+            // The message's own problem: reject it, write the others. The text goes in the
+            // caller's memory context, as SPI's is gone once the batch returns.
+            outcomes[i].kind = NOMNOM_REJECTED;
+            outcomes[i].sqlerrcode = error.sqlerrcode();
+            pg_call([&] {
+                outcomes[i].error = static_cast<char*>(SPI_palloc(strlen(error.what()) + 1));
+                strcpy(outcomes[i].error, error.what());
+            });
             continue;
         }
-        auto message = prepare(messages[i], i, outcomes[i]);
-        if (!message)
-            continue;
-        if (messages[i].track_status)
-            to_claim.push_back(i);
-        prepared.push_back(std::move(message));
+        to_write.push_back(prepared.back().get());
+        index_of.push_back(i);
     }
-    if (!to_claim.empty()) {
-        std::unordered_set<std::string> claimed = claim(messages, to_claim);
-        for (int i : to_claim)
-            if (claimed.count(id_key(messages[i].message_id)) == 0)
-                outcomes[i].kind = NOMNOM_DUPLICATE; // already completed: a redelivery
-    }
-    // One set-wise write per entity tree.
-    std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
-    for (auto& message : prepared)
-        if (outcomes[message->index].kind == NOMNOM_WRITTEN)
-            groups[message->tree].push_back(&message->rows);
-    for (auto& [tree, docs] : groups)
-        write_documents(*tree, docs);
+    write_prepared(to_write);
+    for (size_t k = 0; k < to_write.size(); ++k)
+        outcomes[index_of[k]].kind = to_write[k]->kind;
 }
 
 } // namespace nomnom

@@ -47,7 +47,35 @@ bool nomnom_write_message(const MessageToWrite* message);
 void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
 }
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "entity_registry.hpp"
+#include "row_writer.hpp"
+
 namespace nomnom {
-// The same, C++-style (throws PgError/DataError).
+
+// A message mapped and converted, ready to be claimed and written. It owns copies of the
+// message's strings, so it can wait (see ingest_buffer.hpp).
+struct PreparedMessage {
+    MessageToWrite message{};
+    std::string entity, stream, subject;
+    std::shared_ptr<ResolvedTree> tree;
+    DocumentRows rows;
+    MessageOutcomeKind kind = NOMNOM_WRITTEN;
+};
+
+// Maps and converts one message, its Datums allocated in `datum_context` (the current
+// memory context when null). A data problem is a DataError.
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context = nullptr);
+
+// Claims and writes prepared messages set-wise (SPI connected); sets each one's `kind` to
+// NOMNOM_WRITTEN or NOMNOM_DUPLICATE. Any error throws.
+void write_prepared(const std::vector<PreparedMessage*>& messages);
+
+// nomnom_write_batch, C++-style (throws PgError/DataError).
 void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
+
 } // namespace nomnom

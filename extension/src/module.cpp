@@ -1,6 +1,8 @@
 // The nomnom module: its magic block and _PG_init.
 #include "pg_prelude.hpp"
 
+#include "ingest_buffer.hpp"
+
 extern "C" {
 PG_MODULE_MAGIC;
 
@@ -8,4 +10,4 @@ void _PG_init(void);
 }
 
 // Registers and defines only: no network connection and no threads in the postmaster.
-void _PG_init(void) {}
+void _PG_init(void) { nomnom::ingest_buffer_init(); }

@@ -353,11 +353,12 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
     for (const auto& [doc, r] : rows) {
         auto found = by_key.find(key_text(entity, *doc, r));
         if (found == by_key.end()) {
-            doc->skipped[r] = true;
+            doc->skipped[r] = true; // kept as it was, or a repeat of a key earlier in the batch
             continue;
         }
         doc->inserted[r] = *returned[found->second][0] == "t";
         doc->ids[r] = std::stoll(*returned[found->second][1]);
+        by_key.erase(found);
     }
 }
 
@@ -378,13 +379,18 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
     }
 }
 
+void reset_write_state(DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.skipped.assign(count, 0);
+    rows.inserted.assign(count, 1);
+    rows.ids.assign(count, 0);
+}
+
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     const size_t count = rows.doc.rows.size();
     rows.values.resize(count);
     rows.nulls.resize(count);
-    rows.skipped.assign(count, 0);
-    rows.inserted.assign(count, 1);
-    rows.ids.assign(count, 0);
+    reset_write_state(rows);
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
         rows.values[r].resize(row.values.size());

@@ -27,6 +27,9 @@ struct DocumentRows {
 // entity, the field and its path. Parent-id fields are left for the writer.
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls);
 
+// Clears what an earlier write attempt found (skipped, inserted, ids).
+void reset_write_state(DocumentRows& rows);
+
 // Converts every row of `rows.doc`. C++-style (DataError).
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
 
