@@ -204,7 +204,7 @@ if ((${#SUITES[@]} > 0)); then
     else
         for suite in "${SUITES[@]}"; do run_suite "$suite"; done
     fi
-    if ((FAILED > fails_before)); then stack_dump_logs; fi
+    if ((FAILED > fails_before)); then stack_tail_log "${NOMNOM_PG_LOG:-}" 60; fi
     stack_stop_all
 else
     echo "no pgTAP suites in test/pgtap/"

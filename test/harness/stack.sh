@@ -57,15 +57,19 @@ stack_pid_alive() {
     [[ -n $state && $state != Z* ]]
 }
 
-# Sends SIGNAL to PID, waits up to SECONDS for it to go, then SIGKILLs it.
+# stack_kill_pid PID SIGNAL SECONDS [THEN]: sends SIGNAL, waits up to SECONDS for PID to
+# go; if it is still there, sends THEN (default KILL) and waits 10 s more, then KILL.
 stack_kill_pid() {
-    local pid=$1 sig=$2 secs=$3
+    local pid=$1 sig=$2 secs=$3 then=${4:-KILL}
     [[ -n $pid ]] || return 0
     kill "-$sig" "$pid" 2>/dev/null || true
     if ! wait_until "$secs" "! stack_pid_alive $pid"; then
-        stack_log "PID $pid ignored SIG$sig for ${secs}s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_until 10 "! stack_pid_alive $pid" || true
+        stack_log "PID $pid still runs ${secs}s after SIG$sig, sending SIG$then"
+        kill "-$then" "$pid" 2>/dev/null || true
+        if ! wait_until 10 "! stack_pid_alive $pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_until 5 "! stack_pid_alive $pid" || true
+        fi
     fi
     wait "$pid" 2>/dev/null || true # reap it if it is our child
 }
@@ -215,10 +219,11 @@ _stack_pg_launch() {
     stack_log "PostgreSQL PID $NOMNOM_PG_PID on 127.0.0.1:$PGPORT${NOMNOM_PG_PRELOAD:+ (preload nomnom)}"
 }
 
-# Fast shutdown (SIGINT: abort transactions, checkpoint) by PID; SIGQUIT after 60 s.
+# Fast shutdown (SIGINT: abort transactions, checkpoint) by PID; immediate shutdown
+# (SIGQUIT) after 60 s, which still takes the backends down with the postmaster.
 stack_stop_pg() {
     [[ -n ${NOMNOM_PG_PID:-} ]] || return 0
-    stack_kill_pid "$NOMNOM_PG_PID" INT 60
+    stack_kill_pid "$NOMNOM_PG_PID" INT 60 QUIT
     if stack_pid_alive "$NOMNOM_PG_PID"; then return 1; fi
     stack_log "PostgreSQL PID $NOMNOM_PG_PID stopped"
     NOMNOM_PG_PID=
