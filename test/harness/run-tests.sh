@@ -36,11 +36,22 @@ wanted() { [[ $WANT_PHASES == " " || $WANT_PHASES == *" $1 "* ]]; }
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 # shellcheck source=test/harness/stack.sh
 source test/harness/stack.sh
-stack_trap
 
 export NOMNOM_PG_FSYNC=${NOMNOM_PG_FSYNC:-off}
 LOCK_FILE=/tmp/nomnom-install.lock
 LOGS=$(mktemp -d /tmp/nomnom-test-logs.XXXXXX) # per-phase output, parsed for counts
+
+# Interrupted or not, leave nothing running and nothing behind.
+# shellcheck disable=SC2317  # called by the trap
+on_exit() {
+    local rc=$?
+    stack_stop_all
+    rm -rf "$LOGS"
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 PASSED=0
 FAILED=0
 FAILURES=() # what failed, for the summary
