@@ -47,6 +47,22 @@ bool is_replace_child(const ResolvedEntity& entity) {
            !entity.links.empty();
 }
 
+// A replace-mode child whose unique key includes its link to the parent can only conflict
+// with rows of the same parent row, and those are deleted before the new ones go in (or
+// the parent is new): a plain INSERT does, without the cost of ON CONFLICT's pre-check.
+// A key repeated within one document is then a unique violation.
+bool replaced_whole(const ResolvedEntity& entity) {
+    if (!is_replace_child(entity))
+        return false;
+    for (const LinkField& link : entity.links) {
+        const std::string& name = entity.spec->fields[link.child_field].name;
+        if (std::find(entity.spec->unique.begin(), entity.spec->unique.end(), name) ==
+            entity.spec->unique.end())
+            return false;
+    }
+    return true;
+}
+
 // Whether the writer needs to know, row by row, what the insert did: children need the
 // new-or-updated flag and skipped parents; a child copying the id needs the id.
 bool needs_result(const ResolvedEntity& entity) {
@@ -54,7 +70,8 @@ bool needs_result(const ResolvedEntity& entity) {
 }
 
 bool ignores_conflicts(const ResolvedEntity& entity) {
-    return !entity.spec->unique.empty() && entity.spec->on_conflict == OnConflict::Ignore;
+    return !entity.spec->unique.empty() && entity.spec->on_conflict == OnConflict::Ignore &&
+           !replaced_whole(entity);
 }
 
 // INSERT ... SELECT FROM unnest(one array per column) [ON CONFLICT ...] [RETURNING ...].
@@ -80,7 +97,7 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names) +
                       ") SELECT " + select + " FROM unnest(" + arrays + ") AS u(" + aliases + ")";
-    if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error) {
+    if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity)) {
         sql += " ON CONFLICT (" + join_quoted(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
             sql += "NOTHING";

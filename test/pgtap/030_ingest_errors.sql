@@ -49,7 +49,7 @@ SELECT throws_ok($$SELECT nomnom.ingest('Order', pg_temp.without('{line_items,0,
   'a missing field in a derived row');
 SELECT throws_ok($$SELECT nomnom.ingest('Order', pg_temp.bad_order('{line_items,1}', '7'))$$, '22P02',
   'entity "OrderLineItem" (line_items[1]): expected a JSON object, got a number', 'an element that is not an object');
-SELECT throws_ok($$SELECT nomnom.ingest('Order', pg_temp.bad_order('{line_items,1,line_number}', '1'))$$, '21000',
+SELECT throws_ok($$SELECT nomnom.ingest('Order', pg_temp.bad_order('{line_items,1,line_number}', '1'))$$, '23505',
   NULL, 'two line items with one unique key');
 SELECT throws_ok($$SELECT nomnom.ingest('Nope', '{}')$$, '42704', 'unknown entity "Nope"', 'an unknown entity');
 SELECT throws_ok($$SELECT nomnom.ingest('OrderLineItem', '{}')$$, '22023',
