@@ -1,6 +1,8 @@
 // The nomnom module: its magic block and _PG_init.
 #include "pg_prelude.hpp"
 
+#include "ingest_buffer.hpp"
+#include "nomnom/json_arena.hpp"
 #include "worker_init.hpp"
 
 extern "C" {
@@ -10,4 +12,8 @@ void _PG_init(void);
 }
 
 // Registers and defines only: no network connection and no threads in the postmaster.
-void _PG_init(void) { nomnom_worker_init(); }
+void _PG_init(void) {
+    nomnom::use_json_arena();
+    nomnom::ingest_buffer_init();
+    nomnom_worker_init();
+}

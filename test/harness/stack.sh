@@ -7,6 +7,8 @@
 #   stack_start_nats                # exports NATS_URL, NOMNOM_NATS_PID, ...
 #   stack_start_pg preload          # exports PGHOST, PGPORT, PGUSER, NOMNOM_PG_PID, ...
 #   stack_psql "$NOMNOM_DB" -c 'CREATE EXTENSION nomnom'
+#   stack_start_bridge              # exports NOMNOM_BRIDGE_URL, ...
+#   stack_wait_sql "$NOMNOM_DB" 30 "SELECT count(*) = 1 FROM orders"
 #
 # Every server listens on 127.0.0.1 on a free port, keeps its data and log in one
 # temporary folder ($NOMNOM_STACK_DIR) and is stopped by its own PID. Waits poll a
@@ -55,15 +57,19 @@ stack_pid_alive() {
     [[ -n $state && $state != Z* ]]
 }
 
-# Sends SIGNAL to PID, waits up to SECONDS for it to go, then SIGKILLs it.
+# stack_kill_pid PID SIGNAL SECONDS [THEN]: sends SIGNAL, waits up to SECONDS for PID to
+# go; if it is still there, sends THEN (default KILL) and waits 10 s more, then KILL.
 stack_kill_pid() {
-    local pid=$1 sig=$2 secs=$3
+    local pid=$1 sig=$2 secs=$3 then=${4:-KILL}
     [[ -n $pid ]] || return 0
     kill "-$sig" "$pid" 2>/dev/null || true
     if ! wait_until "$secs" "! stack_pid_alive $pid"; then
-        stack_log "PID $pid ignored SIG$sig for ${secs}s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_until 10 "! stack_pid_alive $pid" || true
+        stack_log "PID $pid still runs ${secs}s after SIG$sig, sending SIG$then"
+        kill "-$then" "$pid" 2>/dev/null || true
+        if ! wait_until 10 "! stack_pid_alive $pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_until 5 "! stack_pid_alive $pid" || true
+        fi
     fi
     wait "$pid" 2>/dev/null || true # reap it if it is our child
 }
@@ -126,6 +132,7 @@ stack_save_env() {
         for v in NOMNOM_STACK_DIR NOMNOM_DB PGHOST PGPORT PGUSER NOMNOM_PG_PID NOMNOM_PG_DATA \
             NOMNOM_PG_LOG NOMNOM_PG_PRELOAD NATS_URL NOMNOM_NATS_PORT NOMNOM_NATS_MONITOR_PORT \
             NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
+            NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG \
             NOMNOM_STACK_PROCS; do
             if [[ -n ${!v:-} ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
         done
@@ -212,10 +219,11 @@ _stack_pg_launch() {
     stack_log "PostgreSQL PID $NOMNOM_PG_PID on 127.0.0.1:$PGPORT${NOMNOM_PG_PRELOAD:+ (preload nomnom)}"
 }
 
-# Fast shutdown (SIGINT: abort transactions, checkpoint) by PID; SIGQUIT after 60 s.
+# Fast shutdown (SIGINT: abort transactions, checkpoint) by PID; immediate shutdown
+# (SIGQUIT) after 60 s, which still takes the backends down with the postmaster.
 stack_stop_pg() {
     [[ -n ${NOMNOM_PG_PID:-} ]] || return 0
-    stack_kill_pid "$NOMNOM_PG_PID" INT 60
+    stack_kill_pid "$NOMNOM_PG_PID" INT 60 QUIT
     if stack_pid_alive "$NOMNOM_PG_PID"; then return 1; fi
     stack_log "PostgreSQL PID $NOMNOM_PG_PID stopped"
     NOMNOM_PG_PID=
@@ -234,6 +242,13 @@ stack_psql() {
     "$(_stack_pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres \
         -d "$db" "$@"
 }
+
+# stack_wait_sql DB SECONDS QUERY: polls until QUERY (one boolean) returns true.
+#   stack_wait_sql "$NOMNOM_DB" 30 "SELECT count(*) = 3 FROM orders"
+stack_wait_sql() {
+    wait_until "$2" _stack_sql_true "$1" "$3"
+}
+_stack_sql_true() { [[ $(stack_psql "$1" -tA -c "$2") == t ]]; }
 
 ###############################################################################
 # nats-server
@@ -296,7 +311,50 @@ stack_restart_nats() {
 }
 
 ###############################################################################
-# Other processes (the bridge, load generators) and clean-up
+# nomnom-bridge
+###############################################################################
+
+# stack_start_bridge [ARGS...]: nomnom-bridge on a free port, talking to the stack's NATS
+# and PostgreSQL ($NOMNOM_DB); extra ARGS are passed on. Returns once it answers HTTP
+# (any status: /ready stays 503 until a stream exists). The binary: $NOMNOM_BRIDGE_BIN,
+# else this checkout's build/bridge/nomnom-bridge, else nomnom-bridge from PATH.
+stack_start_bridge() {
+    stack_init
+    local bin=${NOMNOM_BRIDGE_BIN:-$NOMNOM_REPO_ROOT/build/bridge/nomnom-bridge}
+    [[ -x $bin ]] || bin=nomnom-bridge
+    NOMNOM_BRIDGE_LOG=$NOMNOM_STACK_DIR/bridge.log
+    stack_pick_port NOMNOM_BRIDGE_PORT || return 1
+    export NOMNOM_BRIDGE_LOG NOMNOM_BRIDGE_PORT
+    export NOMNOM_BRIDGE_URL=http://127.0.0.1:$NOMNOM_BRIDGE_PORT
+    "$bin" --listen "127.0.0.1:$NOMNOM_BRIDGE_PORT" --nats "${NATS_URL:?start NATS first}" \
+        --database "postgresql://postgres@127.0.0.1:${PGPORT:?start PostgreSQL first}/$NOMNOM_DB" \
+        "$@" </dev/null >>"$NOMNOM_BRIDGE_LOG" 2>&1 &
+    NOMNOM_BRIDGE_PID=$!
+    export NOMNOM_BRIDGE_PID
+    local deadline=$(($(date +%s) + 30))
+    until curl -s -o /dev/null --max-time 2 "$NOMNOM_BRIDGE_URL/ready"; do
+        if ! stack_pid_alive "$NOMNOM_BRIDGE_PID" || (($(date +%s) >= deadline)); then
+            stack_log "nomnom-bridge failed to start ($bin, port $NOMNOM_BRIDGE_PORT)"
+            stack_tail_log "$NOMNOM_BRIDGE_LOG" 10
+            stack_kill_pid "$NOMNOM_BRIDGE_PID" KILL 5
+            NOMNOM_BRIDGE_PID=
+            return 1
+        fi
+        sleep 0.1
+    done
+    stack_log "nomnom-bridge PID $NOMNOM_BRIDGE_PID on $NOMNOM_BRIDGE_URL"
+    stack_save_env
+}
+
+stack_stop_bridge() {
+    [[ -n ${NOMNOM_BRIDGE_PID:-} ]] || return 0
+    stack_kill_pid "$NOMNOM_BRIDGE_PID" TERM 30
+    stack_log "nomnom-bridge PID $NOMNOM_BRIDGE_PID stopped"
+    NOMNOM_BRIDGE_PID=
+}
+
+###############################################################################
+# Other processes (load generators, tools) and clean-up
 ###############################################################################
 
 # stack_spawn NAME COMMAND [ARGS...]: runs COMMAND in the background, output to
@@ -330,6 +388,7 @@ stack_stop_all() {
         stack_kill_pid "${entry#*:}" TERM 30
     done
     NOMNOM_STACK_PROCS=
+    stack_stop_bridge || true
     stack_stop_pg || true
     stack_stop_nats || true
     if [[ -n ${NOMNOM_STACK_DIR:-} && -e $NOMNOM_STACK_DIR/.nomnom-stack ]]; then
@@ -343,7 +402,8 @@ stack_stop_all() {
     # inherits its ports or PIDs.
     unset NOMNOM_STACK_DIR PGHOST PGPORT PGUSER NOMNOM_PG_PID NOMNOM_PG_DATA NOMNOM_PG_LOG \
         NOMNOM_PG_PRELOAD NATS_URL NOMNOM_NATS_PORT NOMNOM_NATS_MONITOR_PORT \
-        NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG
+        NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
+        NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG
 }
 
 # stack_trap: on exit, whatever the reason, dump the logs if the script failed and stop
