@@ -14,7 +14,7 @@ CatalogService::CatalogService(std::string conninfo, std::string stream,
 CatalogService::~CatalogService() { stop(); }
 
 void CatalogService::start() {
-    refresh(); // a first read before accepting requests, when PostgreSQL is there
+    refresh(std::chrono::steady_clock::now()); // before accepting requests, when PG is there
     thread_ = std::thread([this] { run(); });
 }
 
@@ -39,7 +39,7 @@ std::string CatalogService::last_error() const {
 }
 
 std::shared_ptr<const Catalog> CatalogService::refresh_now() {
-    refresh();
+    refresh(std::chrono::steady_clock::now());
     return snapshot();
 }
 
@@ -50,7 +50,7 @@ void CatalogService::run() {
         if (stopping_)
             break;
         lock.unlock();
-        refresh();
+        refresh(std::chrono::steady_clock::now());
         lock.lock();
     }
 }
@@ -70,12 +70,13 @@ std::string join(const std::vector<std::string>& items) {
 }
 } // namespace
 
-bool CatalogService::refresh() {
+bool CatalogService::refresh(std::chrono::steady_clock::time_point wanted_after) {
     std::lock_guard<std::mutex> guard(refresh_mutex_);
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_refresh_ < std::chrono::milliseconds(250))
+    // Requests that asked while another read was running share that read's result, so a
+    // burst of unknown entities costs one query, not one each.
+    if (last_refresh_ >= wanted_after)
         return pg_ok_.load();
-    last_refresh_ = now;
+    last_refresh_ = std::chrono::steady_clock::now();
 
     auto fail = [&](const std::string& error) {
         if (pg_ok_.exchange(false) || last_error() != error)

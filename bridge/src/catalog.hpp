@@ -25,8 +25,8 @@ class CatalogService {
 
     std::shared_ptr<const Catalog> snapshot() const;
 
-    // Re-reads now (at most every 250 ms, so a client repeating an unknown entity cannot
-    // hammer PostgreSQL) and returns the newest snapshot.
+    // Re-reads now (concurrent callers share one read) and returns the newest snapshot:
+    // an entity defined a moment ago is found before the client is told it is unknown.
     std::shared_ptr<const Catalog> refresh_now();
 
     bool postgres_ok() const { return pg_ok_.load(); }
@@ -34,7 +34,9 @@ class CatalogService {
 
   private:
     void run();
-    bool refresh(); // one read; false when PostgreSQL did not answer
+    // One read, unless a read that started at or after `wanted_after` already finished;
+    // false when PostgreSQL did not answer.
+    bool refresh(std::chrono::steady_clock::time_point wanted_after);
 
     std::string conninfo_;
     std::string stream_;
@@ -45,7 +47,7 @@ class CatalogService {
 
     std::mutex refresh_mutex_; // one refresh at a time; guards conn_ and last_refresh_
     PgConn conn_;
-    std::chrono::steady_clock::time_point last_refresh_{};
+    std::chrono::steady_clock::time_point last_refresh_{}; // when the latest read started
 
     std::atomic<bool> pg_ok_{false};
     mutable std::mutex error_mutex_;

@@ -111,10 +111,10 @@ bool HttpServer::start(std::string& error) {
     };
     daemon_ = MHD_start_daemon(
         flags, listen_.port, nullptr, nullptr, +on_access, this,
+        MHD_OPTION_EXTERNAL_LOGGER, &mhd_logger, nullptr, // first, so it sees every message
         MHD_OPTION_SOCK_ADDR, found->ai_addr, MHD_OPTION_CONNECTION_LIMIT, max_connections_,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this,
-        MHD_OPTION_EXTERNAL_LOGGER, &mhd_logger, nullptr, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this, MHD_OPTION_END);
     freeaddrinfo(found);
     if (daemon_ == nullptr) {
         error = "cannot listen on " + listen_.host + ":" + port + " (" + std::strerror(errno) + ")";
@@ -125,8 +125,13 @@ bool HttpServer::start(std::string& error) {
 
 void HttpServer::quiesce() {
     draining_ = true;
-    if (daemon_ != nullptr && quiesced_fd_ < 0)
+    if (daemon_ != nullptr && quiesced_fd_ < 0) {
         quiesced_fd_ = MHD_quiesce_daemon(daemon_);
+        // The socket may only be closed after MHD_stop_daemon, but shutting it down now makes
+        // the kernel refuse new connections at once instead of queueing them in the backlog.
+        if (quiesced_fd_ >= 0)
+            shutdown(quiesced_fd_, SHUT_RDWR);
+    }
 }
 
 bool HttpServer::wait_idle(std::chrono::milliseconds timeout) {

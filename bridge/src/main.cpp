@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
     Api api(config, token, catalog, publisher, recorder, metrics, pool);
     HttpServer server(*parse_listen(config.listen), config.max_connections, config.max_body,
                       [&api](const HttpRequest& request) { return api.handle(request); });
+    metrics.add_gauge("nomnom_bridge_requests_in_flight", "HTTP requests being handled.",
+                      [&] { return static_cast<double>(server.in_flight()); });
     if (!server.start(error)) {
         log::error("cannot start the HTTP server", {{"error", error}});
         code = 1;

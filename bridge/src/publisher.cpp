@@ -86,6 +86,7 @@ bool Publisher::start(std::string& error) {
 }
 
 void Publisher::stop() {
+    stopping_ = true;
     // Reverse order of creation. Every request has finished by now (the HTTP server is
     // stopped first), so no request waits on an ack the closed connection would never bring.
     if (js_ != nullptr) {
@@ -229,7 +230,9 @@ bool Publisher::stream_ok(std::string& error) {
 }
 
 void Publisher::on_disconnected(natsConnection*, void* closure) {
-    log::warn("disconnected from NATS", {{"url", static_cast<Publisher*>(closure)->url_}});
+    auto* self = static_cast<Publisher*>(closure);
+    if (!self->stopping_.load())
+        log::warn("disconnected from NATS; answering 503 until it is back", {{"url", self->url_}});
 }
 
 void Publisher::on_reconnected(natsConnection*, void* closure) {

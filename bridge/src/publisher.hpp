@@ -75,6 +75,7 @@ class Publisher {
     natsOptions* opts_ = nullptr;
     natsConnection* nc_ = nullptr;
     jsCtx* js_ = nullptr;
+    std::atomic<bool> stopping_{false}; // a disconnect while stopping is not news
 
     // Messages in flight, keyed by the natsMsg the library hands back to on_ack.
     std::mutex pending_mutex_;
