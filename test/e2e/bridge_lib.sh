@@ -51,6 +51,10 @@ else
         mkdir -p "$PGDATA_DIR" && chown postgres: "$PGDATA_DIR"
         touch "$E2E_TMP/pg.log" && chown postgres: "$E2E_TMP/pg.log"
         runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres >"$E2E_TMP/initdb.log" 2>&1 || return 1
+        if [[ -n ${NOMNOM_PRELOAD:-} ]]; then
+            printf "shared_preload_libraries = 'nomnom'\nnomnom.database = 'postgres'\n" \
+                >>"$PGDATA_DIR/postgresql.conf"
+        fi
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$E2E_TMP/pg.log" -w \
             -o "-p $PGPORT -k $PGDATA_DIR -c listen_addresses=127.0.0.1" start >/dev/null || return 1
         PG_PID=$(head -1 "$PGDATA_DIR/postmaster.pid")
