@@ -299,7 +299,7 @@ const char* to_string(FieldSource value) {
 }
 
 std::string EntitySpec::to_json() const {
-    JsonPtr root(json_object());
+    JsonPtr root(new_json_object());
     json_object_set_new(root.get(), "name", json_string(name.c_str()));
     json_object_set_new(root.get(), "table", json_string(table.c_str()));
     if (!is_root()) {
@@ -310,7 +310,7 @@ std::string EntitySpec::to_json() const {
     }
     json_t* field_array = json_array();
     for (const FieldSpec& field : fields) {
-        json_t* item = json_object();
+        json_t* item = new_json_object();
         json_object_set_new(item, "name", json_string(field.name.c_str()));
         json_object_set_new(item, "type", json_string(field.type.c_str()));
         json_object_set_new(item, "nullable", json_boolean(field.nullable));

@@ -1,5 +1,7 @@
 #include "nomnom/mapper.hpp"
 
+#include "nomnom/json_document.hpp"
+
 #include <map>
 
 namespace nomnom {

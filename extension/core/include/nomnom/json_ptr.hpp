@@ -14,6 +14,11 @@ struct JsonDecref {
 };
 using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
 
+// A new empty JSON object. Use it instead of json_object(): inside the extension that name
+// resolves to the PostgreSQL server's own SQL function json_object(), which the server
+// executable exports and the dynamic linker prefers to jansson's.
+json_t* new_json_object();
+
 // Compact JSON text of a value (any value, not only objects and arrays).
 inline std::string dump_json(const json_t* value) {
     char* text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "nomnom/entity_spec.hpp"
-#include "nomnom/json_document.hpp"
+#include <string_view>
 
 #include <cstdint>
 #include <optional>

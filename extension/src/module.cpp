@@ -1,0 +1,11 @@
+// The nomnom module: its magic block and _PG_init.
+#include "pg_prelude.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+// Registers and defines only: no network connection and no threads in the postmaster.
+void _PG_init(void) {}

@@ -1,0 +1,56 @@
+#include "spi_session.hpp"
+
+namespace nomnom {
+
+std::vector<TextRow> spi_query(const std::string& sql,
+                               const std::vector<std::optional<std::string>>& params,
+                               bool read_only) {
+    std::vector<Oid> types(params.size(), TEXTOID);
+    std::vector<Datum> values(params.size());
+    std::vector<char> nulls(params.size(), ' ');
+    std::vector<TextRow> rows;
+    pg_call([&] {
+        for (size_t i = 0; i < params.size(); ++i) {
+            if (params[i])
+                values[i] = PointerGetDatum(cstring_to_text_with_len(params[i]->data(),
+                                                                     params[i]->size()));
+            else
+                nulls[i] = 'n';
+        }
+        int rc = SPI_execute_with_args(sql.c_str(), static_cast<int>(params.size()), types.data(),
+                                       values.data(), nulls.data(), read_only, 0);
+        if (rc < 0)
+            elog(ERROR, "nomnom: SPI failed (%d) for: %s", rc, sql.c_str());
+    });
+    // Copy the values out as palloc'd C strings first, so no C++ object is alive while
+    // PostgreSQL runs output functions, then build the rows.
+    uint64 row_count = 0;
+    int column_count = 0;
+    char** texts = nullptr;
+    pg_call([&] {
+        row_count = SPI_processed;
+        column_count = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+        texts = static_cast<char**>(palloc0(sizeof(char*) * (row_count * column_count + 1)));
+        for (uint64 r = 0; r < row_count; ++r)
+            for (int c = 0; c < column_count; ++c)
+                texts[r * column_count + c] =
+                    SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
+    });
+    for (uint64 r = 0; r < row_count; ++r) {
+        TextRow row;
+        for (int c = 0; c < column_count; ++c) {
+            const char* text = texts[r * column_count + c];
+            row.push_back(text ? std::optional<std::string>(text) : std::nullopt);
+        }
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::string quote_ident(const std::string& name) {
+    std::string out;
+    pg_call([&] { out = quote_identifier(name.c_str()); });
+    return out;
+}
+
+} // namespace nomnom

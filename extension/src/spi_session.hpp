@@ -1,0 +1,45 @@
+// SPI from C++-style code: connect/finish as a scope, statements through pg_call.
+#pragma once
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pg_guard.hpp"
+
+namespace nomnom {
+
+// Connects SPI for the life of the scope. When the scope is left by an exception the
+// connection is left to the (sub)transaction abort that follows, which cleans it up:
+// calling SPI_finish while unwinding could raise an ERROR through C++ frames.
+class SpiSession {
+  public:
+    SpiSession() : uncaught_(std::uncaught_exceptions()) {
+        pg_call([] {
+            if (SPI_connect() != SPI_OK_CONNECT)
+                elog(ERROR, "nomnom: SPI_connect failed");
+        });
+    }
+    ~SpiSession() {
+        if (std::uncaught_exceptions() == uncaught_)
+            SPI_finish();
+    }
+    SpiSession(const SpiSession&) = delete;
+    SpiSession& operator=(const SpiSession&) = delete;
+
+  private:
+    int uncaught_;
+};
+
+// Runs one statement with text parameters (nullopt = NULL) and returns the rows' columns as
+// text (nullopt = NULL). For catalog work, not for the hot path.
+using TextRow = std::vector<std::optional<std::string>>;
+std::vector<TextRow> spi_query(const std::string& sql,
+                               const std::vector<std::optional<std::string>>& params = {},
+                               bool read_only = false);
+
+// Quotes an identifier / a possibly qualified table name for SQL text.
+std::string quote_ident(const std::string& name);
+
+} // namespace nomnom
