@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make deps: installs every Debian package nomnom needs to build, test and run.
+# Idempotent. When every package is already installed it does not touch apt at all,
+# so that repeated `make test` runs start in well under a second.
+set -euo pipefail
+
+PACKAGES=(
+    # PostgreSQL 15, its headers for PGXS, pgTAP and pg_prove
+    postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+    libtap-parser-sourcehandler-pgtap-perl libpq-dev
+    # NATS: the C client library and the server the tests start
+    libnats-dev nats-server
+    # libraries of the extension, the core and the bridge
+    libjansson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
+    # build and unit tests
+    g++ make cmake pkg-config libgtest-dev
+    # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),
+    # ps and kill (procps), fuser (psmisc), jq for JSON answers
+    curl util-linux procps psmisc jq
+    # benchmarks: load generator and plots
+    wrk gnuplot-nox
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "deps: all ${#PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+# apt needs root; a developer who is not root gets sudo (CI runs as root).
+SUDO=()
+if ((EUID != 0)); then
+    command -v sudo >/dev/null || { echo "deps: run as root (or install sudo)" >&2; exit 1; }
+    SUDO=(sudo env DEBIAN_FRONTEND=noninteractive)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+# Install the whole list, not only the missing ones, so apt also upgrades a half-configured one.
+"${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
