@@ -3,14 +3,13 @@
 # clients get their answers), writes the pending rows, exits 0.
 # Requests are kept in flight with ?wait=committed and no worker: each waits --wait-timeout.
 set -uo pipefail
-source "$(dirname "$0")/bridge_lib.sh"
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
 
-stack_start_pg || { log "cannot start PostgreSQL"; exit 1; }
-stack_start_nats || { log "cannot start nats-server"; exit 1; }
+stack_start_nats || exit 1
+stack_start_pg || exit 1
 load_bridge_schema
 create_stream MESSAGES 'messages.ingest.>'
-start_bridge --wait-timeout 3s || { log "bridge did not start"; exit 1; }
+start_bridge --wait-timeout 3s || exit 1
 ORDER=$FIXTURES/test_order_with_lineitems.json
 
 N=8
@@ -25,22 +24,24 @@ in_flight_at_least() {
     n=$(curl -s "$BRIDGE_URL/metrics" | awk '/^nomnom_bridge_requests_in_flight/ {print $2}')
     [ "${n:-0}" -ge "$1" ]
 }
-check "$N requests in flight (the /metrics request itself is one more)" wait_for 10 in_flight_at_least $((N + 1))
+check "$N requests in flight (the /metrics request itself is one more)" wait_until 10 in_flight_at_least $((N + 1))
 
-kill -TERM "$BRIDGE_PID"
+kill -TERM "$NOMNOM_BRIDGE_PID"
 refused() { curl -s -o /dev/null --max-time 2 "$BRIDGE_URL/health"; [ $? = 7 ]; }
-check "after SIGTERM new connections are refused" wait_for 5 refused
-check "  while the bridge is still finishing its requests" kill -0 "$BRIDGE_PID"
+check "after SIGTERM new connections are refused" wait_until 5 refused
+check "  while the bridge is still finishing its requests" stack_pid_alive "$NOMNOM_BRIDGE_PID"
 
 for pid in "${curl_pids[@]}"; do wait "$pid"; done
 codes=$(for f in "$E2E_TMP"/code.*; do cat "$f"; echo; done | sort | uniq -c | tr -s ' ')
 check "every in-flight request got its answer: $N x 202 (got:$codes)" [ "$codes" = " $N 202" ]
 check "  each with a message_id" [ "$(grep -l message_id "$E2E_TMP"/inflight.* | wc -l)" = "$N" ]
-rc=0; wait "$BRIDGE_PID" || rc=$?; BRIDGE_PID=
+rc=0
+wait "$NOMNOM_BRIDGE_PID" || rc=$?
+NOMNOM_BRIDGE_PID=
 check "bridge exited 0 (rc=$rc)" [ "$rc" = 0 ]
 check "  its pending rows were written before exiting" \
-    [ "$(psql -Atc "SELECT count(*) FROM nomnom.message_status")" = "$N" ]
-check "  and it logged the stop" grep -q 'level=info msg="stopping: no new connections' "$E2E_TMP/bridge.log"
+    [ "$(sql "SELECT count(*) FROM nomnom.message_status")" = "$N" ]
+check "  and it logged the stop" grep -q 'level=info msg="stopping: no new connections' "$NOMNOM_BRIDGE_LOG"
 check "bridge starts with flags only and stops cleanly again" start_bridge
 stop_bridge
 check "  exit 0" [ $? = 0 ]
