@@ -45,3 +45,9 @@ install-all: core-build
 # The whole suite, as CI runs it: deps, build, install, unit, pgTAP, end to end.
 test:
 	bash test/harness/run-tests.sh
+
+# The benchmark (bench/README.md): builds, then installs and runs bench/run.sh on its own
+# local stack while holding the install lock that every checkout on this machine shares,
+# so the nomnom.so it measures is this checkout's. BENCH_ARGS=--large adds a 1M-order drain.
+bench: core-build
+	flock /tmp/nomnom-install.lock sh -c '$(MAKE) install && bash bench/run.sh $(BENCH_ARGS)'

@@ -1,0 +1,32 @@
+# bench/run.sh's chart. Variables (gnuplot -e): rate (seconds, rows/s, rows committed),
+# bars (path key, rows/s), out (PNG), orders (orders in the main set).
+set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
+set output out
+set multiplot layout 1,2 title sprintf("nomnom bench: %s orders (~5 rows each), fsync on", orders)
+
+set title "JetStream drain, track_status on: committed rows over time (sampled every 0.5 s)"
+set xlabel "seconds since the worker started"
+set ylabel "rows/s (between samples)"
+set y2label "rows committed"
+set ytics nomirror
+set y2tics
+set format y "%.0s%c"
+set format y2 "%.0s%c"
+set grid ytics
+set key top left
+plot rate using 1:2 with steps lw 2 title "rows/s", \
+     rate using 1:3 axes x1y2 with lines lw 1 dt 2 title "rows committed"
+
+unset y2label
+unset y2tics
+set title "rows/s by path (same orders, checked against the generator's totals)"
+set xlabel ""
+set ylabel "rows/s"
+set style fill solid 0.7
+set boxwidth 0.7
+set xtics rotate by -35 left
+set yrange [0:*]
+unset key
+plot bars using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
+     bars using 0:2:(sprintf("%.0f", $2)) with labels offset 0,0.7 font ",9"
+unset multiplot

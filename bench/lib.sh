@@ -1,0 +1,240 @@
+# shellcheck shell=bash
+# Helpers for bench/run.sh (and bench/profile.sh). Source after test/harness/stack.sh;
+# they use $WORK, $PUBLISH, $SEED and the stack's variables.
+
+bench_log() { echo "bench: $*" >&2; }
+fail() {
+    echo "bench: FAIL: $*" >&2
+    exit 1
+}
+sql() { stack_psql "$NOMNOM_DB" -tA -c "$1"; }
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc -l; }
+vmhwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; } # peak resident memory
+
+# Pause and resume the stream, returning once its worker has gone / has started.
+pause_stream() {
+    sql "SELECT nomnom.pause_stream('MESSAGES')" >/dev/null
+    wait_until 60 "[[ \$(sql 'SELECT count(worker_pid) FROM nomnom.stream_status') == 0 ]]" ||
+        fail "the worker did not stop after pause_stream"
+}
+resume_stream() {
+    sql "SELECT nomnom.resume_stream('MESSAGES')" >/dev/null
+    wait_until 60 "[[ \$(sql 'SELECT count(worker_pid) FROM nomnom.stream_status') -gt 0 ]]" ||
+        fail "no worker started after resume_stream"
+    WORKER_PID=$(sql "SELECT worker_pid FROM nomnom.stream_status WHERE worker_pid IS NOT NULL LIMIT 1")
+}
+
+reset_tables() { sql "TRUNCATE orders, order_line_items, nomnom.message_status" >/dev/null; }
+
+# generate NAME START COUNT [ndjson]: orders START..START+COUNT-1 of seed $SEED, as CSV for
+# COPY (and, with ndjson, the documents themselves) in $WORK/NAME; sets NAME_orders,
+# NAME_line_items, NAME_sum from the generator's own totals.
+generate() {
+    local name=$1 start=$2 count=$3 dir=$WORK/$1 out kv
+    mkdir -p "$dir"
+    out=$("$PUBLISH" --dry-run --seed "$SEED" --start "$start" --count "$count" --copy-dir "$dir") ||
+        fail "nomnom-publish --dry-run: $out"
+    for kv in $out; do
+        case ${kv%%=*} in
+        orders | line_items) printf -v "${name}_${kv%%=*}" '%s' "${kv#*=}" ;;
+        sum_extended_price) printf -v "${name}_sum" '%s' "${kv#*=}" ;;
+        esac
+    done
+    if [[ ${4:-} == ndjson ]]; then
+        awk -F, -f "$HERE/to_ndjson.awk" "$dir/order_line_items.csv" "$dir/orders.csv" >"$dir/docs.ndjson"
+        [[ $(wc -l <"$dir/docs.ndjson") == "$count" ]] || fail "$name: NDJSON line count"
+        ! grep -q '[\\	]' "$dir/docs.ndjson" || fail "$name: a tab or backslash would not survive COPY text format"
+    fi
+}
+
+# The totals the tables must hold: a sum of generated sets.
+expect_reset() { EXPECTED_orders=0 EXPECTED_line_items=0 EXPECTED_sum=0; }
+expect_add() { # NAME
+    local o=${1}_orders l=${1}_line_items s=${1}_sum
+    EXPECTED_orders=$((EXPECTED_orders + ${!o}))
+    EXPECTED_line_items=$((EXPECTED_line_items + ${!l}))
+    EXPECTED_sum=$(echo "$EXPECTED_sum + ${!s}" | bc)
+}
+
+# check_totals WHAT NAME: the tables hold exactly NAME's orders, line items and sum of
+# extended_price (NAME = a generated set, or EXPECTED); otherwise the run fails.
+check_totals() {
+    local what=$1 o=${2}_orders l=${2}_line_items s=${2}_sum got
+    got=$(sql "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_line_items),
+                      (SELECT coalesce(sum(extended_price), 0) FROM order_line_items)")
+    IFS='|' read -r go gl gs <<<"$got"
+    if [[ $go != "${!o}" || $gl != "${!l}" || $(echo "$gs == ${!s}" | bc) != 1 ]]; then
+        fail "$what: tables hold orders=$go line_items=$gl sum=$gs, expected orders=${!o} line_items=${!l} sum=${!s}"
+    fi
+    bench_log "$what: totals ok (orders=$go line_items=$gl sum_extended_price=$gs)"
+}
+
+# record KEY LABEL DOCS ROWS SECONDS [P50_MS P99_MS]: one row of the results table.
+record() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" >>"$WORK/results.tsv"
+    bench_log "$2: $(echo "$4 / $5" | bc) rows/s ($4 rows in $5 s)"
+}
+
+# drain_publish NAME PREFIX START COUNT: publishes set NAME (stream paused), timing the
+# bare publisher; message ids PREFIX... so a set can be published again under new ids.
+PENDING_MSGS=0 PENDING_ROWS=0
+drain_publish() {
+    local name=$1 prefix=$2 start=$3 count=$4 out t0 t1 o=${1}_orders
+    t0=$(now)
+    out=$("$PUBLISH" --url "$NATS_URL" --seed "$SEED" --start "$start" --count "$count" \
+        --msg-id-prefix "$prefix$SEED-") || fail "nomnom-publish: $out"
+    t1=$(now)
+    [[ $out == "orders=${!o} "* && $out == *" jetstream_duplicates=0 errors=0" ]] ||
+        fail "nomnom-publish: $out (expected orders=${!o}, no duplicates, no errors)"
+    PUBLISH_SECONDS=$(elapsed "$t0" "$t1")
+    expect_add "$name"
+    local l=${1}_line_items
+    PENDING_MSGS=$((PENDING_MSGS + count))
+    PENDING_ROWS=$((PENDING_ROWS + count + ${!l}))
+}
+
+# The end of a drain, read from the rows: the commit time of the last transaction.
+last_commit() { sql "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM orders"; }
+# The worker has completed every pending message (its counters start at zero with it).
+drained() { (($(sql "SELECT coalesce(sum(completed), 0) FROM nomnom.stream_status") >= PENDING_MSGS)); }
+wait_committed() {
+    wait_until 3600 drained || fail "drain did not finish: $(sql 'SELECT * FROM nomnom.stream_status')"
+}
+
+# drain_run [SAMPLES]: resumes the stream, times from the worker's start to the last
+# commit of the pending messages, checks the totals, reads the worker's peak memory and
+# pauses again. With SAMPLES, writes "seconds orders line_items" every ~0.5 s meanwhile.
+drain_run() {
+    local samples=${1:-} sampler= base_orders base_items
+    sql "CHECKPOINT" >/dev/null
+    IFS='|' read -r base_orders base_items < <(sql "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_line_items)")
+    resume_stream
+    local t0
+    t0=$(now)
+    if [[ -n $samples ]]; then
+        rm -f "$WORK/stop_sampler"
+        printf '0\t0\t0\n' >"$samples"
+        # A sampling period, not a wait for a condition: the chart wants even steps.
+        # Counts are of this drain's rows only (the tables may hold earlier drains').
+        (while [[ ! -e $WORK/stop_sampler ]]; do
+            sql "SELECT extract(epoch FROM clock_timestamp()) - $t0, (SELECT count(*) FROM orders) - $base_orders,
+                        (SELECT count(*) FROM order_line_items) - $base_items" | tr '|' '\t' >>"$samples"
+            sleep 0.5
+        done) &
+        sampler=$!
+    fi
+    wait_committed
+    DRAIN_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    if [[ -n $sampler ]]; then
+        touch "$WORK/stop_sampler"
+        wait "$sampler"
+    fi
+    WORKER_HWM_KB=$(vmhwm_kb "$WORKER_PID")
+    DRAIN_ROWS=$PENDING_ROWS
+    PENDING_MSGS=0 PENDING_ROWS=0
+    pause_stream
+    check_totals "drain" EXPECTED
+    bench_log "drain: $DRAIN_ROWS rows in $DRAIN_SECONDS s; worker peak RSS ${WORKER_HWM_KB} kB"
+}
+
+# growth NAME: one row of the growth table after draining set NAME onto the tables.
+growth() {
+    local o=${1}_orders
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${!o}" "$EXPECTED_orders" \
+        "$(sql 'SELECT count(*) FROM nomnom.message_status')" \
+        "$(echo "$DRAIN_ROWS / $DRAIN_SECONDS" | bc)" "$WORKER_HWM_KB" \
+        "$(vmhwm_kb "$NOMNOM_BRIDGE_PID")" >>"$WORK/growth.tsv"
+}
+
+# http_load NAME BATCH CONNECTIONS: every document of set NAME through the bridge once
+# (BATCH 0: one a request), with wrk on 2 threads; every one must be accepted.
+# Sets HTTP_SECONDS (first request to last answer), HTTP_P50, HTTP_P99 (ms, per request).
+http_load() {
+    local name=$1 batch=$2 conns=$3 marks=$WORK/wrk-mark o=${1}_orders l=${1}_line_items pid
+    rm -f "$marks".*
+    WRK_THREADS=2 DOCS_FILE=$WORK/$name/docs.ndjson BATCH_LINES=$batch MARK=$marks \
+        wrk -t2 -c"$conns" -d600s --timeout 60s --latency -s "$HERE/http_load.lua" \
+        "$NOMNOM_BRIDGE_URL" >"$WORK/wrk.out" 2>&1 &
+    pid=$!
+    wait_until 600 "[[ \$(ls $marks.* 2>/dev/null | wc -l) == 2 ]]" || fail "wrk did not finish: $(cat "$WORK/wrk.out")"
+    kill -INT "$pid" # wrk prints its summary on SIGINT, without waiting for its -d
+    wait "$pid" || true
+    local start end accepted failed errors
+    read -r start end accepted failed errors < <(awk 'NR == 1 || $1 < s {s = $1} $2 > e {e = $2}
+        {a += $3; f += $4; x += $5} END {print s, e, a, f, x}' "$marks".*)
+    [[ $accepted == "${!o}" && $failed == 0 && $errors == 0 ]] ||
+        fail "HTTP $name: accepted=$accepted failed=$failed non-202=$errors of ${!o} documents"
+    HTTP_SECONDS=$(elapsed "$start" "$end")
+    HTTP_P50=$(sed -nE 's/^WRK .*latency_p50_ms=([0-9.]+).*/\1/p' "$WORK/wrk.out")
+    HTTP_P99=$(sed -nE 's/^WRK .*latency_p99_ms=([0-9.]+).*/\1/p' "$WORK/wrk.out")
+    PENDING_MSGS=$((PENDING_MSGS + ${!o}))
+    PENDING_ROWS=$((PENDING_ROWS + ${!o} + ${!l}))
+}
+
+# report: the table (stdout and $OUT/latest.md), $OUT/latest.json and $OUT/latest.png.
+report() {
+    mkdir -p "$OUT"
+    # Derived columns: rows/s, docs/s, % of COPY's rows/s, % of the publisher's docs/s.
+    awk -F'\t' -v OFS='\t' '{k[NR] = $0; r[$1] = $4 / $5; d[$1] = $3 / $5}
+        END {for (i = 1; i <= NR; i++) {split(k[i], f, "\t")
+            print k[i], r[f[1]], d[f[1]], 100 * r[f[1]] / r["copy"],
+                  (f[1] ~ /^(http|publisher)/) ? 100 * d[f[1]] / d["publisher"] : ""}}' \
+        "$WORK/results.tsv" >"$WORK/table.tsv"
+    local machine
+    machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr)"
+    {
+        echo "Orders: $M_orders (+ $M_line_items line items = $((M_orders + M_line_items)) rows), seed $SEED;" \
+            "fsync on, synchronous_commit on. Machine: $machine."
+        echo
+        echo "| path | rows/s | docs/s | % of COPY | % of publisher | p50 ms | p99 ms | seconds |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
+            $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
+        echo
+        echo "Growth (track_status on; each drain lands on the rows of the ones before):"
+        echo
+        echo "| drain | orders | orders in table | message_status rows | rows/s | worker peak RSS MiB | bridge peak RSS MiB |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6 / 1024, $7 / 1024}' \
+            "$WORK/growth.tsv"
+        echo
+        echo "Bridge peak RSS after the HTTP runs: $(echo "scale=1; $BRIDGE_HWM_KB / 1024" | bc) MiB."
+    } | tee "$OUT/latest.md"
+
+    jq -n --rawfile table "$WORK/table.tsv" --rawfile growth "$WORK/growth.tsv" \
+        --rawfile samples "$WORK/drain_samples.tsv" \
+        --arg machine "$machine" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" \
+        --arg nproc "$(nproc)" --arg mem "$(free -h | awk '/^Mem:/ {print $2}')" \
+        --arg pg "$(sql 'SHOW server_version')" --arg nats "$(nats-server --version)" \
+        --arg commit "$(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD)" \
+        --arg orders "$M_orders" --arg seed "$SEED" --arg large "$LARGE" \
+        --argjson options "$(sql 'SELECT options FROM nomnom.streams')" \
+        --arg bridge_hwm "$BRIDGE_HWM_KB" '
+        def rows($s): $s | split("\n") | map(select(length > 0) | split("\t"));
+        def num: if . == "" then null else tonumber end;
+        { generated_at: (now | todate), git_commit: $commit,
+          machine: {nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, summary: $machine},
+          versions: {postgresql: $pg, nats_server: $nats},
+          params: {orders: ($orders | tonumber), seed: ($seed | tonumber), large: ($large == "1"),
+                   fsync: "on", synchronous_commit: "on", stream_options: $options},
+          results: [rows($table)[] | {key: .[0], path: .[1], docs: (.[2] | tonumber),
+                    rows: (.[3] | tonumber), seconds: (.[4] | tonumber), p50_ms: (.[5] | num),
+                    p99_ms: (.[6] | num), rows_per_s: (.[7] | tonumber), docs_per_s: (.[8] | tonumber),
+                    pct_of_copy: (.[9] | tonumber), pct_of_publisher: (.[10] | num)}],
+          growth: [rows($growth)[] | {drain: .[0], orders: (.[1] | tonumber),
+                   orders_in_table: (.[2] | tonumber), message_status_rows: (.[3] | tonumber),
+                   rows_per_s: (.[4] | tonumber), worker_vmhwm_kb: (.[5] | tonumber),
+                   bridge_vmhwm_kb: (.[6] | tonumber)}],
+          bridge_vmhwm_kb_after_http: ($bridge_hwm | tonumber),
+          drain_samples: [rows($samples)[] | {t: (.[0] | tonumber), orders: (.[1] | tonumber),
+                          line_items: (.[2] | tonumber)}] }' >"$OUT/latest.json"
+
+    # Chart data: rows/s between successive samples, and the table's bars.
+    awk -F'\t' 'NR > 1 && $1 > t {print $1, ($2 + $3 - r) / ($1 - t), $2 + $3} {t = $1; r = $2 + $3}' \
+        "$WORK/drain_samples.tsv" >"$WORK/drain_rate.dat"
+    awk -F'\t' '{printf "%s %.0f\n", $1, $8}' "$WORK/table.tsv" >"$WORK/bars.dat"
+    gnuplot -e "rate='$WORK/drain_rate.dat'; bars='$WORK/bars.dat'; out='$OUT/latest.png'; orders='$M_orders'" \
+        "$HERE/chart.gp"
+    bench_log "wrote $OUT/latest.md, $OUT/latest.json, $OUT/latest.png"
+}

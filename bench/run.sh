@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# make bench: every ingest path of nomnom, measured in one run on one local stack, each
+# checked against the exact totals of one deterministic generator (nomnom-publish). A path
+# that writes the wrong rows fails the run, however fast it was.
+#
+#   bash bench/run.sh [--orders N] [--large] [--naive N] [--out DIR]
+#
+#   --orders N   orders in the main set (default 100000, ~4 line items each)
+#   --large      the growth series adds a 1,000,000-order drain (takes several minutes more)
+#   --naive N    messages the naive consumer handles (default 2000; it is slow by design)
+#   --out DIR    where latest.{json,md,png} go (default bench/results)
+#
+# Needs `make` (build/) and the extension installed (`make bench` does both under the
+# install lock). Prints one table; writes JSON, a Markdown table and a PNG chart.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 OUT=$HERE/results
+while (($#)); do
+    case $1 in
+    --orders) ORDERS=$2; shift 2 ;;
+    --large) LARGE=1; shift ;;
+    --naive) NAIVE_COUNT=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--large] [--naive N] [--out DIR]" >&2; exit 2 ;;
+    esac
+done
+SEED=42           # every set below is a slice of this one generator run
+SINGLE_DOCS=20000 # documents for single-document HTTP POSTs (one request each)
+BATCH_LINES=250   # documents per NDJSON batch request
+export NOMNOM_PG_FSYNC=on # real fsync, synchronous_commit on: durability as shipped
+
+source "$HERE/../test/harness/stack.sh"
+source "$HERE/lib.sh"
+BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+PUBLISH=$BUILD/test/tools/nomnom-publish
+NAIVE=$BUILD/test/tools/nomnom-naive-consumer
+export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
+for bin in "$PUBLISH" "$NAIVE" "$NOMNOM_BRIDGE_BIN"; do
+    [[ -x $bin ]] || fail "$bin is not built (run make)"
+done
+for tool in wrk jq gnuplot bc; do command -v $tool >/dev/null || fail "$tool missing (make deps)"; done
+stack_trap
+
+###############################################################################
+bench_log "stack: nats-server -js, PostgreSQL 15 (preload nomnom), nomnom-bridge"
+stack_start_nats
+stack_start_pg preload
+# Commit timestamps let a drain's end be read from the rows themselves, not from polling.
+sql "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
+stack_restart_pg
+[[ $(sql "SHOW synchronous_commit") == on && $(sql "SHOW fsync") == on ]] || fail "fsync/synchronous_commit not on"
+sql "CREATE EXTENSION nomnom" >/dev/null
+for spec in order orderlineitem; do
+    sql "SELECT nomnom.define_entity(\$\$$(cat "$NOMNOM_REPO_ROOT/test/fixtures/tpch/$spec.json")\$\$::jsonb)" >/dev/null
+done
+sql "SELECT nomnom.create_stream()" >/dev/null
+pause_stream
+stack_start_bridge --log-level warn
+wait_until 30 curl -fs "$NOMNOM_BRIDGE_URL/ready" || fail "bridge not ready"
+WORK=$NOMNOM_STACK_DIR/bench
+mkdir -p "$WORK"
+
+###############################################################################
+# The sets: slices of seed $SEED by order number, so each has its own keys and totals.
+#   M  orders 0..N-1            COPY, SQL, drains, HTTP batch, end to end
+#   G1 10,000 from 10,000,000   growth: drained before M, M lands on top of it
+#   G3 1,000,000 from 20,000,000  growth with --large, on top of G1 + M
+#   H1 20,000 from 30,000,000   HTTP single-document POSTs
+bench_log "generating $ORDERS orders (seed $SEED)"
+generate M 0 "$ORDERS" ndjson
+generate H1 30000000 "$SINGLE_DOCS" ndjson
+generate NAIVE 0 "$NAIVE_COUNT"
+ROWS_PER_ORDER=$(echo "scale=4; ($M_orders + $M_line_items) / $M_orders" | bc)
+
+###############################################################################
+bench_log "COPY: the same rows, client-side \\copy into both tables, one transaction"
+reset_tables
+t0=$(now)
+stack_psql "$NOMNOM_DB" <<SQL
+BEGIN;
+\copy orders (order_key, customer_key, order_status, total_price, order_date, order_priority, clerk, ship_priority, comment) FROM '$WORK/M/orders.csv' (FORMAT csv)
+\copy order_line_items (order_key, line_number, part_key, supplier_key, quantity, extended_price, discount, tax, return_flag, line_status, ship_date, commit_date, receipt_date) FROM '$WORK/M/order_line_items.csv' (FORMAT csv)
+COMMIT;
+SQL
+t1=$(now)
+check_totals "COPY" M
+record copy "COPY (\\copy both tables, 1 tx)" "$M_orders" "$((M_orders + M_line_items))" "$(elapsed "$t0" "$t1")"
+
+bench_log "SQL path: SELECT count(nomnom.ingest('Order', body)) FROM docs"
+sql "CREATE TABLE bench_docs (body text)" >/dev/null
+# Text format: the generator writes no tab or backslash, so each line arrives as written.
+stack_psql "$NOMNOM_DB" -c "\\copy bench_docs FROM '$WORK/M/docs.ndjson'"
+reset_tables
+t0=$(now)
+[[ $(sql "SELECT count(nomnom.ingest('Order', body)) FROM bench_docs") == "$M_orders" ]] || fail "ingest count"
+t1=$(now)
+check_totals "SQL nomnom.ingest" M
+record sql "SQL nomnom.ingest (1 statement)" "$M_orders" "$((M_orders + M_line_items))" "$(elapsed "$t0" "$t1")"
+sql "DROP TABLE bench_docs" >/dev/null
+
+###############################################################################
+bench_log "JetStream drain, track_status off ($ORDERS orders)"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": false}')" >/dev/null
+reset_tables
+expect_reset
+# The pre-publish is timed too: a bare nats.c async publisher is JetStream's ceiling.
+drain_publish M off- 0 "$ORDERS"
+record publisher "nats.c publisher (JetStream ceiling)" "$ORDERS" \
+    "$(echo "$ORDERS * $ROWS_PER_ORDER" | bc)" "$PUBLISH_SECONDS"
+drain_run ""
+record drain_off "JetStream drain, track_status off" "$ORDERS" "$DRAIN_ROWS" "$DRAIN_SECONDS"
+[[ $(sql "SELECT count(*) FROM nomnom.message_status") == 0 ]] || fail "track_status off wrote status rows"
+
+###############################################################################
+bench_log "growth: drains of 10k, $ORDERS$( ((LARGE)) && echo ', 1M') orders onto growing tables, track_status on"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true}')" >/dev/null
+reset_tables
+expect_reset
+generate G1 10000000 10000
+drain_publish G1 on- 10000000 10000
+drain_run ""
+growth G1
+drain_publish M on- 0 "$ORDERS"
+drain_run "$WORK/drain_samples.tsv" # the chart's throughput-over-time series
+growth M
+record drain_on "JetStream drain, track_status on" "$ORDERS" "$DRAIN_ROWS" "$DRAIN_SECONDS"
+if ((LARGE)); then
+    generate G3 20000000 1000000
+    drain_publish G3 on- 20000000 1000000
+    drain_run ""
+    growth G3
+fi
+
+###############################################################################
+bench_log "naive consumer: one transaction and one ack a message ($NAIVE_COUNT messages)"
+reset_tables
+# Its own durable consumer from the start of the stream: the first messages are M's
+# first orders (the track_status-off drain published them first).
+naive_out=$("$NAIVE" --url "$NATS_URL" --stream MESSAGES --consumer naive \
+    --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$NOMNOM_DB" --count "$NAIVE_COUNT")
+bench_log "naive: $naive_out"
+expect_reset
+expect_add NAIVE
+check_totals "naive consumer" EXPECTED
+naive_s=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$naive_out")
+record naive "naive consumer (1 tx + 1 ack a msg)" "$NAIVE_orders" "$((NAIVE_orders + NAIVE_line_items))" "$naive_s"
+
+###############################################################################
+bench_log "HTTP: bridge to JetStream ack (worker paused), single documents and NDJSON batches"
+reset_tables
+http_load H1 0 32
+record http_single "HTTP single POST -> JetStream (32 conns)" "$H1_orders" "$((H1_orders + H1_line_items))" \
+    "$HTTP_SECONDS" "$HTTP_P50" "$HTTP_P99"
+http_load M "$BATCH_LINES" 4
+record http_batch "HTTP NDJSON batch of $BATCH_LINES -> JetStream (4 conns)" "$M_orders" \
+    "$((M_orders + M_line_items))" "$HTTP_SECONDS" "$HTTP_P50" "$HTTP_P99"
+BRIDGE_HWM_KB=$(vmhwm_kb "$NOMNOM_BRIDGE_PID")
+# Every accepted document must become rows: drain what the bridge published, then check.
+expect_reset
+expect_add H1
+expect_add M
+drain_run ""
+check_totals "HTTP paths, drained" EXPECTED
+[[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == $((H1_orders + M_orders)) ]] ||
+    fail "message_status: not every HTTP document is completed: $(sql "SELECT status, count(*) FROM nomnom.message_status GROUP BY 1")"
+
+bench_log "end to end: NDJSON batches over HTTP while the worker drains, until every row is committed"
+pause_stream
+reset_tables
+expect_reset
+expect_add M
+sql "CHECKPOINT" >/dev/null
+resume_stream
+t0=$(now)
+http_load M "$BATCH_LINES" 4
+e2e_http_seconds=$HTTP_SECONDS
+wait_committed
+t1=$(last_commit)
+check_totals "end to end" EXPECTED
+record e2e "end to end: HTTP batch in -> rows committed" "$M_orders" "$((M_orders + M_line_items))" \
+    "$(elapsed "$t0" "$t1")" "$HTTP_P50" "$HTTP_P99"
+bench_log "end to end: HTTP part took ${e2e_http_seconds}s with the worker running"
+
+###############################################################################
+report
