@@ -2,6 +2,7 @@
 # bars (path key, rows/s), out (PNG), orders (orders in the main set).
 set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
 set output out
+set termoption noenhanced # underscores in labels are underscores
 set multiplot layout 1,2 title sprintf("nomnom bench: %s orders (~5 rows each), fsync on", orders)
 
 set title "JetStream drain, track_status on: committed rows over time (sampled every 0.5 s)"
@@ -13,7 +14,9 @@ set y2tics
 set format y "%.0s%c"
 set format y2 "%.0s%c"
 set grid ytics
-set key top left
+set yrange [0:*]
+set y2range [0:*]
+set key bottom right
 plot rate using 1:2 with steps lw 2 title "rows/s", \
      rate using 1:3 axes x1y2 with lines lw 1 dt 2 title "rows committed"
 

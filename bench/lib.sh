@@ -25,6 +25,30 @@ resume_stream() {
     WORKER_PID=$(sql "SELECT worker_pid FROM nomnom.stream_status WHERE worker_pid IS NOT NULL LIMIT 1")
 }
 
+# The stack every benchmark uses: nats-server -js, PostgreSQL 15 with nomnom preloaded
+# (fsync on, synchronous_commit on, commit timestamps on), the TPC-H entities, the stream
+# MESSAGES (paused), the bridge; $WORK for generated files.
+bench_stack_up() {
+    bench_log "stack: nats-server -js, PostgreSQL 15 (preload nomnom), nomnom-bridge"
+    stack_start_nats
+    stack_start_pg preload
+    # Commit timestamps let a drain's end be read from the rows themselves, not from polling.
+    sql "ALTER SYSTEM SET track_commit_timestamp = on" >/dev/null
+    stack_restart_pg
+    [[ $(sql "SHOW synchronous_commit") == on && $(sql "SHOW fsync") == on ]] || fail "fsync/synchronous_commit not on"
+    sql "CREATE EXTENSION nomnom" >/dev/null
+    local spec
+    for spec in order orderlineitem; do
+        sql "SELECT nomnom.define_entity(\$\$$(cat "$NOMNOM_REPO_ROOT/test/fixtures/tpch/$spec.json")\$\$::jsonb)" >/dev/null
+    done
+    sql "SELECT nomnom.create_stream()" >/dev/null
+    pause_stream
+    stack_start_bridge --log-level warn
+    wait_until 30 curl -fs "$NOMNOM_BRIDGE_URL/ready" || fail "bridge not ready"
+    WORK=$NOMNOM_STACK_DIR/bench
+    mkdir -p "$WORK"
+}
+
 reset_tables() { sql "TRUNCATE orders, order_line_items, nomnom.message_status" >/dev/null; }
 
 # generate NAME START COUNT [ndjson]: orders START..START+COUNT-1 of seed $SEED, as CSV for
@@ -112,6 +136,7 @@ drain_run() {
     resume_stream
     local t0
     t0=$(now)
+    if [[ -n ${DRAIN_HOOK:-} ]]; then "$DRAIN_HOOK"; fi # bench/profile.sh attaches perf here
     if [[ -n $samples ]]; then
         rm -f "$WORK/stop_sampler"
         printf '0\t0\t0\n' >"$samples"
@@ -185,12 +210,16 @@ report() {
     machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr)"
     {
         echo "Orders: $M_orders (+ $M_line_items line items = $((M_orders + M_line_items)) rows), seed $SEED;" \
-            "fsync on, synchronous_commit on. Machine: $machine."
+            "fsync on, synchronous_commit on. Machine: $machine; load average $LOAD_BEFORE before," \
+            "$LOAD_AFTER after (other work on the machine slows every path)."
         echo
         echo "| path | rows/s | docs/s | % of COPY | % of publisher | p50 ms | p99 ms | seconds |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
             $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
+        echo
+        echo "Drains and the publisher: the faster of two rounds (off, on, off, on on emptied tables)." \
+            "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"
         echo
@@ -210,11 +239,12 @@ report() {
         --arg commit "$(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD)" \
         --arg orders "$M_orders" --arg seed "$SEED" --arg large "$LARGE" \
         --argjson options "$(sql 'SELECT options FROM nomnom.streams')" \
-        --arg bridge_hwm "$BRIDGE_HWM_KB" '
+        --arg bridge_hwm "$BRIDGE_HWM_KB" --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" '
         def rows($s): $s | split("\n") | map(select(length > 0) | split("\t"));
         def num: if . == "" then null else tonumber end;
         { generated_at: (now | todate), git_commit: $commit,
-          machine: {nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, summary: $machine},
+          machine: {nproc: ($nproc | tonumber), cpu: $cpu, memory: $mem, summary: $machine,
+                    loadavg_before: $load_before, loadavg_after: $load_after},
           versions: {postgresql: $pg, nats_server: $nats},
           params: {orders: ($orders | tonumber), seed: ($seed | tonumber), large: ($large == "1"),
                    fsync: "on", synchronous_commit: "on", stream_options: $options},
