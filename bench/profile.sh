@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the time goes: perf profiles of (1) the worker draining N pre-published orders
 # with track_status on, and (2) the bridge and nats-server taking the same orders as
-# NDJSON batches. Writes bench/results/profile-{drain,http}.txt: the top functions by self
+# NDJSON batches, and (3) the SQL path (nomnom.ingest) on the same documents. Writes
+# bench/results/latest-profile-{drain,sql,http}.txt: the top functions by self
 # time, then by time including callees. The totals are checked as in bench/run.sh.
 #
 #   bash bench/profile.sh [--orders N]      (default 50000; run as root for perf -p)
@@ -18,6 +19,8 @@ while (($#)); do
     esac
 done
 SEED=42 BATCH_LINES=250
+PERF_DIR=${PERF_DIR:-/tmp/nomnom-bench-perf} # perf.data kept here for `perf report -i`
+mkdir -p "$PERF_DIR"
 export NOMNOM_PG_FSYNC=on
 source "$HERE/../test/harness/stack.sh"
 source "$HERE/lib.sh"
@@ -42,18 +45,24 @@ perf_stop() {
     kill -INT "$PERF_PID" 2>/dev/null || true
     wait "$PERF_PID" || true
 }
-perf_summary() { # DATA TITLE OUTFILE
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+perf_report() { # perf report ARGS..., without headers, blank lines, unresolved frames and padding
+    perf report -i "$PERF_DATA" --stdio -g none "$@" 2>/dev/null |
+        grep -v -e '^#' -e '^$' -e '\] 0x0000' | sed -E 's/ +- +- *$//; s/ +$//'
+}
+perf_summary() { # DATA TITLE OUTFILE NOTE
+    PERF_DATA=$1
     {
         echo "# $2"
-        echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); git $(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD)"
+        echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); git $(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD); perf -F 299, DWARF call graphs"
+        echo "# $4"
         echo
-        echo "## self time (top functions; percentages of all samples)"
-        perf report -i "$1" --stdio --no-children --sort comm,dso,symbol -g none --percent-limit 0.8 2>/dev/null |
-            grep -v '^$'
+        echo "## self time: top functions (% of on-CPU samples)"
+        perf_report --no-children --sort comm,dso,sym --percent-limit 0.7
         echo
-        echo "## time including callees"
-        perf report -i "$1" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null |
-            grep -v '^$'
+        echo "## inclusive time: function and its callees (% of on-CPU samples)"
+        perf_report --children --sort sym --percent-limit 1.5
     } >"$3"
     bench_log "wrote $3"
 }
@@ -61,17 +70,59 @@ perf_summary() { # DATA TITLE OUTFILE
 bench_log "profiling the worker's drain of $ORDERS orders (track_status on)"
 expect_reset
 drain_publish M on- 0 "$ORDERS"
-attach_worker() { perf_start "$WORK/drain.perf" "$WORKER_PID"; }
+attach_worker() {
+    perf_start "$PERF_DIR/drain.perf" "$WORKER_PID"
+    WORKER_CPU0=$(cpu_seconds "$WORKER_PID")
+}
+# The worker's CPU time over the drain's wall time: how much of it perf can see at all
+# (waits for fsync and for NATS are off-CPU).
+sample_worker_cpu() { WORKER_CPU1=$(cpu_seconds "$WORKER_PID"); }
+wait_committed() { # lib.sh's, plus the CPU reading before the pause ends the worker
+    wait_until 3600 drained || fail "drain did not finish"
+    sample_worker_cpu
+}
 DRAIN_HOOK=attach_worker drain_run ""
 perf_stop
-perf_summary "$WORK/drain.perf" "perf: nomnom worker draining $ORDERS orders, track_status on" \
-    "$OUT/profile-drain.txt"
+perf_summary "$PERF_DIR/drain.perf" "perf: nomnom worker draining $ORDERS orders, track_status on" \
+    "$OUT/latest-profile-drain.txt" \
+    "drain: $DRAIN_ROWS rows in $DRAIN_SECONDS s under perf; worker on CPU $(echo "scale=1; 100 * ($WORKER_CPU1 - $WORKER_CPU0) / $DRAIN_SECONDS" | bc)% of that time"
+
+bench_log "profiling the SQL path: nomnom.ingest over $ORDERS documents in one statement"
+reset_tables
+sql "CREATE TABLE bench_docs (body text)" >/dev/null
+stack_psql "$NOMNOM_DB" -c "\\copy bench_docs FROM '$WORK/M/docs.ndjson'"
+rm -f "$WORK/sql.pid" "$WORK/sql.go"
+# The session writes its backend's PID (\! would not expand a variable), then waits
+# (30 s at most) until perf is attached.
+stack_psql "$NOMNOM_DB" >/dev/null <<SQL &
+\\t on
+\\a
+\\o $WORK/sql.pid
+SELECT pg_backend_pid();
+\\o
+\\! timeout 30 sh -c 'until [ -e $WORK/sql.go ]; do sleep 0.05; done'
+SELECT count(nomnom.ingest('Order', body)) FROM bench_docs;
+SQL
+psql_pid=$!
+wait_until 30 "[[ -s $WORK/sql.pid ]]" || fail "no backend PID"
+perf_start "$PERF_DIR/sql.perf" "$(cat "$WORK/sql.pid")"
+t0=$(now)
+touch "$WORK/sql.go"
+wait "$psql_pid" || fail "nomnom.ingest failed"
+sql_seconds=$(elapsed "$t0" "$(now)")
+perf_stop
+check_totals "SQL nomnom.ingest" M
+perf_summary "$PERF_DIR/sql.perf" "perf: backend running SELECT count(nomnom.ingest('Order', body)) over $ORDERS documents" \
+    "$OUT/latest-profile-sql.txt" "SQL: $((M_orders + M_line_items)) rows in $sql_seconds s under perf"
 
 bench_log "profiling the bridge and nats-server under NDJSON batches of $BATCH_LINES (worker paused)"
 reset_tables
-perf_start "$WORK/http.perf" "$NOMNOM_BRIDGE_PID,$NOMNOM_NATS_PID"
+perf_start "$PERF_DIR/http.perf" "$NOMNOM_BRIDGE_PID,$NOMNOM_NATS_PID"
+bridge_cpu0=$(cpu_seconds "$NOMNOM_BRIDGE_PID") nats_cpu0=$(cpu_seconds "$NOMNOM_NATS_PID")
 http_load M "$BATCH_LINES" 4
+bridge_cpu=$(echo "$(cpu_seconds "$NOMNOM_BRIDGE_PID") - $bridge_cpu0" | bc)
+nats_cpu=$(echo "$(cpu_seconds "$NOMNOM_NATS_PID") - $nats_cpu0" | bc)
 perf_stop
-perf_summary "$WORK/http.perf" "perf: nomnom-bridge + nats-server, $ORDERS orders as NDJSON batches of $BATCH_LINES" \
-    "$OUT/profile-http.txt"
-bench_log "HTTP batch: $(echo "$M_orders / $HTTP_SECONDS" | bc) docs/s under perf"
+perf_summary "$PERF_DIR/http.perf" "perf: nomnom-bridge + nats-server, $ORDERS orders as NDJSON batches of $BATCH_LINES" \
+    "$OUT/latest-profile-http.txt" \
+    "HTTP batch: $(echo "$M_orders / $HTTP_SECONDS" | bc) docs/s under perf over $HTTP_SECONDS s; CPU seconds: bridge $bridge_cpu, nats-server $nats_cpu (wrk takes the rest)"
