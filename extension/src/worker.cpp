@@ -360,6 +360,20 @@ bool is_permanent(int sqlerrcode) {
            sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE;
 }
 
+// A message that could not be written: dead letter when the error is permanent or this was
+// its last attempt, else a retry.
+void set_failure(Item* item, int sqlerrcode, const char* message, const char* detail) {
+    StringInfoData text;
+    initStringInfo(&text);
+    appendStringInfo(&text, "%s: %s", unpack_sql_state(sqlerrcode), message ? message : "error");
+    if (detail)
+        appendStringInfo(&text, " (%s)", detail);
+    item->error = MemoryContextStrdup(W.batch_context, text.data);
+    pfree(text.data);
+    bool last_attempt = item->delivered >= W.options->max_deliver;
+    item->outcome = (is_permanent(sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
+}
+
 void fill_message(const Item* item, MessageToWrite* m) {
     m->entity = item->entity;
     m->body = item->body;
@@ -373,20 +387,22 @@ void fill_message(const Item* item, MessageToWrite* m) {
     m->attempts = item->delivered;
 }
 
-// The fast path: every message of the batch in one subtransaction. False (and nothing
-// written) when any of them fails.
+// The fast path: the whole batch set-wise (nomnom_write_batch: one claim and one statement
+// per table) in one subtransaction. Messages the writer rejects (bad JSON, missing field,
+// unknown entity) come back as such without stopping the others. False, with nothing
+// written, when the batch raised an error: the slow path then finds the culprit.
 bool write_all(Item* items, int n) {
     MemoryContext old_context = CurrentMemoryContext;
     ResourceOwner old_owner = CurrentResourceOwner;
+    MessageToWrite* messages = static_cast<MessageToWrite*>(palloc(sizeof(MessageToWrite) * n));
+    MessageOutcome* outcomes = static_cast<MessageOutcome*>(palloc0(sizeof(MessageOutcome) * n));
+    for (int i = 0; i < n; i++)
+        fill_message(&items[i], &messages[i]);
     volatile bool ok = true;
     BeginInternalSubTransaction(nullptr);
     PG_TRY();
     {
-        for (int i = 0; i < n; i++) {
-            MessageToWrite m;
-            fill_message(&items[i], &m);
-            items[i].outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
-        }
+        nomnom_write_batch(messages, n, outcomes);
         ReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(old_context);
         CurrentResourceOwner = old_owner;
@@ -401,9 +417,23 @@ bool write_all(Item* items, int n) {
         ok = false;
     }
     PG_END_TRY();
-    if (!ok) {
-        for (int i = 0; i < n; i++)
-            items[i].outcome = OUTCOME_NONE;
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (!ok) {
+            item->outcome = OUTCOME_NONE;
+            continue;
+        }
+        switch (outcomes[i].kind) {
+        case NOMNOM_WRITTEN:
+            item->outcome = OUTCOME_WRITTEN;
+            break;
+        case NOMNOM_DUPLICATE:
+            item->outcome = OUTCOME_DUPLICATE;
+            break;
+        case NOMNOM_REJECTED:
+            set_failure(item, outcomes[i].sqlerrcode, outcomes[i].error, nullptr);
+            break;
+        }
     }
     return ok;
 }
@@ -431,15 +461,7 @@ void write_one(Item* item) {
         MemoryContextSwitchTo(old_context);
         CurrentResourceOwner = old_owner;
 
-        StringInfoData text;
-        initStringInfo(&text);
-        appendStringInfo(&text, "%s: %s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "error");
-        if (error->detail)
-            appendStringInfo(&text, " (%s)", error->detail);
-        item->error = MemoryContextStrdup(W.batch_context, text.data);
-        pfree(text.data);
-        bool last_attempt = item->delivered >= W.options->max_deliver;
-        item->outcome = (is_permanent(error->sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
+        set_failure(item, error->sqlerrcode, error->message, error->detail);
         FreeErrorData(error);
     }
     PG_END_TRY();
