@@ -120,6 +120,22 @@ char** text_array_to_cstrings(ArrayType* array, int* count) {
     return out;
 }
 
+// The NATS connection of a replay in progress: closed at the end of the transaction when an
+// error leaves the function early.
+struct ReplayConnection {
+    natsConnection* nc;
+    jsCtx* js;
+};
+ReplayConnection replay_connection = {nullptr, nullptr};
+
+void close_replay_connection(XactEvent event, void*) {
+    if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT) && replay_connection.nc != nullptr) {
+        nn_disconnect(replay_connection.nc, replay_connection.js, 0);
+        replay_connection.nc = nullptr;
+        replay_connection.js = nullptr;
+    }
+}
+
 } // namespace
 
 extern "C" {
@@ -244,6 +260,11 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     args[1] = PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1);
     nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 
+    static bool callback_registered = false;
+    if (!callback_registered) {
+        RegisterXactCallback(close_replay_connection, nullptr);
+        callback_registered = true;
+    }
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
     int rc = SPI_execute_with_args(
@@ -260,13 +281,13 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     uint64 nrows = SPI_processed;
 
     int64 replayed = 0;
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
+    ReplayConnection& conn = replay_connection;
+    nn_disconnect(conn.nc, conn.js, 0); // left by an earlier call that failed in a subtransaction
+    conn.nc = nullptr;
+    conn.js = nullptr;
     char* current_options = nullptr;
     char* current_url = nullptr;
     char err[2048];
-    Jsonb* empty_headers = nullptr;
-    (void)empty_headers;
     for (uint64 r = 0; r < nrows; r++) {
         HeapTuple tuple = rows->vals[r];
         TupleDesc desc = rows->tupdesc;
@@ -280,15 +301,15 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
         (void)isnull;
 
         if (current_options == nullptr || strcmp(current_options, options_text) != 0) {
-            nn_disconnect(nc, js, 1000);
-            nc = nullptr;
-            js = nullptr;
+            nn_disconnect(conn.nc, conn.js, 1000);
+            conn.nc = nullptr;
+            conn.js = nullptr;
             nomnom::StreamOptions* options = new_options();
             if (!cpp_parse_into(options_text, options, err, sizeof err))
                 ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
             current_url = pstrdup(options->nats_url.c_str());
             current_options = options_text;
-            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &nc, &js, err, sizeof err) != NATS_OK)
+            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &conn.nc, &conn.js, err, sizeof err) != NATS_OK)
                 ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
         }
 
@@ -330,14 +351,13 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
         if (s == NATS_OK) {
-            s = nn_publish(js, msg, 5000, err, sizeof err);
+            s = nn_publish(conn.js, msg, 5000, err, sizeof err);
         } else {
             nn_describe(s, err, sizeof err);
         }
         if (msg != nullptr)
             natsMsg_Destroy(msg);
         if (s != NATS_OK) {
-            nn_disconnect(nc, js, 0);
             ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
                             errmsg("nomnom: replaying dead letter %s to NATS at %s failed: %s", id, current_url, err),
                             errdetail("%ld dead letters were republished before it; they are processed again "
@@ -352,7 +372,9 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
                               1, dtypes, dargs, nullptr, false, 0);
         replayed++;
     }
-    nn_disconnect(nc, js, 1000);
+    nn_disconnect(conn.nc, conn.js, 1000);
+    conn.nc = nullptr;
+    conn.js = nullptr;
     SPI_finish();
     PG_RETURN_INT64(replayed);
 }
