@@ -232,6 +232,10 @@ void reconcile(void) {
             }
         }
         if (free_slot < 0) {
+            static int warned_for = -1; // warn once for the same shortage, not every second
+            if (warned_for == nwanted)
+                break;
+            warned_for = nwanted;
             ereport(WARNING, (errmsg("nomnom launcher: no free worker slot for stream \"%s\" worker %d",
                                      wanted[w].stream, wanted[w].index),
                               errhint("Raise nomnom.max_workers (now %d).", nomnom_max_workers_guc)));

@@ -871,7 +871,9 @@ void nomnom_worker_main(Datum arg) {
         }
 
         natsMsgList list = {nullptr, 0};
-        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size, W.options->max_wait_ms, nullptr);
+        // At most a second per call, so that a signal is answered promptly whatever max_wait_ms.
+        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size,
+                                              Min(W.options->max_wait_ms, 1000), nullptr);
         if (list.Count > 0) {
             W.stalled_checks = 0;
             process_batch(&list);
