@@ -160,6 +160,7 @@ void start_worker(int i, const char* stream, int index) {
         SpinLockRelease(&slot->mutex);
     }
     slot->in_use = true;
+    slot->database = MyDatabaseId;
     slot->pid = 0;
     strlcpy(slot->state, "starting", sizeof slot->state);
     LWLockRelease(nomnom_shared->lock);

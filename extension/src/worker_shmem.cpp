@@ -113,8 +113,8 @@ Datum nomnom_worker_slots(PG_FUNCTION_ARGS) {
         SpinLockAcquire(&slot->mutex);
         memcpy(&copy, slot, sizeof copy);
         SpinLockRelease(&slot->mutex);
-        if (!copy.in_use)
-            continue;
+        if (!copy.in_use || copy.database != MyDatabaseId)
+            continue; // only the workers of this database's streams
         Datum values[12];
         bool nulls[12] = {false};
         values[0] = CStringGetTextDatum(copy.stream);

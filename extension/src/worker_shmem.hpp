@@ -19,6 +19,7 @@ extern "C" {
 // the worker writes its state and counters under `mutex`.
 struct NomnomWorkerSlot {
     bool in_use;
+    Oid database;                          // where the stream is defined
     char stream[NAMEDATALEN * 2];
     int worker_index;
     pid_t pid;
