@@ -17,7 +17,7 @@ timeout=${NOMNOM_STREAM_TIMEOUT:-60}
 # Socket connection to the temporary server, as the entrypoint's own docker_process_sql.
 # SQL that uses psql variables (-v) comes on standard input: psql does not interpolate -c.
 sql() {
-    PGHOST= PGHOSTADDR= psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \
+    PGHOST='' PGHOSTADDR='' psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet \
         --username "${POSTGRES_USER:-postgres}" --no-password --dbname "$database" "$@"
 }
 
