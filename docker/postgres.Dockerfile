@@ -20,22 +20,25 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# DESTDIR stages the install; the Makefile's install also copies nomnom-bridge to
+# PGXS against the image's own server (not whatever /usr/bin/pg_config picks). DESTDIR
+# stages the install; the Makefile's install also copies nomnom-bridge to
 # $(DESTDIR)/usr/local/bin, which must exist (that binary is not used in this image).
+ENV PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 RUN make -j"$(nproc)" \
  && mkdir -p /out/usr/local/bin \
  && make install DESTDIR=/out
 
 # --- runtime: the stock image plus the extension and its shared libraries, no compiler ----
 FROM postgres:15-bookworm
-# Debian 12 names: libnats3.4 (nats.c), libjansson4, libuuid1 (already in the base image).
+# Debian 12 names of what `ldd nomnom.so` lists: libnats3.4 (nats.c), libjansson4,
+# libuuid1 and libstdc++6 (the last two are already in the base image).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnats3.4 libjansson4 libuuid1 \
+ && apt-get install -y --no-install-recommends libnats3.4 libjansson4 libuuid1 libstdc++6 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/lib/postgresql/15/lib/ /usr/lib/postgresql/15/lib/
 COPY --from=build /out/usr/share/postgresql/15/extension/ /usr/share/postgresql/15/extension/
-# Entity specs defined at first start, parents before children (see 20-nomnom-setup.sh).
+# Entity specs defined at first start, in any order (a child waits for its parent).
 COPY test/fixtures/tpch/order.json test/fixtures/tpch/orderlineitem.json /usr/share/nomnom/entities/
 COPY --chmod=0755 docker/postgres-initdb/ /docker-entrypoint-initdb.d/
 
