@@ -128,6 +128,8 @@ struct Worker {
 
     Item* items;                      // the batch being written, for the exit callback
     int nitems;
+    natsMsgList* fetched;             // fetched, not yet in `items`: nak'd on exit
+    bool reconnect;                   // the configuration changed where NATS is concerned
 
     SPIPlanPtr status_plan;
     SPIPlanPtr dead_letter_plan;
@@ -171,7 +173,17 @@ void nak_unsettled(int64 delay_ms) {
     }
 }
 
+// Nak the messages of a fetch that were not handed to a batch yet.
+void nak_fetched(void) {
+    if (W.fetched == nullptr || W.nitems > 0)
+        return;
+    for (int i = 0; i < W.fetched->Count; i++)
+        natsMsg_Nak(W.fetched->Msgs[i], nullptr);
+    W.fetched = nullptr;
+}
+
 void worker_exit(int, Datum) {
+    nak_fetched();
     nak_unsettled(0);
     disconnect_nats(1000);
     if (W.slot != nullptr) {
@@ -255,7 +267,7 @@ void load_config(void) {
     if (strcmp(key, W.connection_key) != 0) {
         if (W.nc != nullptr)
             ereport(LOG, (errmsg("nomnom worker %s/%d: configuration changed; reconnecting", W.stream, W.index)));
-        disconnect_nats(1000);
+        W.reconnect = true; // the loop disconnects, after settling what it holds
         strlcpy(W.connection_key, key, sizeof W.connection_key);
         W.next_connect = 0;
         W.connect_failures = 0;
@@ -864,6 +876,10 @@ void nomnom_worker_main(Datum arg) {
         }
         if (reload || pg_atomic_read_u64(&nomnom_shared->config_generation) != W.generation)
             load_config();
+        if (W.reconnect) {
+            disconnect_nats(1000);
+            W.reconnect = false;
+        }
 
         if (!ensure_connected()) {
             wait_ms(250);
@@ -876,7 +892,18 @@ void nomnom_worker_main(Datum arg) {
                                               Min(W.options->max_wait_ms, 1000), nullptr);
         if (list.Count > 0) {
             W.stalled_checks = 0;
+            // A change committed while the fetch waited applies to what it brought: a message
+            // published after alter_stream returned is routed by the new options.
+            W.fetched = &list;
+            if (pg_atomic_read_u64(&nomnom_shared->config_generation) != W.generation)
+                load_config(); // may exit: worker_exit naks the fetched messages
+            if (W.reconnect) {
+                nak_fetched();
+                natsMsgList_Destroy(&list);
+                continue;
+            }
             process_batch(&list);
+            W.fetched = nullptr;
             natsMsgList_Destroy(&list);
             MemoryContextReset(W.batch_context);
             continue;

@@ -6,6 +6,7 @@
 //                  [--invalid-every K] [--msg-id-prefix P | --no-msg-id] [--dry-run]
 //                  [--copy-dir DIR]
 //   nomnom-publish --url U --subject S --body DOCUMENT [--msg-id ID]   (one given message)
+// --header NAME:VALUE (repeatable) adds a header to every message, e.g. Nomnom-Entity:Order.
 //
 // Prints one line:  orders=N line_items=M sum_extended_price=X.YY published=P
 //                   duplicates_sent=D dead_letters=E jetstream_duplicates=S errors=F
@@ -43,6 +44,7 @@ struct Args {
     bool single = false;       // --body: publish one given document instead of generating
     std::string body;
     std::string msg_id;
+    std::vector<std::pair<std::string, std::string>> headers; // --header K:V, on every message
 };
 
 struct Rng {
@@ -183,6 +185,13 @@ Args parse(int argc, char** argv) {
         else if (k == "--copy-dir") a.copy_dir = value();
         else if (k == "--body") { a.single = true; a.body = value(); }
         else if (k == "--msg-id") a.msg_id = value();
+        else if (k == "--header") {
+            std::string kv = value();
+            size_t colon = kv.find(':');
+            if (colon == std::string::npos || colon == 0)
+                usage("--header wants NAME:VALUE");
+            a.headers.emplace_back(kv.substr(0, colon), kv.substr(colon + 1));
+        }
         else usage(("unknown argument " + k).c_str());
     }
     if (a.msg_id_prefix.empty())
@@ -234,6 +243,10 @@ int main(int argc, char** argv) {
         natsStatus ps = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
         if (ps == NATS_OK && !id.empty())
             ps = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+        for (const auto& header : a.headers) {
+            if (ps == NATS_OK)
+                ps = natsMsgHeader_Add(msg, header.first.c_str(), header.second.c_str());
+        }
         if (ps == NATS_OK)
             ps = js_PublishMsgAsync(js, &msg, nullptr);
         if (ps != NATS_OK) {
