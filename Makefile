@@ -45,3 +45,13 @@ install-all: core-build
 # The whole suite, as CI runs it: deps, build, install, unit, pgTAP, end to end.
 test:
 	bash test/harness/run-tests.sh
+
+# On a fresh machine: deps, build, install, then a local stack with the example order in it.
+demo:
+	bash test/harness/install-deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bash test/harness/demo.sh start
+
+demo-stop:
+	bash test/harness/demo.sh stop
