@@ -13,7 +13,9 @@ batch_size=${3:-1000}
 workers=${4:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 export NOMNOM_PG_FSYNC=on
+# shellcheck source=test/harness/stack.sh
 source "$here/../test/harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$here/../test/e2e/lib/worker.sh"
 NAIVE=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/test/tools/nomnom-naive-consumer
 stack_trap
@@ -47,7 +49,7 @@ drain() {
     drain_s=$(elapsed "$t1" "$t2")
     drain_total_s=$(elapsed "$t0" "$t2")
     [[ $(table_totals) == "$expected_orders $expected_line_items $expected_sum_extended_price" ]] || fail "wrong totals after the drain: $(table_totals)"
-    worker_pid=$(worker_pids | head -1)
+    worker_pid=$(worker_pids MESSAGES | head -1)
     worker_rss=$(rss "$worker_pid")
 }
 

@@ -28,7 +28,8 @@ static void nomnom_shmem_startup(void) {
         prev_shmem_startup_hook();
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    nomnom_shared = static_cast<NomnomShared*>(ShmemInitStruct("nomnom", nomnom_shmem_size(), &found));
+    nomnom_shared =
+        static_cast<NomnomShared*>(ShmemInitStruct("nomnom", nomnom_shmem_size(), &found));
     if (!found) {
         memset(nomnom_shared, 0, nomnom_shmem_size());
         nomnom_shared->lock = &(GetNamedLWLockTranche("nomnom"))->lock;

@@ -3,7 +3,9 @@
 # unreachable NATS, pause/resume, stream_status, two workers sharing one durable consumer,
 # replay of dead letters once their cause is fixed, drop_stream.
 set -euo pipefail
+# shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
 stack_trap
 
@@ -122,7 +124,7 @@ assert_eq "$(sql "SELECT count(*) FROM nomnom.stream_status")" 0 "no stream_stat
 # --- DROP EXTENSION while a worker runs: it stops; the launcher waits for the extension.
 sql "SELECT nomnom.create_stream()" >/dev/null
 wait_for 30 "SELECT worker_pid IS NOT NULL AND state = 'running' FROM nomnom.stream_status" "worker running again"
-pid=$(worker_pids)
+pid=$(worker_pids MESSAGES)
 sql "DROP EXTENSION nomnom CASCADE" >/dev/null
 wait_until 30 "! kill -0 $pid" || fail "worker $pid still runs after DROP EXTENSION"
 sql "CREATE EXTENSION nomnom" >/dev/null
