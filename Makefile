@@ -46,6 +46,16 @@ install-all: core-build
 test:
 	bash test/harness/run-tests.sh
 
+# On a fresh machine: deps, build, install, then a local stack with the example order in it.
+demo:
+	bash test/harness/install-deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bash test/harness/demo.sh start
+
+demo-stop:
+	bash test/harness/demo.sh stop
+
 # The benchmark (bench/README.md): builds, then installs and runs bench/run.sh on its own
 # local stack while holding the install lock that every checkout on this machine shares,
 # so the nomnom.so it measures is this checkout's. BENCH_ARGS=--large adds a 1M-order drain.

@@ -5,14 +5,17 @@
 # synchronous_commit on, fsync on, track_status on. Prints rows/s, ratios and the worker's
 # peak RSS after 10,000 and after N orders. Rough on purpose: a few seconds of noise.
 #
-#   bench/drain_bench.sh [orders=100000] [naive_messages=3000] [batch_size=1000]
+#   bench/drain_bench.sh [orders=100000] [naive_messages=3000] [batch_size=1000] [workers=1]
 set -euo pipefail
 orders=${1:-100000}
 naive_messages=${2:-3000}
 batch_size=${3:-1000}
+workers=${4:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 export NOMNOM_PG_FSYNC=on
+# shellcheck source=test/harness/stack.sh
 source "$here/../test/harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$here/../test/e2e/lib/worker.sh"
 NAIVE=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/test/tools/nomnom-naive-consumer
 stack_trap
@@ -24,14 +27,14 @@ rss() { awk '/^VmHWM|^VmRSS|^RssAnon/ {printf "%s %.1f MiB  ", $1, $2 / 1024}' "
 
 worker_stack_up
 [[ $(sql "SHOW synchronous_commit") == on ]] || fail "synchronous_commit is not on"
-sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"batch_size\": $batch_size, \"max_wait_ms\": 200, \"track_status\": true}')" >/dev/null
-wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status" "worker running"
+sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"batch_size\": $batch_size, \"max_wait_ms\": 200, \"track_status\": true, \"workers\": $workers}')" >/dev/null
+wait_for 30 "SELECT bool_and(state = 'running') AND count(*) = $workers FROM nomnom.stream_status" "workers running"
 
 # drain SEED COUNT [COPY_DIR]: pre-publish while paused, resume, time until every order is in.
 drain() {
     local seed=$1 count=$2 copy_dir=${3:-}
     sql "SELECT nomnom.pause_stream('MESSAGES')" >/dev/null
-    wait_for 30 "SELECT worker_pid IS NULL FROM nomnom.stream_status" "paused"
+    wait_for 30 "SELECT bool_and(worker_pid IS NULL) FROM nomnom.stream_status" "paused"
     sql "TRUNCATE orders, order_line_items, nomnom.message_status" >/dev/null
     publish --count "$count" --seed "$seed" ${copy_dir:+--copy-dir "$copy_dir"} 2>/dev/null
     sql "CHECKPOINT" >/dev/null
@@ -46,7 +49,7 @@ drain() {
     drain_s=$(elapsed "$t1" "$t2")
     drain_total_s=$(elapsed "$t0" "$t2")
     [[ $(table_totals) == "$expected_orders $expected_line_items $expected_sum_extended_price" ]] || fail "wrong totals after the drain: $(table_totals)"
-    worker_pid=$(worker_pids)
+    worker_pid=$(worker_pids MESSAGES | head -1)
     worker_rss=$(rss "$worker_pid")
 }
 
@@ -87,8 +90,8 @@ rows_per_order=$(echo "$rows / $orders" | bc -l)
 naive_rate=$(echo "$naive_msgs_per_s * $rows_per_order" | bc -l)
 
 awk -v o="$orders" -v rows="$rows" -v w="$worker_rate" -v c="$copy_rate" -v n="$naive_rate" \
-    -v ws="$drain_s" -v cs="$copy_s" -v b="$batch_size" -v r10="$rss_10k" -v rn="$rss_n" 'BEGIN {
-  printf "orders %d, rows %d (orders + line items), batch_size %d, synchronous_commit on, track_status on\n", o, rows, b
+    -v ws="$drain_s" -v cs="$copy_s" -v b="$batch_size" -v r10="$rss_10k" -v rn="$rss_n" -v nw="$workers" 'BEGIN {
+  printf "orders %d, rows %d (orders + line items), batch_size %d, workers %d, synchronous_commit on, track_status on\n", o, rows, b, nw
   printf "COPY             %9.0f rows/s (%.2f s)\n", c, cs
   printf "worker drain     %9.0f rows/s (%.2f s)   %5.1f %% of COPY\n", w, ws, 100 * w / c
   printf "naive consumer   %9.0f rows/s             worker = %.1fx naive\n", n, w / n

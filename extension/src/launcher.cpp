@@ -58,7 +58,8 @@ void stop_orphans(void) {
         LWLockRelease(nomnom_shared->lock);
         if (!any)
             return;
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+                        PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
@@ -82,7 +83,8 @@ bool read_wanted(WantedWorker** wanted, int* nwanted) {
                              "FROM nomnom.streams WHERE NOT paused ORDER BY name",
                              true, 0);
         if (rc != SPI_OK_SELECT)
-            elog(ERROR, "nomnom launcher: reading nomnom.streams failed: %s", SPI_result_code_string(rc));
+            elog(ERROR, "nomnom launcher: reading nomnom.streams failed: %s",
+                 SPI_result_code_string(rc));
         int total = 0;
         for (uint64 r = 0; r < SPI_processed; r++) {
             bool isnull;
@@ -128,7 +130,8 @@ void start_worker(int i, const char* stream, int index) {
     NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
     TimestampTz now = GetCurrentTimestamp();
     // A worker that keeps failing restarts at most every few seconds: never a tight loop.
-    int delay_ms = launcher_slots[i].failures == 0 ? 0 : Min(1000 * launcher_slots[i].failures, 10000);
+    int delay_ms =
+        launcher_slots[i].failures == 0 ? 0 : Min(1000 * launcher_slots[i].failures, 10000);
     if (launcher_slots[i].last_start != 0 &&
         !TimestampDifferenceExceeds(launcher_slots[i].last_start, now, delay_ms))
         return;
@@ -160,6 +163,7 @@ void start_worker(int i, const char* stream, int index) {
         SpinLockRelease(&slot->mutex);
     }
     slot->in_use = true;
+    slot->database = MyDatabaseId;
     slot->pid = 0;
     strlcpy(slot->state, "starting", sizeof slot->state);
     LWLockRelease(nomnom_shared->lock);
@@ -232,9 +236,14 @@ void reconcile(void) {
             }
         }
         if (free_slot < 0) {
-            ereport(WARNING, (errmsg("nomnom launcher: no free worker slot for stream \"%s\" worker %d",
-                                     wanted[w].stream, wanted[w].index),
-                              errhint("Raise nomnom.max_workers (now %d).", nomnom_max_workers_guc)));
+            static int warned_for = -1; // warn once for the same shortage, not every second
+            if (warned_for == nwanted)
+                break;
+            warned_for = nwanted;
+            ereport(WARNING,
+                    (errmsg("nomnom launcher: no free worker slot for stream \"%s\" worker %d",
+                            wanted[w].stream, wanted[w].index),
+                     errhint("Raise nomnom.max_workers (now %d).", nomnom_max_workers_guc)));
             break;
         }
         launcher_slots[free_slot].failures = 0;

@@ -115,8 +115,9 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
     if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
         s = js_AddStream(&info, js, &cfg, nullptr, &code);
         if (s != NATS_OK)
-            set_error(err, errlen, std::string("could not create JetStream stream \"") + name +
-                                       "\": " + describe(s));
+            set_error(err, errlen,
+                      std::string("could not create JetStream stream \"") + name +
+                          "\": " + describe(s));
         if (info)
             jsStreamInfo_Destroy(info);
         return s;
@@ -161,8 +162,9 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
         if (info)
             jsStreamInfo_Destroy(info);
         if (s != NATS_OK) {
-            set_error(err, errlen, std::string("could not update JetStream stream \"") + name +
-                                       "\" to " + wanted.text() + ": " + describe(s));
+            set_error(err, errlen,
+                      std::string("could not update JetStream stream \"") + name + "\" to " +
+                          wanted.text() + ": " + describe(s));
             return s;
         }
     }
@@ -181,7 +183,8 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
     // The worker enforces max_deliver itself (it dead-letters at the last attempt), so the
     // server never drops a message silently.
     cfg.MaxDeliver = -1;
-    cfg.MaxAckPending = std::max<int64_t>(1000, int64_t(options.batch_size) * std::max(1, options.workers) * 2);
+    cfg.MaxAckPending =
+        std::max<int64_t>(1000, int64_t(options.batch_size) * std::max(1, options.workers) * 2);
     cfg.MaxWaiting = 512;
 
     jsConsumerInfo* info = nullptr;
@@ -192,16 +195,19 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
         if (info)
             jsConsumerInfo_Destroy(info);
         if (s != NATS_OK)
-            set_error(err, errlen, "could not create durable consumer \"" + options.consumer +
-                                       "\" on JetStream stream \"" + stream + "\": " + describe(s));
+            set_error(err, errlen,
+                      "could not create durable consumer \"" + options.consumer +
+                          "\" on JetStream stream \"" + stream + "\": " + describe(s));
         return s;
     }
     if (s != NATS_OK) {
-        set_error(err, errlen, "could not read durable consumer \"" + options.consumer +
-                                   "\" of JetStream stream \"" + stream + "\": " + describe(s));
+        set_error(err, errlen,
+                  "could not read durable consumer \"" + options.consumer +
+                      "\" of JetStream stream \"" + stream + "\": " + describe(s));
         return s;
     }
-    bool differs = info->Config->AckWait != cfg.AckWait || info->Config->MaxDeliver != cfg.MaxDeliver ||
+    bool differs = info->Config->AckWait != cfg.AckWait ||
+                   info->Config->MaxDeliver != cfg.MaxDeliver ||
                    info->Config->MaxAckPending < cfg.MaxAckPending ||
                    info->Config->AckPolicy != js_AckExplicit;
     jsConsumerInfo_Destroy(info);
@@ -211,8 +217,9 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
         if (info)
             jsConsumerInfo_Destroy(info);
         if (s != NATS_OK) {
-            set_error(err, errlen, "could not update durable consumer \"" + options.consumer +
-                                       "\" of JetStream stream \"" + stream + "\": " + describe(s));
+            set_error(err, errlen,
+                      "could not update durable consumer \"" + options.consumer +
+                          "\" of JetStream stream \"" + stream + "\": " + describe(s));
             return s;
         }
     }
@@ -337,8 +344,9 @@ natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer
     if (s != NATS_OK) {
         char reason[512];
         nn_describe(s, reason, sizeof reason);
-        snprintf(err, errlen, "could not subscribe to consumer \"%s\" of JetStream stream \"%s\": %s",
-                 consumer, stream, reason);
+        snprintf(err, errlen,
+                 "could not subscribe to consumer \"%s\" of JetStream stream \"%s\": %s", consumer,
+                 stream, reason);
         *sub = nullptr;
     }
     return s;

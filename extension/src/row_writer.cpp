@@ -210,27 +210,6 @@ void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what) {
     });
 }
 
-std::vector<std::vector<std::optional<std::string>>> result_texts() {
-    uint64 count = 0;
-    int width = 0;
-    char** texts = nullptr;
-    pg_call([&] {
-        count = SPI_processed;
-        width = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
-        texts = static_cast<char**>(palloc0(sizeof(char*) * (count * width + 1)));
-        for (uint64 r = 0; r < count; ++r)
-            for (int c = 0; c < width; ++c)
-                texts[r * width + c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
-    });
-    std::vector<std::vector<std::optional<std::string>>> rows(count);
-    for (uint64 r = 0; r < count; ++r)
-        for (int c = 0; c < width; ++c) {
-            const char* text = texts[r * width + c];
-            rows[r].push_back(text ? std::optional<std::string>(text) : std::nullopt);
-        }
-    return rows;
-}
-
 namespace {
 
 // Deletes the rows of `child_index` pointing at the parents in `keys`, then, through the
@@ -252,7 +231,7 @@ void delete_cascade(ResolvedTree& resolved, int child_index, const KeyColumns& k
     execute(plan, params, "delete");
     if (child.delete_returning.empty())
         return;
-    auto deleted = result_texts();
+    auto deleted = result_rows();
     if (deleted.empty())
         return;
     for (int grandchild_index : child.children) {
@@ -359,7 +338,7 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         return;
     }
     // DO NOTHING: rows missing from the result were kept as they were; match by key.
-    auto returned = result_texts();
+    auto returned = result_rows();
     std::unordered_map<std::string, uint64> by_key;
     for (uint64 i = 0; i < returned.size(); ++i) {
         std::string key;

@@ -43,7 +43,4 @@ Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::
 // Runs a prepared statement whose parameters are never NULL. C++-style.
 void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what);
 
-// The rows SPI just returned, as text (copied out before another statement replaces them).
-std::vector<std::vector<std::optional<std::string>>> result_texts();
-
 } // namespace nomnom

@@ -17,9 +17,12 @@ namespace {
 
 // StreamOptions live in palloc'd memory whose context runs their destructor when reset,
 // so an ERROR never leaks them.
-void destroy_options(void* arg) { static_cast<nomnom::StreamOptions*>(arg)->~StreamOptions(); }
+void destroy_options(void* arg) {
+    static_cast<nomnom::StreamOptions*>(arg)->~StreamOptions();
+}
 
-bool cpp_parse_into(const char* json, nomnom::StreamOptions* out, char* err, size_t errlen) noexcept {
+bool cpp_parse_into(const char* json, nomnom::StreamOptions* out, char* err,
+                    size_t errlen) noexcept {
     try {
         std::string error;
         if (nomnom::parse_stream_options(json, *out, error))
@@ -62,8 +65,8 @@ nomnom::StreamOptions* new_options(void) {
 nomnom::StreamOptions* effective_options(Jsonb* options, char** effective_text) {
     Oid types[1] = {JSONBOID};
     Datum values[1] = {JsonbPGetDatum(options)};
-    int rc = SPI_execute_with_args("SELECT nomnom.effective_stream_options($1)::text", 1, types, values,
-                                   nullptr, true, 1);
+    int rc = SPI_execute_with_args("SELECT nomnom.effective_stream_options($1)::text", 1, types,
+                                   values, nullptr, true, 1);
     if (rc != SPI_OK_SELECT || SPI_processed != 1)
         elog(ERROR, "nomnom: computing the effective stream options failed");
     char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -78,19 +81,22 @@ nomnom::StreamOptions* effective_options(Jsonb* options, char** effective_text) 
 
 void check_name(const char* name) {
     if (!cpp_valid_name(name) || strlen(name) >= NAMEDATALEN * 2)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("nomnom: \"%s\" is not a valid JetStream stream name", name),
-                        errhint("Use letters, digits, '-' and '_': no spaces, '.', '*', '>', '/' or '\\'.")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("nomnom: \"%s\" is not a valid JetStream stream name", name),
+             errhint("Use letters, digits, '-' and '_': no spaces, '.', '*', '>', '/' or '\\'.")));
 }
 
 // Connects, ensures the stream, the DLQ stream and the consumer, disconnects; then raises
 // what failed.
-void ensure_on_nats(const char* name, char** subjects, int nsubjects, const nomnom::StreamOptions* options,
-                    NnEnsureMode mode) {
+void ensure_on_nats(const char* name, char** subjects, int nsubjects,
+                    const nomnom::StreamOptions* options, NnEnsureMode mode) {
     char err[2048];
     natsConnection* nc = nullptr;
     jsCtx* js = nullptr;
-    natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom create_stream", nullptr, 3000, &nc, &js, err, sizeof err);
+    natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom create_stream", nullptr, 3000, &nc,
+                              &js, err, sizeof err);
     if (s != NATS_OK)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
     s = nn_ensure_jetstream(js, name, subjects, nsubjects, *options, mode, err, sizeof err);
@@ -100,11 +106,13 @@ void ensure_on_nats(const char* name, char** subjects, int nsubjects, const nomn
     char* bar = strchr(err, '|');
     if (bar != nullptr) {
         *bar = '\0';
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("nomnom: %s", err),
-                        errdetail("%s", bar + 1),
-                        errhint("Use another stream name, or make the existing JetStream stream match.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("nomnom: %s", err),
+                 errdetail("%s", bar + 1),
+                 errhint("Use another stream name, or make the existing JetStream stream match.")));
     }
-    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s (NATS at %s)", err, options->nats_url.c_str())));
+    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                    errmsg("nomnom: %s (NATS at %s)", err, options->nats_url.c_str())));
 }
 
 char** text_array_to_cstrings(ArrayType* array, int* count) {
@@ -114,10 +122,28 @@ char** text_array_to_cstrings(ArrayType* array, int* count) {
     char** out = static_cast<char**>(palloc0(sizeof(char*) * (*count + 1)));
     for (int i = 0; i < *count; i++) {
         if (nulls[i])
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("nomnom: subjects cannot contain NULL")));
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("nomnom: subjects cannot contain NULL")));
         out[i] = TextDatumGetCString(elems[i]);
     }
     return out;
+}
+
+// The NATS connection of a replay in progress: closed at the end of the transaction when an
+// error leaves the function early.
+struct ReplayConnection {
+    natsConnection* nc;
+    jsCtx* js;
+};
+ReplayConnection replay_connection = {nullptr, nullptr};
+
+void close_replay_connection(XactEvent event, void*) {
+    if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT) &&
+        replay_connection.nc != nullptr) {
+        nn_disconnect(replay_connection.nc, replay_connection.js, 0);
+        replay_connection.nc = nullptr;
+        replay_connection.js = nullptr;
+    }
 }
 
 } // namespace
@@ -141,7 +167,8 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
     int nsubjects = 0;
     char** subjects = text_array_to_cstrings(subjects_array, &nsubjects);
     if (nsubjects == 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: a stream needs at least one subject")));
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("nomnom: a stream needs at least one subject")));
     for (int i = 0; i < nsubjects; i++) {
         if (!cpp_valid_subject(subjects[i]))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -158,10 +185,12 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
     ensure_on_nats(name, subjects, nsubjects, options, NN_ENSURE_VERIFY);
 
     Oid types[3] = {TEXTOID, TEXTARRAYOID, JSONBOID};
-    Datum values[3] = {CStringGetTextDatum(name), PointerGetDatum(subjects_array), JsonbPGetDatum(options_arg)};
+    Datum values[3] = {CStringGetTextDatum(name), PointerGetDatum(subjects_array),
+                       JsonbPGetDatum(options_arg)};
     int rc = SPI_execute_with_args(
         "INSERT INTO nomnom.stream_catalog (name, subjects, options) VALUES ($1, $2, $3) "
-        "ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects, options = EXCLUDED.options, "
+        "ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects, options = "
+        "EXCLUDED.options, "
         "updated_at = now()",
         3, types, values, nullptr, false, 0);
     if (rc != SPI_OK_INSERT)
@@ -179,18 +208,20 @@ Datum nomnom_alter_stream(PG_FUNCTION_ARGS) {
     Oid types[2] = {TEXTOID, JSONBOID};
     Datum values[2] = {CStringGetTextDatum(name), JsonbPGetDatum(changes)};
     // A JSON null removes an option (back to its default).
-    int rc = SPI_execute_with_args(
-        "UPDATE nomnom.stream_catalog c SET options = jsonb_strip_nulls(c.options || $2), updated_at = now() "
-        "WHERE c.name = $1 RETURNING c.subjects, c.options",
-        2, types, values, nullptr, false, 0);
+    int rc = SPI_execute_with_args("UPDATE nomnom.stream_catalog c SET options = "
+                                   "jsonb_strip_nulls(c.options || $2), updated_at = now() "
+                                   "WHERE c.name = $1 RETURNING c.subjects, c.options",
+                                   2, types, values, nullptr, false, 0);
     if (rc != SPI_OK_UPDATE_RETURNING)
         elog(ERROR, "nomnom: updating the stream failed: %s", SPI_result_code_string(rc));
     if (SPI_processed != 1)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("nomnom: stream \"%s\" does not exist", name)));
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("nomnom: stream \"%s\" does not exist", name)));
     bool isnull;
-    ArrayType* subjects_array = DatumGetArrayTypeP(
-        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    Jsonb* merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    ArrayType* subjects_array =
+        DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    Jsonb* merged =
+        DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     int nsubjects = 0;
     char** subjects = text_array_to_cstrings(subjects_array, &nsubjects);
     nomnom::StreamOptions* options = effective_options(merged, nullptr);
@@ -207,20 +238,24 @@ Datum nomnom_drop_stream(PG_FUNCTION_ARGS) {
         elog(ERROR, "nomnom: SPI_connect failed");
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
-    int rc = SPI_execute_with_args("DELETE FROM nomnom.stream_catalog c WHERE c.name = $1 RETURNING c.options",
-                                   1, types, values, nullptr, false, 0);
+    int rc = SPI_execute_with_args(
+        "DELETE FROM nomnom.stream_catalog c WHERE c.name = $1 RETURNING c.options", 1, types,
+        values, nullptr, false, 0);
     if (rc != SPI_OK_DELETE_RETURNING)
         elog(ERROR, "nomnom: dropping the stream failed: %s", SPI_result_code_string(rc));
     if (SPI_processed != 1)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("nomnom: stream \"%s\" does not exist", name)));
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("nomnom: stream \"%s\" does not exist", name)));
     if (delete_jetstream) {
         bool isnull;
-        Jsonb* stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        Jsonb* stored =
+            DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         nomnom::StreamOptions* options = effective_options(stored, nullptr);
         char err[2048];
         natsConnection* nc = nullptr;
         jsCtx* js = nullptr;
-        natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom drop_stream", nullptr, 3000, &nc, &js, err, sizeof err);
+        natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom drop_stream", nullptr, 3000,
+                                  &nc, &js, err, sizeof err);
         if (s == NATS_OK)
             s = nn_delete_stream(js, name, err, sizeof err);
         nn_disconnect(nc, js, 0);
@@ -244,6 +279,11 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     args[1] = PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1);
     nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 
+    static bool callback_registered = false;
+    if (!callback_registered) {
+        RegisterXactCallback(close_replay_connection, nullptr);
+        callback_registered = true;
+    }
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
     int rc = SPI_execute_with_args(
@@ -260,35 +300,36 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     uint64 nrows = SPI_processed;
 
     int64 replayed = 0;
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
+    ReplayConnection& conn = replay_connection;
+    nn_disconnect(conn.nc, conn.js, 0); // left by an earlier call that failed in a subtransaction
+    conn.nc = nullptr;
+    conn.js = nullptr;
     char* current_options = nullptr;
     char* current_url = nullptr;
     char err[2048];
-    Jsonb* empty_headers = nullptr;
-    (void)empty_headers;
     for (uint64 r = 0; r < nrows; r++) {
         HeapTuple tuple = rows->vals[r];
         TupleDesc desc = rows->tupdesc;
         char* id = SPI_getvalue(tuple, desc, 1);
         char* subject = SPI_getvalue(tuple, desc, 2);
-        bool payload_null, bytes_null, isnull;
+        bool payload_null, bytes_null;
         Datum payload = SPI_getbinval(tuple, desc, 3, &payload_null);
         Datum bytes = SPI_getbinval(tuple, desc, 4, &bytes_null);
         char* headers = SPI_getvalue(tuple, desc, 5);
         char* options_text = SPI_getvalue(tuple, desc, 6);
-        (void)isnull;
 
         if (current_options == nullptr || strcmp(current_options, options_text) != 0) {
-            nn_disconnect(nc, js, 1000);
-            nc = nullptr;
-            js = nullptr;
+            nn_disconnect(conn.nc, conn.js, 1000);
+            conn.nc = nullptr;
+            conn.js = nullptr;
             nomnom::StreamOptions* options = new_options();
             if (!cpp_parse_into(options_text, options, err, sizeof err))
-                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
+                ereport(ERROR,
+                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
             current_url = pstrdup(options->nats_url.c_str());
             current_options = options_text;
-            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &nc, &js, err, sizeof err) != NATS_OK)
+            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &conn.nc,
+                           &conn.js, err, sizeof err) != NATS_OK)
                 ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
         }
 
@@ -309,11 +350,12 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
         if (s == NATS_OK && headers != nullptr) {
             Oid htypes[1] = {TEXTOID};
             Datum hargs[1] = {CStringGetTextDatum(headers)};
-            int hrc = SPI_execute_with_args(
-                "SELECT h.key, v.value FROM jsonb_each($1::jsonb) h, "
-                "LATERAL jsonb_array_elements_text(CASE jsonb_typeof(h.value) WHEN 'array' THEN h.value "
-                "ELSE jsonb_build_array(h.value) END) v(value) WHERE h.key NOT IN ('Nats-Msg-Id', 'Nomnom-Message-Id')",
-                1, htypes, hargs, nullptr, true, 0);
+            int hrc = SPI_execute_with_args("SELECT h.key, v.value FROM jsonb_each($1::jsonb) h, "
+                                            "LATERAL jsonb_array_elements_text(CASE "
+                                            "jsonb_typeof(h.value) WHEN 'array' THEN h.value "
+                                            "ELSE jsonb_build_array(h.value) END) v(value) WHERE "
+                                            "h.key NOT IN ('Nats-Msg-Id', 'Nomnom-Message-Id')",
+                                            1, htypes, hargs, nullptr, true, 0);
             if (hrc == SPI_OK_SELECT) {
                 for (uint64 h = 0; h < SPI_processed && s == NATS_OK; h++) {
                     char* key = SPI_getvalue(SPI_tuptable->vals[h], SPI_tuptable->tupdesc, 1);
@@ -324,35 +366,41 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
             }
         }
         char msg_id[128];
-        snprintf(msg_id, sizeof msg_id, "%s:replay:%ld", id, static_cast<long>(GetCurrentTimestamp()));
+        snprintf(msg_id, sizeof msg_id, "%s:replay:%ld", id,
+                 static_cast<long>(GetCurrentTimestamp()));
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
         if (s == NATS_OK) {
-            s = nn_publish(js, msg, 5000, err, sizeof err);
+            s = nn_publish(conn.js, msg, 5000, err, sizeof err);
         } else {
             nn_describe(s, err, sizeof err);
         }
         if (msg != nullptr)
             natsMsg_Destroy(msg);
         if (s != NATS_OK) {
-            nn_disconnect(nc, js, 0);
-            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
-                            errmsg("nomnom: replaying dead letter %s to NATS at %s failed: %s", id, current_url, err),
-                            errdetail("%ld dead letters were republished before it; they are processed again "
-                                      "without duplicating rows.", static_cast<long>(replayed))));
+            ereport(
+                ERROR,
+                (errcode(ERRCODE_CONNECTION_FAILURE),
+                 errmsg("nomnom: replaying dead letter %s to NATS at %s failed: %s", id,
+                        current_url, err),
+                 errdetail("%ld dead letters were republished before it; they are processed again "
+                           "without duplicating rows.",
+                           static_cast<long>(replayed))));
         }
         Oid dtypes[1] = {TEXTOID};
         Datum dargs[1] = {CStringGetTextDatum(id)};
-        SPI_execute_with_args("DELETE FROM nomnom.dead_letters WHERE message_id = $1::uuid", 1, dtypes, dargs,
-                              nullptr, false, 0);
+        SPI_execute_with_args("DELETE FROM nomnom.dead_letters WHERE message_id = $1::uuid", 1,
+                              dtypes, dargs, nullptr, false, 0);
         SPI_execute_with_args("UPDATE nomnom.message_status SET status = 'pending', error = NULL "
                               "WHERE message_id = $1::uuid AND status = 'dead_letter'",
                               1, dtypes, dargs, nullptr, false, 0);
         replayed++;
     }
-    nn_disconnect(nc, js, 1000);
+    nn_disconnect(conn.nc, conn.js, 1000);
+    conn.nc = nullptr;
+    conn.js = nullptr;
     SPI_finish();
     PG_RETURN_INT64(replayed);
 }

@@ -37,7 +37,8 @@ namespace {
 // ---------------------------------------------------------------------------------------
 // The C++ core, behind noexcept helpers: results go into caller-owned buffers.
 
-bool cpp_parse_options(const char* json, nomnom::StreamOptions** out, char* err, size_t errlen) noexcept {
+bool cpp_parse_options(const char* json, nomnom::StreamOptions** out, char* err,
+                       size_t errlen) noexcept {
     try {
         auto* options = new nomnom::StreamOptions();
         std::string error;
@@ -59,7 +60,8 @@ bool cpp_route_and_id(const nomnom::StreamOptions* options, const char* stream, 
                       const char* entity_header, const char* nomnom_id, const char* msg_id,
                       uint64 stream_seq, char* entity, size_t entity_len, char* id) noexcept {
     try {
-        std::string routed = nomnom::route_entity(*options, subject, entity_header ? entity_header : "");
+        std::string routed =
+            nomnom::route_entity(*options, subject, entity_header ? entity_header : "");
         snprintf(entity, entity_len, "%s", routed.c_str());
         std::string uuid;
         if (nomnom_id != nullptr && nomnom::parse_uuid(nomnom_id))
@@ -101,8 +103,8 @@ struct Item {
     int delivered;
     TimestampTz received_at;
     Outcome outcome;
-    char* error;        // palloc'd in the batch context
-    bool settled;       // acknowledged, terminated or nak'd
+    char* error;  // palloc'd in the batch context
+    bool settled; // acknowledged, terminated or nak'd
 };
 
 struct Worker {
@@ -110,7 +112,7 @@ struct Worker {
     NomnomWorkerSlot* slot;
     char stream[NAMEDATALEN * 2];
     int index;
-    nomnom::StreamOptions* options;   // heap (new): not on a stack a longjmp could skip
+    nomnom::StreamOptions* options; // heap (new): not on a stack a longjmp could skip
     char** subjects;
     int nsubjects;
     char connection_key[1024];
@@ -124,10 +126,12 @@ struct Worker {
     TimestampTz next_connect;
     int connect_failures;
     TimestampTz last_pending_check;
-    int stalled_checks;               // idle checks that saw undelivered messages
+    int stalled_checks; // idle checks that saw undelivered messages
 
-    Item* items;                      // the batch being written, for the exit callback
+    Item* items; // the batch being written, for the exit callback
     int nitems;
+    natsMsgList* fetched; // fetched, not yet in `items`: nak'd on exit
+    bool reconnect;       // the configuration changed where NATS is concerned
 
     SPIPlanPtr status_plan;
     SPIPlanPtr dead_letter_plan;
@@ -136,7 +140,9 @@ struct Worker {
 
 Worker W;
 
-void set_state(const char* state) { nomnom_slot_set_state(W.slot, state, nullptr); }
+void set_state(const char* state) {
+    nomnom_slot_set_state(W.slot, state, nullptr);
+}
 
 void set_error(const char* state, const char* error) {
     nomnom_slot_set_state(W.slot, state, error);
@@ -171,7 +177,17 @@ void nak_unsettled(int64 delay_ms) {
     }
 }
 
+// Nak the messages of a fetch that were not handed to a batch yet.
+void nak_fetched(void) {
+    if (W.fetched == nullptr || W.nitems > 0)
+        return;
+    for (int i = 0; i < W.fetched->Count; i++)
+        natsMsg_Nak(W.fetched->Msgs[i], nullptr);
+    W.fetched = nullptr;
+}
+
 void worker_exit(int, Datum) {
+    nak_fetched();
     nak_unsettled(0);
     disconnect_nats(1000);
     if (W.slot != nullptr) {
@@ -205,10 +221,12 @@ void load_config(void) {
             elog(ERROR, "nomnom worker: SPI_connect failed");
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(W.stream)};
-        int rc = SPI_execute_with_args("SELECT options::text, paused, subjects FROM nomnom.streams WHERE name = $1",
-                                       1, types, values, nullptr, true, 1);
+        int rc = SPI_execute_with_args(
+            "SELECT options::text, paused, subjects FROM nomnom.streams WHERE name = $1", 1, types,
+            values, nullptr, true, 1);
         if (rc != SPI_OK_SELECT)
-            elog(ERROR, "nomnom worker: reading nomnom.streams failed: %s", SPI_result_code_string(rc));
+            elog(ERROR, "nomnom worker: reading nomnom.streams failed: %s",
+                 SPI_result_code_string(rc));
         if (SPI_processed == 1) {
             found = true;
             HeapTuple tuple = SPI_tuptable->vals[0];
@@ -219,8 +237,10 @@ void load_config(void) {
             ArrayType* array = DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 3, &isnull));
             Datum* elems;
             bool* elem_nulls;
-            deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls, &nsubjects);
-            subjects = static_cast<char**>(MemoryContextAllocZero(TopMemoryContext, sizeof(char*) * (nsubjects + 1)));
+            deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elem_nulls,
+                              &nsubjects);
+            subjects = static_cast<char**>(
+                MemoryContextAllocZero(TopMemoryContext, sizeof(char*) * (nsubjects + 1)));
             for (int i = 0; i < nsubjects; i++)
                 subjects[i] = MemoryContextStrdup(TopMemoryContext, TextDatumGetCString(elems[i]));
         }
@@ -231,13 +251,15 @@ void load_config(void) {
     pgstat_report_activity(STATE_IDLE, nullptr);
 
     if (!installed || !found) {
-        ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is no longer defined; exiting", W.stream, W.index)));
+        ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is no longer defined; exiting",
+                             W.stream, W.index)));
         proc_exit(0);
     }
     nomnom::StreamOptions* options = nullptr;
     if (!cpp_parse_options(options_text, &options, err, sizeof err))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("nomnom worker %s/%d: invalid stream options: %s", W.stream, W.index, err)));
+                        errmsg("nomnom worker %s/%d: invalid stream options: %s", W.stream, W.index,
+                               err)));
     if (paused || W.index >= options->workers) {
         delete options;
         ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is %s; exiting", W.stream, W.index,
@@ -247,15 +269,16 @@ void load_config(void) {
 
     char key[1024];
     int len = snprintf(key, sizeof key, "%s|%s|%s|%s|%d|%ld|%s", options->nats_url.c_str(),
-                       options->consumer.c_str(), options->dlq_stream.c_str(), options->storage.c_str(),
-                       options->replicas, static_cast<long>(options->ack_wait_ms),
-                       options->track_status ? "t" : "f");
+                       options->consumer.c_str(), options->dlq_stream.c_str(),
+                       options->storage.c_str(), options->replicas,
+                       static_cast<long>(options->ack_wait_ms), options->track_status ? "t" : "f");
     for (int i = 0; i < nsubjects && len < static_cast<int>(sizeof key); i++)
         len += snprintf(key + len, sizeof key - len, "|%s", subjects[i]);
     if (strcmp(key, W.connection_key) != 0) {
         if (W.nc != nullptr)
-            ereport(LOG, (errmsg("nomnom worker %s/%d: configuration changed; reconnecting", W.stream, W.index)));
-        disconnect_nats(1000);
+            ereport(LOG, (errmsg("nomnom worker %s/%d: configuration changed; reconnecting",
+                                 W.stream, W.index)));
+        W.reconnect = true; // the loop disconnects, after settling what it holds
         strlcpy(W.connection_key, key, sizeof W.connection_key);
         W.next_connect = 0;
         W.connect_failures = 0;
@@ -290,11 +313,14 @@ bool ensure_connected(void) {
         W.events->disconnected.store(false);
         W.events->reconnected.store(false);
         W.events->closed.store(false);
-        natsStatus s = nn_connect(W.options->nats_url.c_str(), name, W.events, 2000, &W.nc, &W.js, err, sizeof err);
+        natsStatus s = nn_connect(W.options->nats_url.c_str(), name, W.events, 2000, &W.nc, &W.js,
+                                  err, sizeof err);
         if (s == NATS_OK) {
-            s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options, NN_ENSURE_ADOPT, err, sizeof err);
+            s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options,
+                                    NN_ENSURE_ADOPT, err, sizeof err);
             if (s == NATS_OK)
-                s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err, sizeof err);
+                s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err,
+                                      sizeof err);
             if (s != NATS_OK)
                 disconnect_nats(0);
         }
@@ -316,11 +342,15 @@ bool ensure_connected(void) {
     }
     if (W.sub == nullptr) {
         char err[1024];
-        natsStatus s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options, NN_ENSURE_ADOPT, err, sizeof err);
+        natsStatus s = nn_ensure_jetstream(W.js, W.stream, W.subjects, W.nsubjects, *W.options,
+                                           NN_ENSURE_ADOPT, err, sizeof err);
         if (s == NATS_OK)
-            s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err, sizeof err);
+            s = nn_pull_subscribe(W.js, W.stream, W.options->consumer.c_str(), &W.sub, err,
+                                  sizeof err);
         if (s != NATS_OK) {
-            set_error(natsConnection_Status(W.nc) == NATS_CONN_STATUS_CONNECTED ? "running" : "disconnected", err);
+            set_error(natsConnection_Status(W.nc) == NATS_CONN_STATUS_CONNECTED ? "running"
+                                                                                : "disconnected",
+                      err);
             return false;
         }
     }
@@ -328,7 +358,8 @@ bool ensure_connected(void) {
     if (W.events->disconnected.exchange(false)) {
         W.disconnected = true;
         char err[512];
-        snprintf(err, sizeof err, "lost the connection to NATS at %s; reconnecting", W.options->nats_url.c_str());
+        snprintf(err, sizeof err, "lost the connection to NATS at %s; reconnecting",
+                 W.options->nats_url.c_str());
         set_error("disconnected", err);
     }
     if (W.events->reconnected.exchange(false)) {
@@ -343,7 +374,8 @@ bool ensure_connected(void) {
 }
 
 void wait_ms(long ms) {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+                    PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
 }
 
@@ -352,12 +384,26 @@ void wait_ms(long ms) {
 
 bool is_permanent(int sqlerrcode) {
     int category = ERRCODE_TO_CATEGORY(sqlerrcode);
-    return category == ERRCODE_DATA_EXCEPTION ||                           // 22
-           category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||           // 23
-           category == ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION ||    // 42 (unknown entity...)
-           category == ERRCODE_FEATURE_NOT_SUPPORTED ||                    // 0A
-           category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||                   // 54
+    return category == ERRCODE_DATA_EXCEPTION ||                        // 22
+           category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||        // 23
+           category == ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION || // 42 (unknown entity...)
+           category == ERRCODE_FEATURE_NOT_SUPPORTED ||                 // 0A
+           category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||                // 54
            sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE;
+}
+
+// A message that could not be written: dead letter when the error is permanent or this was
+// its last attempt, else a retry.
+void set_failure(Item* item, int sqlerrcode, const char* message, const char* detail) {
+    StringInfoData text;
+    initStringInfo(&text);
+    appendStringInfo(&text, "%s: %s", unpack_sql_state(sqlerrcode), message ? message : "error");
+    if (detail)
+        appendStringInfo(&text, " (%s)", detail);
+    item->error = MemoryContextStrdup(W.batch_context, text.data);
+    pfree(text.data);
+    bool last_attempt = item->delivered >= W.options->max_deliver;
+    item->outcome = (is_permanent(sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
 }
 
 void fill_message(const Item* item, MessageToWrite* m) {
@@ -373,20 +419,22 @@ void fill_message(const Item* item, MessageToWrite* m) {
     m->attempts = item->delivered;
 }
 
-// The fast path: every message of the batch in one subtransaction. False (and nothing
-// written) when any of them fails.
+// The fast path: the whole batch set-wise (nomnom_write_batch: one claim and one statement
+// per table) in one subtransaction. Messages the writer rejects (bad JSON, missing field,
+// unknown entity) come back as such without stopping the others. False, with nothing
+// written, when the batch raised an error: the slow path then finds the culprit.
 bool write_all(Item* items, int n) {
     MemoryContext old_context = CurrentMemoryContext;
     ResourceOwner old_owner = CurrentResourceOwner;
+    MessageToWrite* messages = static_cast<MessageToWrite*>(palloc(sizeof(MessageToWrite) * n));
+    MessageOutcome* outcomes = static_cast<MessageOutcome*>(palloc0(sizeof(MessageOutcome) * n));
+    for (int i = 0; i < n; i++)
+        fill_message(&items[i], &messages[i]);
     volatile bool ok = true;
     BeginInternalSubTransaction(nullptr);
     PG_TRY();
     {
-        for (int i = 0; i < n; i++) {
-            MessageToWrite m;
-            fill_message(&items[i], &m);
-            items[i].outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
-        }
+        nomnom_write_batch(messages, n, outcomes);
         ReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(old_context);
         CurrentResourceOwner = old_owner;
@@ -401,9 +449,23 @@ bool write_all(Item* items, int n) {
         ok = false;
     }
     PG_END_TRY();
-    if (!ok) {
-        for (int i = 0; i < n; i++)
-            items[i].outcome = OUTCOME_NONE;
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (!ok) {
+            item->outcome = OUTCOME_NONE;
+            continue;
+        }
+        switch (outcomes[i].kind) {
+        case NOMNOM_WRITTEN:
+            item->outcome = OUTCOME_WRITTEN;
+            break;
+        case NOMNOM_DUPLICATE:
+            item->outcome = OUTCOME_DUPLICATE;
+            break;
+        case NOMNOM_REJECTED:
+            set_failure(item, outcomes[i].sqlerrcode, outcomes[i].error, nullptr);
+            break;
+        }
     }
     return ok;
 }
@@ -431,15 +493,7 @@ void write_one(Item* item) {
         MemoryContextSwitchTo(old_context);
         CurrentResourceOwner = old_owner;
 
-        StringInfoData text;
-        initStringInfo(&text);
-        appendStringInfo(&text, "%s: %s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "error");
-        if (error->detail)
-            appendStringInfo(&text, " (%s)", error->detail);
-        item->error = MemoryContextStrdup(W.batch_context, text.data);
-        pfree(text.data);
-        bool last_attempt = item->delivered >= W.options->max_deliver;
-        item->outcome = (is_permanent(error->sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
+        set_failure(item, error->sqlerrcode, error->message, error->detail);
         FreeErrorData(error);
     }
     PG_END_TRY();
@@ -469,7 +523,8 @@ char* headers_json(natsMsg* msg) {
                 for (int v = 0; v < nvalues; v++) {
                     if (v)
                         appendStringInfoChar(&out, ',');
-                    escape_json(&out, pg_verifymbstr(values[v], strlen(values[v]), true) ? values[v] : "?");
+                    escape_json(&out, pg_verifymbstr(values[v], strlen(values[v]), true) ? values[v]
+                                                                                         : "?");
                 }
                 if (nvalues != 1)
                     appendStringInfoChar(&out, ']');
@@ -485,7 +540,8 @@ char* headers_json(natsMsg* msg) {
 SPIPlanPtr prepare_kept(const char* sql, int nargs, Oid* types) {
     SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
     if (plan == nullptr)
-        elog(ERROR, "nomnom worker: cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+        elog(ERROR, "nomnom worker: cannot prepare \"%s\": %s", sql,
+             SPI_result_code_string(SPI_result));
     SPI_keepplan(plan);
     return plan;
 }
@@ -495,12 +551,15 @@ void write_status(const Item* item, const char* status) {
     if (!W.options->track_status)
         return;
     if (W.status_plan == nullptr) {
-        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID,       TEXTOID,
+                        INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID};
         W.status_plan = prepare_kept(
             "INSERT INTO nomnom.message_status AS s "
-            "(message_id, stream, subject, entity, status, attempts, error, stream_seq, received_at) "
+            "(message_id, stream, subject, entity, status, attempts, error, stream_seq, "
+            "received_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = EXCLUDED.subject, "
+            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = "
+            "EXCLUDED.subject, "
             "entity = EXCLUDED.entity, status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
             "error = EXCLUDED.error, stream_seq = EXCLUDED.stream_seq, completed_at = NULL "
             "WHERE s.status <> 'completed'",
@@ -525,15 +584,20 @@ void write_status(const Item* item, const char* status) {
 
 void write_dead_letter(const Item* item) {
     if (W.dead_letter_plan == nullptr) {
-        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
-        W.dead_letter_plan = prepare_kept(
-            "INSERT INTO nomnom.dead_letters AS d "
-            "(message_id, stream, subject, entity, payload, payload_bytes, headers, error, attempts, failed_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, now()) "
-            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = EXCLUDED.subject, "
-            "entity = EXCLUDED.entity, payload = EXCLUDED.payload, payload_bytes = EXCLUDED.payload_bytes, "
-            "headers = EXCLUDED.headers, error = EXCLUDED.error, attempts = EXCLUDED.attempts, failed_at = now()",
-            9, types);
+        Oid types[9] = {UUIDOID,  TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+                        BYTEAOID, TEXTOID, TEXTOID, INT4OID};
+        W.dead_letter_plan =
+            prepare_kept("INSERT INTO nomnom.dead_letters AS d "
+                         "(message_id, stream, subject, entity, payload, payload_bytes, headers, "
+                         "error, attempts, failed_at) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, now()) "
+                         "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject "
+                         "= EXCLUDED.subject, "
+                         "entity = EXCLUDED.entity, payload = EXCLUDED.payload, payload_bytes = "
+                         "EXCLUDED.payload_bytes, "
+                         "headers = EXCLUDED.headers, error = EXCLUDED.error, attempts = "
+                         "EXCLUDED.attempts, failed_at = now()",
+                         9, types);
     }
     Datum values[9];
     char nulls[9];
@@ -588,7 +652,8 @@ bool publish_dead_letter(const Item* item, char* err, size_t errlen) {
             free(keys);
         }
         char value[1024];
-        snprintf(value, sizeof value, "%s:%llu", item->id_text, static_cast<unsigned long long>(item->stream_seq));
+        snprintf(value, sizeof value, "%s:%llu", item->id_text,
+                 static_cast<unsigned long long>(item->stream_seq));
         natsMsgHeader_Set(out, "Nats-Msg-Id", value);
         natsMsgHeader_Set(out, "Nomnom-Message-Id", item->id_text);
         natsMsgHeader_Set(out, "Nomnom-Stream", W.stream);
@@ -620,7 +685,8 @@ int64 retry_delay_ms(int delivered) {
 // Reads what the batch needs from each message: routing, id, metadata.
 int64 prepare_items(natsMsgList* list) {
     int64 pending = -1;
-    W.items = static_cast<Item*>(MemoryContextAllocZero(W.batch_context, sizeof(Item) * list->Count));
+    W.items =
+        static_cast<Item*>(MemoryContextAllocZero(W.batch_context, sizeof(Item) * list->Count));
     W.nitems = list->Count;
     for (int i = 0; i < list->Count; i++) {
         Item* item = &W.items[i];
@@ -638,8 +704,10 @@ int64 prepare_items(natsMsgList* list) {
             item->stream_seq = meta->Sequence.Stream;
             item->delivered = static_cast<int>(meta->NumDelivered);
             if (meta->Timestamp > 0)
-                item->received_at = static_cast<TimestampTz>(meta->Timestamp / 1000) -
-                                    (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+                item->received_at =
+                    static_cast<TimestampTz>(meta->Timestamp / 1000) -
+                    (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+                     USECS_PER_DAY);
             pending = static_cast<int64>(meta->NumPending);
             jsMsgMetaData_Destroy(meta);
         }
@@ -700,8 +768,9 @@ void process_batch(natsMsgList* list) {
         ErrorData* error = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
-        batch_error = psprintf("writing a batch failed: %s: %s", unpack_sql_state(error->sqlerrcode),
-                               error->message ? error->message : "error");
+        batch_error =
+            psprintf("writing a batch failed: %s: %s", unpack_sql_state(error->sqlerrcode),
+                     error->message ? error->message : "error");
         FreeErrorData(error);
     }
     PG_END_TRY();
@@ -732,18 +801,21 @@ void process_batch(natsMsgList* list) {
                 } else {
                     // Committed as a dead letter; redelivered later to republish it.
                     natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr);
-                    last_error = psprintf("could not republish dead letter %s to the DLQ: %s", item->id_text, err);
+                    last_error = psprintf("could not republish dead letter %s to the DLQ: %s",
+                                          item->id_text, err);
                 }
                 dead++;
                 if (last_error == nullptr)
-                    last_error = psprintf("message %s dead-lettered: %s", item->id_text, item->error);
+                    last_error =
+                        psprintf("message %s dead-lettered: %s", item->id_text, item->error);
                 break;
             case OUTCOME_RETRY:
             case OUTCOME_NONE:
                 natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr);
                 retried++;
-                last_error = psprintf("message %s failed (attempt %d of %d), retrying: %s", item->id_text,
-                                      item->delivered, W.options->max_deliver, item->error ? item->error : "");
+                last_error = psprintf("message %s failed (attempt %d of %d), retrying: %s",
+                                      item->id_text, item->delivered, W.options->max_deliver,
+                                      item->error ? item->error : "");
                 break;
             }
             item->settled = true;
@@ -779,7 +851,8 @@ void check_idle_consumer(void) {
         return;
     W.last_pending_check = now;
     int64_t undelivered = 0, unacknowledged = 0;
-    if (nn_consumer_pending(W.js, W.stream, W.options->consumer.c_str(), &undelivered, &unacknowledged) != NATS_OK)
+    if (nn_consumer_pending(W.js, W.stream, W.options->consumer.c_str(), &undelivered,
+                            &unacknowledged) != NATS_OK)
         return;
     SpinLockAcquire(&W.slot->mutex);
     W.slot->pending = undelivered + unacknowledged;
@@ -787,8 +860,10 @@ void check_idle_consumer(void) {
     W.stalled_checks = undelivered > 0 ? W.stalled_checks + 1 : 0;
     if (W.stalled_checks >= 3) {
         char err[256];
-        snprintf(err, sizeof err, "the pull from consumer \"%s\" stalled with %lld messages pending; subscribing again",
-                 W.options->consumer.c_str(), static_cast<long long>(undelivered));
+        snprintf(
+            err, sizeof err,
+            "the pull from consumer \"%s\" stalled with %lld messages pending; subscribing again",
+            W.options->consumer.c_str(), static_cast<long long>(undelivered));
         ereport(LOG, (errmsg("nomnom worker %s/%d: %s", W.stream, W.index, err)));
         set_error("running", err);
         drop_subscription();
@@ -818,7 +893,8 @@ void nomnom_worker_main(Datum arg) {
     SpinLockRelease(&W.slot->mutex);
 
     W.events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
-    W.batch_context = AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
+    W.batch_context =
+        AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
     before_shmem_exit(worker_exit, (Datum)0);
 
     Oid database;
@@ -842,6 +918,10 @@ void nomnom_worker_main(Datum arg) {
         }
         if (reload || pg_atomic_read_u64(&nomnom_shared->config_generation) != W.generation)
             load_config();
+        if (W.reconnect) {
+            disconnect_nats(1000);
+            W.reconnect = false;
+        }
 
         if (!ensure_connected()) {
             wait_ms(250);
@@ -849,10 +929,23 @@ void nomnom_worker_main(Datum arg) {
         }
 
         natsMsgList list = {nullptr, 0};
-        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size, W.options->max_wait_ms, nullptr);
+        // At most a second per call, so that a signal is answered promptly whatever max_wait_ms.
+        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size,
+                                              Min(W.options->max_wait_ms, 1000), nullptr);
         if (list.Count > 0) {
             W.stalled_checks = 0;
+            // A change committed while the fetch waited applies to what it brought: a message
+            // published after alter_stream returned is routed by the new options.
+            W.fetched = &list;
+            if (pg_atomic_read_u64(&nomnom_shared->config_generation) != W.generation)
+                load_config(); // may exit: worker_exit naks the fetched messages
+            if (W.reconnect) {
+                nak_fetched();
+                natsMsgList_Destroy(&list);
+                continue;
+            }
             process_batch(&list);
+            W.fetched = nullptr;
             natsMsgList_Destroy(&list);
             MemoryContextReset(W.batch_context);
             continue;
@@ -868,7 +961,8 @@ void nomnom_worker_main(Datum arg) {
         nn_describe(s, reason, sizeof reason);
         if (natsConnection_Status(W.nc) != NATS_CONN_STATUS_CONNECTED) {
             W.disconnected = true;
-            snprintf(err, sizeof err, "lost the connection to NATS at %s: %s", W.options->nats_url.c_str(), reason);
+            snprintf(err, sizeof err, "lost the connection to NATS at %s: %s",
+                     W.options->nats_url.c_str(), reason);
             set_error("disconnected", err);
         } else {
             snprintf(err, sizeof err, "fetching from consumer \"%s\" failed: %s; subscribing again",

@@ -28,7 +28,8 @@ static void nomnom_shmem_startup(void) {
         prev_shmem_startup_hook();
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    nomnom_shared = static_cast<NomnomShared*>(ShmemInitStruct("nomnom", nomnom_shmem_size(), &found));
+    nomnom_shared =
+        static_cast<NomnomShared*>(ShmemInitStruct("nomnom", nomnom_shmem_size(), &found));
     if (!found) {
         memset(nomnom_shared, 0, nomnom_shmem_size());
         nomnom_shared->lock = &(GetNamedLWLockTranche("nomnom"))->lock;
@@ -113,8 +114,8 @@ Datum nomnom_worker_slots(PG_FUNCTION_ARGS) {
         SpinLockAcquire(&slot->mutex);
         memcpy(&copy, slot, sizeof copy);
         SpinLockRelease(&slot->mutex);
-        if (!copy.in_use)
-            continue;
+        if (!copy.in_use || copy.database != MyDatabaseId)
+            continue; // only the workers of this database's streams
         Datum values[12];
         bool nulls[12] = {false};
         values[0] = CStringGetTextDatum(copy.stream);

@@ -19,6 +19,7 @@ extern "C" {
 // the worker writes its state and counters under `mutex`.
 struct NomnomWorkerSlot {
     bool in_use;
+    Oid database; // where the stream is defined
     char stream[NAMEDATALEN * 2];
     int worker_index;
     pid_t pid;
@@ -35,9 +36,9 @@ struct NomnomWorkerSlot {
 };
 
 struct NomnomShared {
-    LWLock* lock;                          // slot allocation
-    pg_atomic_uint64 config_generation;    // bumped after a committed catalog change
-    PGPROC* launcher;                      // NULL when no launcher runs
+    LWLock* lock;                       // slot allocation
+    pg_atomic_uint64 config_generation; // bumped after a committed catalog change
+    PGPROC* launcher;                   // NULL when no launcher runs
     int nslots;
     NomnomWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };

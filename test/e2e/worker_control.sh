@@ -3,7 +3,9 @@
 # unreachable NATS, pause/resume, stream_status, two workers sharing one durable consumer,
 # replay of dead letters once their cause is fixed, drop_stream.
 set -euo pipefail
+# shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
 stack_trap
 
@@ -91,6 +93,17 @@ assert_eq "$(sql "SELECT count(*) FROM nomnom.dead_letters WHERE entity = 'Custo
 assert_eq "$(sql "SELECT array_agg(message_id ORDER BY message_id)::text FROM nomnom.message_status WHERE entity = 'Customer' AND status = 'completed'")" "$ids" "replayed messages keep their ids"
 assert_eq "$(sql "SELECT nomnom.replay_dead_letters()")" 0 "nothing left to replay"
 
+# --- Routing: the Nomnom-Entity header, then routes, then the subject's last token
+publish --subject messages.ingest.whatever --msg-id header-routed --header Nomnom-Entity:Customer \
+    --body '{"customer_key": "H1", "name": "By header"}'
+wait_for 30 "SELECT count(*) = 1 FROM customers WHERE customer_key = 'H1'" "routed by the Nomnom-Entity header"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"routes\": {\"messages.ingest.crm.>\": \"Customer\"}}')" >/dev/null
+wait_for 30 "SELECT options->'routes' IS NOT NULL FROM nomnom.streams" "routes recorded"
+publish --subject messages.ingest.crm.eu --msg-id route-routed --body '{"customer_key": "R1", "name": "By route"}'
+wait_for 30 "SELECT count(*) = 1 FROM customers WHERE customer_key = 'R1'" "routed by the routes option"
+assert_eq "$(sql "SELECT entity || ' ' || subject FROM nomnom.message_status WHERE message_id = (SELECT message_id FROM nomnom.message_status WHERE subject = 'messages.ingest.crm.eu')")" "Customer messages.ingest.crm.eu" "message_status records the routed entity"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"routes\": null}')" >/dev/null
+
 # --- purge_message_status
 assert_eq "$(sql "SELECT nomnom.purge_message_status('1 hour')")" 0 "nothing older than an hour"
 assert_eq "$(sql "SELECT nomnom.purge_message_status('-1 minute') > 0")" t "purge removes completed rows"
@@ -111,7 +124,7 @@ assert_eq "$(sql "SELECT count(*) FROM nomnom.stream_status")" 0 "no stream_stat
 # --- DROP EXTENSION while a worker runs: it stops; the launcher waits for the extension.
 sql "SELECT nomnom.create_stream()" >/dev/null
 wait_for 30 "SELECT worker_pid IS NOT NULL AND state = 'running' FROM nomnom.stream_status" "worker running again"
-pid=$(worker_pids)
+pid=$(worker_pids MESSAGES)
 sql "DROP EXTENSION nomnom CASCADE" >/dev/null
 wait_until 30 "! kill -0 $pid" || fail "worker $pid still runs after DROP EXTENSION"
 sql "CREATE EXTENSION nomnom" >/dev/null

@@ -4,7 +4,9 @@
 # counts and sums, exact dead letters (table, message_status and the DLQ stream), and
 # nomnom.stream_status counters.
 set -euo pipefail
+# shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
 stack_trap
 
@@ -55,4 +57,9 @@ assert_eq "$(table_totals)" "$first" "totals unchanged by re-sent orders"
 assert_eq "$(sql "SELECT completed - $before_completed FROM nomnom.stream_status WHERE name = 'MESSAGES'")" 2000 "re-sent orders acknowledged"
 assert_eq "$(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'")" 10000 "completed message_status rows after re-send"
 assert_eq "$(sql "SELECT count(*) FROM nomnom.message_status WHERE attempts <> 1 AND status = 'completed'")" 0 "re-sent ids untouched"
+
+# 3. A payload that is not text (invalid UTF-8) is dead-lettered as bytes.
+publish --subject messages.ingest.Order --msg-id not-text --body $'{"order_key": "\xff\xfe"}'
+wait_for 30 "SELECT count(*) = 1 FROM nomnom.dead_letters WHERE payload IS NULL AND payload_bytes IS NOT NULL" "binary dead letter"
+assert_eq "$(sql "SELECT encode(payload_bytes, 'hex') FROM nomnom.dead_letters WHERE payload IS NULL")" "7b226f726465725f6b6579223a2022fffe227d" "payload_bytes keep the bytes"
 echo "worker_ingest passed"

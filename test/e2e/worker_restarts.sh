@@ -3,7 +3,9 @@
 # comes back (stream_status shows 'disconnected' meanwhile), the worker is SIGTERMed, the
 # worker is SIGKILLed (PostgreSQL then restarts all backends), PostgreSQL restarts.
 set -euo pipefail
+# shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
 stack_trap
 
@@ -50,7 +52,7 @@ nats_outage() {
 
 sigterm_worker() {
     local pid
-    pid=$(worker_pids)
+    pid=$(worker_pids MESSAGES)
     [[ -n $pid ]] || fail "no worker pid"
     kill -TERM "$pid"
     wait_until 10 "! kill -0 $pid" || fail "worker $pid did not exit within 10 s of SIGTERM"
@@ -59,7 +61,7 @@ sigterm_worker() {
 
 sigkill_worker() {
     local pid
-    pid=$(worker_pids)
+    pid=$(worker_pids MESSAGES)
     [[ -n $pid ]] || fail "no worker pid"
     kill -KILL "$pid"
     # The postmaster restarts every backend; the launcher and a new worker come back.

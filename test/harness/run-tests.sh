@@ -54,6 +54,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILURES=() # what failed, for the summary
 TIMINGS=()  # phase: seconds
 T0=$(date +%s)
@@ -83,7 +84,11 @@ finish() {
     echo "timings: ${TIMINGS[*]} total=$(($(date +%s) - T0))s"
     local f
     for f in "${FAILURES[@]}"; do echo "  failed: $f"; done
-    echo "$PASSED passed, $FAILED failed"
+    if ((SKIPPED > 0)); then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    else
+        echo "$PASSED passed, $FAILED failed"
+    fi
     if ((FAILED > 0 || PASSED == 0)); then exit 1; fi
     exit 0
 }
@@ -174,20 +179,23 @@ make_template() {
     fixtures_sql | stack_psql nomnom_template -f - || return 1
 }
 
-# run_suite FILE: one count per assertion (TAP "ok"/"not ok", TODO and SKIP count as
-# passed, as in TAP); a file that pg_prove fails without a failed assertion (a SQL
-# error, a wrong plan) counts one failure more.
+# run_suite FILE: one count per assertion: "ok" passes, "not ok" fails, a TODO counts as
+# TAP says (passed), and a SKIP is counted as skipped, never as passed. A file that
+# pg_prove fails without a failed assertion (a SQL error, a wrong plan) counts one failure
+# more.
 run_suite() {
-    local file=$1 db log rc ok notok
+    local file=$1 db log rc ok notok skip
     db=pgtap_$(basename "$file" .sql | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9_\n' '_' | cut -c1-50)
     log=$LOGS/$db.log
     stack_psql postgres -c "CREATE DATABASE \"$db\" TEMPLATE nomnom_template" ||
         { failed 1 "$file: could not create its database"; return; }
     timeout -k 10 "${NOMNOM_PGTAP_TIMEOUT:-600}" "${PG_PROVE[@]}" -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$db" "$file" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
-    ok=$(grep -Ec '^ok [0-9]|^not ok [0-9]+.*# *TODO' "$log")
+    ok=$(grep -E '^ok [0-9]|^not ok [0-9]+.*# *TODO' "$log" | grep -Evc '# *SKIP')
+    skip=$(grep -E '^ok [0-9]' "$log" | grep -Ec '# *SKIP')
     notok=$(grep -E '^not ok [0-9]' "$log" | grep -Evc '# *TODO')
     passed "$ok"
+    SKIPPED=$((SKIPPED + skip))
     if ((notok > 0)); then failed "$notok" "$file: $notok assertion(s)"; fi
     if ((rc != 0 && notok == 0)); then failed 1 "$file: pg_prove exited $rc (SQL error or plan)"; fi
     stack_psql postgres -c "DROP DATABASE \"$db\" WITH (FORCE)" || true

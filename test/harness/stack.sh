@@ -323,7 +323,8 @@ stack_start_bridge() {
     local bin=${NOMNOM_BRIDGE_BIN:-$NOMNOM_REPO_ROOT/build/bridge/nomnom-bridge}
     [[ -x $bin ]] || bin=nomnom-bridge
     NOMNOM_BRIDGE_LOG=$NOMNOM_STACK_DIR/bridge.log
-    stack_pick_port NOMNOM_BRIDGE_PORT || return 1
+    # A port chosen beforehand (make demo: 8080) is kept; otherwise a free one.
+    if [[ -z ${NOMNOM_BRIDGE_PORT:-} ]]; then stack_pick_port NOMNOM_BRIDGE_PORT || return 1; fi
     export NOMNOM_BRIDGE_LOG NOMNOM_BRIDGE_PORT
     export NOMNOM_BRIDGE_URL=http://127.0.0.1:$NOMNOM_BRIDGE_PORT
     "$bin" --listen "127.0.0.1:$NOMNOM_BRIDGE_PORT" --nats "${NATS_URL:?start NATS first}" \

@@ -15,17 +15,25 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    std::string url = "nats://127.0.0.1:4222", stream = "MESSAGES", consumer = "naive", subject = "messages.ingest.>", dsn;
+    std::string url = "nats://127.0.0.1:4222", stream = "MESSAGES", consumer = "naive",
+                subject = "messages.ingest.>", dsn;
     long count = 0, idle_ms = 5000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i];
-        if (k == "--url") url = argv[i + 1];
-        else if (k == "--stream") stream = argv[i + 1];
-        else if (k == "--consumer") consumer = argv[i + 1];
-        else if (k == "--subject") subject = argv[i + 1];
-        else if (k == "--dsn") dsn = argv[i + 1];
-        else if (k == "--count") count = atol(argv[i + 1]);
-        else if (k == "--idle-ms") idle_ms = atol(argv[i + 1]);
+        if (k == "--url")
+            url = argv[i + 1];
+        else if (k == "--stream")
+            stream = argv[i + 1];
+        else if (k == "--consumer")
+            consumer = argv[i + 1];
+        else if (k == "--subject")
+            subject = argv[i + 1];
+        else if (k == "--dsn")
+            dsn = argv[i + 1];
+        else if (k == "--count")
+            count = atol(argv[i + 1]);
+        else if (k == "--idle-ms")
+            idle_ms = atol(argv[i + 1]);
         else {
             fprintf(stderr, "nomnom-naive-consumer: unknown argument %s\n", argv[i]);
             return 2;
@@ -52,7 +60,8 @@ int main(int argc, char** argv) {
         s = js_PullSubscribe(&sub, js, subject.c_str(), consumer.c_str(), nullptr, &so, nullptr);
     }
     if (s != NATS_OK) {
-        fprintf(stderr, "nomnom-naive-consumer: NATS: %s: %s\n", natsStatus_GetText(s), nats_GetLastError(nullptr));
+        fprintf(stderr, "nomnom-naive-consumer: NATS: %s: %s\n", natsStatus_GetText(s),
+                nats_GetLastError(nullptr));
         return 1;
     }
     long consumed = 0;
@@ -63,7 +72,9 @@ int main(int argc, char** argv) {
         s = natsSubscription_Fetch(&list, sub, 100, 500, nullptr);
         if (list.Count == 0) {
             natsMsgList_Destroy(&list);
-            if (std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last).count() > idle_ms)
+            if (std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - last)
+                    .count() > idle_ms)
                 break;
             continue;
         }
@@ -79,7 +90,8 @@ int main(int argc, char** argv) {
             PGresult* r = PQexec(pg, "BEGIN");
             PQclear(r);
             const char* params[3] = {entity, body.c_str(), nullptr};
-            r = PQexecParams(pg, "SELECT nomnom.ingest($1, $2, $3::uuid)", 3, nullptr, params, nullptr, nullptr, 0);
+            r = PQexecParams(pg, "SELECT nomnom.ingest($1, $2, $3::uuid)", 3, nullptr, params,
+                             nullptr, nullptr, 0);
             bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
             if (!ok)
                 fprintf(stderr, "nomnom-naive-consumer: %s", PQerrorMessage(pg));
@@ -94,7 +106,8 @@ int main(int argc, char** argv) {
         last = std::chrono::steady_clock::now();
     }
     double seconds = std::chrono::duration<double>(last - start).count();
-    printf("consumed=%ld seconds=%.3f rate=%.1f\n", consumed, seconds, seconds > 0 ? consumed / seconds : 0.0);
+    printf("consumed=%ld seconds=%.3f rate=%.1f\n", consumed, seconds,
+           seconds > 0 ? consumed / seconds : 0.0);
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);

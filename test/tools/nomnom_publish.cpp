@@ -6,6 +6,7 @@
 //                  [--invalid-every K] [--msg-id-prefix P | --no-msg-id] [--dry-run]
 //                  [--copy-dir DIR]
 //   nomnom-publish --url U --subject S --body DOCUMENT [--msg-id ID]   (one given message)
+// --header NAME:VALUE (repeatable) adds a header to every message, e.g. Nomnom-Entity:Order.
 //
 // Prints one line:  orders=N line_items=M sum_extended_price=X.YY published=P
 //                   duplicates_sent=D dead_letters=E jetstream_duplicates=S errors=F
@@ -40,9 +41,10 @@ struct Args {
     bool no_msg_id = false;
     bool dry_run = false;
     std::string copy_dir;
-    bool single = false;       // --body: publish one given document instead of generating
+    bool single = false; // --body: publish one given document instead of generating
     std::string body;
     std::string msg_id;
+    std::vector<std::pair<std::string, std::string>> headers; // --header K:V, on every message
 };
 
 struct Rng {
@@ -53,7 +55,9 @@ struct Rng {
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         return z ^ (z >> 31);
     }
-    long range(long lo, long hi) { return lo + static_cast<long>(next() % static_cast<uint64_t>(hi - lo + 1)); }
+    long range(long lo, long hi) {
+        return lo + static_cast<long>(next() % static_cast<uint64_t>(hi - lo + 1));
+    }
 };
 
 std::string cents(int64_t value) {
@@ -65,7 +69,8 @@ std::string cents(int64_t value) {
 
 std::string date(Rng& rng) {
     char buffer[16];
-    snprintf(buffer, sizeof buffer, "%04ld-%02ld-%02ld", rng.range(1992, 1998), rng.range(1, 12), rng.range(1, 28));
+    snprintf(buffer, sizeof buffer, "%04ld-%02ld-%02ld", rng.range(1992, 1998), rng.range(1, 12),
+             rng.range(1, 28));
     return buffer;
 }
 
@@ -107,30 +112,35 @@ Order make_order(uint64_t seed, long i, const std::string& key_prefix) {
         const char* flag = rng.range(0, 1) ? "N" : "R";
         const char* line_status = rng.range(0, 1) ? "O" : "F";
         char buffer[1024];
-        snprintf(buffer, sizeof buffer,
-                 "%s{\"line_number\":%d,\"part_key\":\"%s\",\"supplier_key\":\"%s\",\"quantity\":%ld,"
-                 "\"extended_price\":%s,\"discount\":0.%02ld,\"tax\":0.%02ld,\"return_flag\":\"%s\","
-                 "\"line_status\":\"%s\",\"ship_date\":\"%s\",\"commit_date\":\"%s\",\"receipt_date\":\"%s\"}",
-                 n > 1 ? "," : "", n, part.c_str(), supplier.c_str(), quantity, cents(extended).c_str(),
-                 discount, tax, flag, line_status, ship.c_str(), commit.c_str(), receipt.c_str());
+        snprintf(
+            buffer, sizeof buffer,
+            "%s{\"line_number\":%d,\"part_key\":\"%s\",\"supplier_key\":\"%s\",\"quantity\":%ld,"
+            "\"extended_price\":%s,\"discount\":0.%02ld,\"tax\":0.%02ld,\"return_flag\":\"%s\","
+            "\"line_status\":\"%s\",\"ship_date\":\"%s\",\"commit_date\":\"%s\",\"receipt_date\":"
+            "\"%s\"}",
+            n > 1 ? "," : "", n, part.c_str(), supplier.c_str(), quantity, cents(extended).c_str(),
+            discount, tax, flag, line_status, ship.c_str(), commit.c_str(), receipt.c_str());
         items += buffer;
-        snprintf(buffer, sizeof buffer, "%s,%d,%s,%s,%ld,%s,0.%02ld,0.%02ld,%s,%s,%s,%s,%s", o.key.c_str(), n,
-                 part.c_str(), supplier.c_str(), quantity, cents(extended).c_str(), discount, tax, flag,
-                 line_status, ship.c_str(), commit.c_str(), receipt.c_str());
+        snprintf(buffer, sizeof buffer, "%s,%d,%s,%s,%ld,%s,0.%02ld,0.%02ld,%s,%s,%s,%s,%s",
+                 o.key.c_str(), n, part.c_str(), supplier.c_str(), quantity,
+                 cents(extended).c_str(), discount, tax, flag, line_status, ship.c_str(),
+                 commit.c_str(), receipt.c_str());
         o.line_csv.push_back(buffer);
         total += extended;
         o.extended_cents += extended;
     }
     char buffer[1024];
-    snprintf(buffer, sizeof buffer,
-             "{\"order_key\":\"%s\",\"customer_key\":\"%s\",\"order_status\":\"%s\",\"total_price\":%s,"
-             "\"order_date\":\"%s\",\"order_priority\":\"%s\",\"clerk\":\"%s\",\"ship_priority\":0,"
-             "\"comment\":\"generated order %ld\",\"line_items\":[",
-             o.key.c_str(), customer.c_str(), status.c_str(), cents(total).c_str(), order_date.c_str(),
-             priority.c_str(), clerk.c_str(), i);
+    snprintf(
+        buffer, sizeof buffer,
+        "{\"order_key\":\"%s\",\"customer_key\":\"%s\",\"order_status\":\"%s\",\"total_price\":%s,"
+        "\"order_date\":\"%s\",\"order_priority\":\"%s\",\"clerk\":\"%s\",\"ship_priority\":0,"
+        "\"comment\":\"generated order %ld\",\"line_items\":[",
+        o.key.c_str(), customer.c_str(), status.c_str(), cents(total).c_str(), order_date.c_str(),
+        priority.c_str(), clerk.c_str(), i);
     o.json = std::string(buffer) + items + "]}";
-    snprintf(buffer, sizeof buffer, "%s,%s,%s,%s,%s,%s,%s,0,generated order %ld", o.key.c_str(), customer.c_str(),
-             status.c_str(), cents(total).c_str(), order_date.c_str(), priority.c_str(), clerk.c_str(), i);
+    snprintf(buffer, sizeof buffer, "%s,%s,%s,%s,%s,%s,%s,0,generated order %ld", o.key.c_str(),
+             customer.c_str(), status.c_str(), cents(total).c_str(), order_date.c_str(),
+             priority.c_str(), clerk.c_str(), i);
     o.order_csv = buffer;
     return o;
 }
@@ -150,10 +160,11 @@ void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void*) {
 
 [[noreturn]] void usage(const char* why) {
     fprintf(stderr, "nomnom-publish: %s\n", why);
-    fprintf(stderr,
-            "usage: nomnom-publish --url U --subject S --count N --generate tpch --seed S [--start K]\n"
-            "       [--dup-every K] [--malformed-every K] [--unknown-every K] [--invalid-every K]\n"
-            "       [--msg-id-prefix P | --no-msg-id] [--dry-run] [--copy-dir DIR]\n");
+    fprintf(
+        stderr,
+        "usage: nomnom-publish --url U --subject S --count N --generate tpch --seed S [--start K]\n"
+        "       [--dup-every K] [--malformed-every K] [--unknown-every K] [--invalid-every K]\n"
+        "       [--msg-id-prefix P | --no-msg-id] [--dry-run] [--copy-dir DIR]\n");
     exit(2);
 }
 
@@ -166,24 +177,50 @@ Args parse(int argc, char** argv) {
                 usage(("missing value for " + k).c_str());
             return argv[++i];
         };
-        if (k == "--url") a.url = value();
-        else if (k == "--subject") a.subject = value();
-        else if (k == "--unknown-subject") a.unknown_subject = value();
-        else if (k == "--count") a.count = std::stol(value());
-        else if (k == "--start") a.start = std::stol(value());
-        else if (k == "--seed") a.seed = std::stoull(value());
-        else if (k == "--generate") { if (value() != "tpch") usage("only --generate tpch is known"); }
-        else if (k == "--dup-every") a.dup_every = std::stol(value());
-        else if (k == "--malformed-every") a.malformed_every = std::stol(value());
-        else if (k == "--unknown-every") a.unknown_every = std::stol(value());
-        else if (k == "--invalid-every") a.invalid_every = std::stol(value());
-        else if (k == "--msg-id-prefix") a.msg_id_prefix = value();
-        else if (k == "--no-msg-id") a.no_msg_id = true;
-        else if (k == "--dry-run") a.dry_run = true;
-        else if (k == "--copy-dir") a.copy_dir = value();
-        else if (k == "--body") { a.single = true; a.body = value(); }
-        else if (k == "--msg-id") a.msg_id = value();
-        else usage(("unknown argument " + k).c_str());
+        if (k == "--url")
+            a.url = value();
+        else if (k == "--subject")
+            a.subject = value();
+        else if (k == "--unknown-subject")
+            a.unknown_subject = value();
+        else if (k == "--count")
+            a.count = std::stol(value());
+        else if (k == "--start")
+            a.start = std::stol(value());
+        else if (k == "--seed")
+            a.seed = std::stoull(value());
+        else if (k == "--generate") {
+            if (value() != "tpch")
+                usage("only --generate tpch is known");
+        } else if (k == "--dup-every")
+            a.dup_every = std::stol(value());
+        else if (k == "--malformed-every")
+            a.malformed_every = std::stol(value());
+        else if (k == "--unknown-every")
+            a.unknown_every = std::stol(value());
+        else if (k == "--invalid-every")
+            a.invalid_every = std::stol(value());
+        else if (k == "--msg-id-prefix")
+            a.msg_id_prefix = value();
+        else if (k == "--no-msg-id")
+            a.no_msg_id = true;
+        else if (k == "--dry-run")
+            a.dry_run = true;
+        else if (k == "--copy-dir")
+            a.copy_dir = value();
+        else if (k == "--body") {
+            a.single = true;
+            a.body = value();
+        } else if (k == "--msg-id")
+            a.msg_id = value();
+        else if (k == "--header") {
+            std::string kv = value();
+            size_t colon = kv.find(':');
+            if (colon == std::string::npos || colon == 0)
+                usage("--header wants NAME:VALUE");
+            a.headers.emplace_back(kv.substr(0, colon), kv.substr(colon + 1));
+        } else
+            usage(("unknown argument " + k).c_str());
     }
     if (a.msg_id_prefix.empty())
         a.msg_id_prefix = "tpch-" + std::to_string(a.seed) + "-";
@@ -208,7 +245,8 @@ int main(int argc, char** argv) {
             s = natsConnection_JetStream(&js, nc, &jo);
         }
         if (s != NATS_OK) {
-            fprintf(stderr, "nomnom-publish: cannot connect to %s: %s\n", a.url.c_str(), natsStatus_GetText(s));
+            fprintf(stderr, "nomnom-publish: cannot connect to %s: %s\n", a.url.c_str(),
+                    natsStatus_GetText(s));
             return 1;
         }
     }
@@ -231,9 +269,14 @@ int main(int argc, char** argv) {
         if (a.dry_run)
             return;
         natsMsg* msg = nullptr;
-        natsStatus ps = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+        natsStatus ps = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(),
+                                       static_cast<int>(body.size()));
         if (ps == NATS_OK && !id.empty())
             ps = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+        for (const auto& header : a.headers) {
+            if (ps == NATS_OK)
+                ps = natsMsgHeader_Add(msg, header.first.c_str(), header.second.c_str());
+        }
         if (ps == NATS_OK)
             ps = js_PublishMsgAsync(js, &msg, nullptr);
         if (ps != NATS_OK) {
@@ -264,11 +307,13 @@ int main(int argc, char** argv) {
         }
         if (a.malformed_every > 0 && n % a.malformed_every == 0) {
             std::string broken = o.json.substr(0, o.json.size() / 2);
-            publish(a.subject, broken, a.no_msg_id ? "" : a.msg_id_prefix + "malformed-" + std::to_string(i));
+            publish(a.subject, broken,
+                    a.no_msg_id ? "" : a.msg_id_prefix + "malformed-" + std::to_string(i));
             dead_letters++;
         }
         if (a.unknown_every > 0 && n % a.unknown_every == 0) {
-            publish(a.unknown_subject, o.json, a.no_msg_id ? "" : a.msg_id_prefix + "unknown-" + std::to_string(i));
+            publish(a.unknown_subject, o.json,
+                    a.no_msg_id ? "" : a.msg_id_prefix + "unknown-" + std::to_string(i));
             dead_letters++;
         }
         if (a.invalid_every > 0 && n % a.invalid_every == 0) {
@@ -278,7 +323,8 @@ int main(int argc, char** argv) {
             std::string other_key = key_prefix + "invalid-" + std::to_string(i);
             size_t key_at = invalid.find(o.key);
             invalid.replace(key_at, o.key.size(), other_key);
-            publish(a.subject, invalid, a.no_msg_id ? "" : a.msg_id_prefix + "invalid-" + std::to_string(i));
+            publish(a.subject, invalid,
+                    a.no_msg_id ? "" : a.msg_id_prefix + "invalid-" + std::to_string(i));
             dead_letters++;
         }
     }
@@ -294,10 +340,11 @@ int main(int argc, char** argv) {
         fclose(orders_csv);
         fclose(lines_csv);
     }
-    printf("orders=%ld line_items=%ld sum_extended_price=%s published=%ld duplicates_sent=%ld dead_letters=%ld "
+    printf("orders=%ld line_items=%ld sum_extended_price=%s published=%ld duplicates_sent=%ld "
+           "dead_letters=%ld "
            "jetstream_duplicates=%ld errors=%ld\n",
-           a.count, total_lines, cents(total_cents).c_str(), published, duplicates_sent, dead_letters,
-           g_stored_duplicates.load(), g_errors.load());
+           a.count, total_lines, cents(total_cents).c_str(), published, duplicates_sent,
+           dead_letters, g_stored_duplicates.load(), g_errors.load());
     if (js)
         jsCtx_Destroy(js);
     if (nc)

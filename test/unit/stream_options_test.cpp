@@ -8,7 +8,9 @@ TEST(StreamOptions, DefaultsAndOverrides) {
     StreamOptions o;
     std::string error;
     ASSERT_TRUE(parse_stream_options(R"({"workers": 2, "batch_size": 1000, "track_status": false,
-                                         "max_deliver": null, "storage": "memory"})", o, error)) << error;
+                                         "max_deliver": null, "storage": "memory"})",
+                                     o, error))
+        << error;
     EXPECT_EQ(o.workers, 2);
     EXPECT_EQ(o.batch_size, 1000);
     EXPECT_FALSE(o.track_status);
@@ -49,7 +51,8 @@ TEST(StreamOptions, Routing) {
     std::string error;
     EXPECT_EQ(route_entity(o, "messages.ingest.Order", ""), "Order");
     EXPECT_EQ(route_entity(o, "messages.ingest.Order", "Invoice"), "Invoice");
-    ASSERT_TRUE(parse_stream_options(R"({"routes": {"shop.orders.>": "Order"}})", o, error)) << error;
+    ASSERT_TRUE(parse_stream_options(R"({"routes": {"shop.orders.>": "Order"}})", o, error))
+        << error;
     EXPECT_EQ(route_entity(o, "shop.orders.eu", ""), "Order");
     EXPECT_EQ(route_entity(o, "shop.other", ""), "other");
     StreamOptions fixed;

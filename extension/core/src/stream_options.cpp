@@ -16,7 +16,8 @@ bool get_integer(const char* key, json_t* value, int64_t min, int64_t max, int64
                  std::string& error) {
     if (json_is_integer(value)) {
         out = json_integer_value(value);
-    } else if (json_is_real(value) && std::floor(json_real_value(value)) == json_real_value(value)) {
+    } else if (json_is_real(value) &&
+               std::floor(json_real_value(value)) == json_real_value(value)) {
         out = static_cast<int64_t>(json_real_value(value));
     } else {
         error = std::string("option \"") + key + "\" must be an integer";
@@ -169,7 +170,8 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
             if (!get_string(key, value, out.storage, error))
                 return false;
             if (out.storage != "file" && out.storage != "memory") {
-                error = "option \"storage\" must be \"file\" or \"memory\", not \"" + out.storage + "\"";
+                error = "option \"storage\" must be \"file\" or \"memory\", not \"" + out.storage +
+                        "\"";
                 return false;
             }
         } else if (k == "replicas") {
@@ -228,7 +230,8 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
         error = "options \"entity\" and \"routes\" cannot both be set";
         return false;
     }
-    if (out.duplicate_window_ms > 0 && out.max_age_ms > 0 && out.duplicate_window_ms > out.max_age_ms) {
+    if (out.duplicate_window_ms > 0 && out.max_age_ms > 0 &&
+        out.duplicate_window_ms > out.max_age_ms) {
         error = "option \"duplicate_window\" cannot be longer than \"max_age\"";
         return false;
     }
@@ -252,7 +255,8 @@ std::string route_entity(const StreamOptions& options, std::string_view subject,
 std::string dlq_subject(std::string_view entity) {
     std::string token;
     for (char c : entity) {
-        bool bad = c == '.' || c == '*' || c == '>' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+        bool bad =
+            c == '.' || c == '*' || c == '>' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
         token.push_back(bad ? '_' : c);
     }
     if (token.empty())

@@ -24,6 +24,8 @@ worker_stack_up() {
 }
 
 # publish ARGS... : runs nomnom-publish against $NATS_URL and sets expected_* from its report
+# shellcheck disable=SC2034 # read by the scripts that source this file
+expected_orders=0 expected_line_items=0 expected_sum_extended_price=0 expected_published=0 expected_dead_letters=0
 publish() {
     local report
     report=$("$PUBLISH" --url "$NATS_URL" "$@") || fail "nomnom-publish $* failed: $report"
@@ -32,12 +34,6 @@ publish() {
     for kv in $report; do
         printf -v "expected_${kv%%=*}" '%s' "${kv#*=}"
     done
-}
-
-# Sum of expectations across several publish runs.
-add_expected() { # NAME VALUE
-    local cur=${totals[$1]:-0}
-    totals[$1]=$(echo "$cur + $2" | bc)
 }
 
 # wait_for SECONDS "SQL returning true" [description]
@@ -63,4 +59,5 @@ assert_eq() { # ACTUAL EXPECTED WHAT
 }
 
 # The worker processes of a stream (from nomnom.stream_status)
+# shellcheck disable=SC2120 # the stream name is optional
 worker_pids() { sql "SELECT worker_pid FROM nomnom.stream_status WHERE name = '${1:-MESSAGES}' AND worker_pid IS NOT NULL ORDER BY worker"; }

@@ -12,20 +12,20 @@ namespace nomnom {
 
 struct StreamOptions {
     std::string nats_url = "nats://127.0.0.1:4222";
-    std::string consumer = "workers";    // durable pull consumer, shared by the workers
+    std::string consumer = "workers"; // durable pull consumer, shared by the workers
     int workers = 1;
     int batch_size = 500;
-    int max_wait_ms = 500;               // fetch timeout: the idle wait
+    int max_wait_ms = 500; // fetch timeout: the idle wait
     int max_deliver = 5;
     int64_t ack_wait_ms = 30000;
     std::string dlq_stream = "MESSAGESDLQ";
-    std::string storage = "file";        // file | memory
+    std::string storage = "file"; // file | memory
     int replicas = 1;
-    int64_t max_age_ms = 0;              // 0: unlimited
-    int64_t max_bytes = -1;              // -1: unlimited
+    int64_t max_age_ms = 0; // 0: unlimited
+    int64_t max_bytes = -1; // -1: unlimited
     int64_t duplicate_window_ms = 120000;
     bool track_status = true;
-    std::string entity;                  // a fixed entity for every message, or empty
+    std::string entity; // a fixed entity for every message, or empty
     std::vector<std::pair<std::string, std::string>> routes; // subject pattern -> entity
 };
 
