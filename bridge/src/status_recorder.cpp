@@ -116,39 +116,61 @@ void StatusRecorder::run() {
     }
 }
 
+namespace {
+
+// One element of a PostgreSQL array literal, always quoted, with \ and " escaped.
+void append_element(std::string& out, const std::string& value) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    for (char ch : value) {
+        if (ch == '"' || ch == '\\')
+            out += '\\';
+        out += ch;
+    }
+    out += '"';
+}
+
+// ON CONFLICT DO NOTHING: a worker may have marked the message completed already; a pending
+// row must never downgrade it. Six arrays instead of thousands of parameters: PostgreSQL
+// parses and plans one small statement, prepared once per connection.
+const char* kInsertPending =
+    "INSERT INTO nomnom.message_status "
+    "(message_id, stream, subject, entity, status, stream_seq, received_at) "
+    "SELECT id, stream, subject, entity, 'pending', seq, received_at "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], "
+    "$6::timestamptz[]) AS r(id, stream, subject, entity, seq, received_at) "
+    "ON CONFLICT (message_id) DO NOTHING";
+
+} // namespace
+
 bool StatusRecorder::write(const std::vector<StatusRow>& rows, std::string& error) {
     if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
         conn_ = pg_connect(conninfo_, error);
         if (!conn_)
             return false;
+        PgResult prepared(PQprepare(conn_.get(), "nomnom_insert_pending", kInsertPending, 6, nullptr));
+        if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+            error = pg_error(prepared.get());
+            conn_.reset();
+            return false;
+        }
     }
-    // ON CONFLICT DO NOTHING: a worker may have marked the message completed already; a
-    // pending row must never downgrade it.
-    std::string sql = "INSERT INTO nomnom.message_status "
-                      "(message_id, stream, subject, entity, status, stream_seq, received_at) VALUES ";
-    std::vector<std::string> seqs;
-    std::vector<const char*> params;
-    seqs.reserve(rows.size());
-    params.reserve(rows.size() * 6);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        size_t p = i * 6;
-        sql += (i ? ",(" : "(");
-        sql += "$" + std::to_string(p + 1) + "::uuid,$" + std::to_string(p + 2) + ",$" +
-               std::to_string(p + 3) + ",$" + std::to_string(p + 4) + ",'pending',$" +
-               std::to_string(p + 5) + "::bigint,$" + std::to_string(p + 6) + "::timestamptz)";
-        seqs.push_back(std::to_string(rows[i].stream_seq));
+    std::string arrays[6];
+    for (std::string& a : arrays)
+        a = "{";
+    for (const StatusRow& row : rows) {
+        append_element(arrays[0], row.message_id);
+        append_element(arrays[1], row.stream);
+        append_element(arrays[2], row.subject);
+        append_element(arrays[3], row.entity);
+        append_element(arrays[4], std::to_string(row.stream_seq));
+        append_element(arrays[5], row.received_at);
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
-        params.push_back(rows[i].message_id.c_str());
-        params.push_back(rows[i].stream.c_str());
-        params.push_back(rows[i].subject.c_str());
-        params.push_back(rows[i].entity.c_str());
-        params.push_back(seqs[i].c_str());
-        params.push_back(rows[i].received_at.c_str());
+    const char* params[6];
+    for (int i = 0; i < 6; ++i) {
+        arrays[i] += "}";
+        params[i] = arrays[i].c_str();
     }
-    sql += " ON CONFLICT (message_id) DO NOTHING";
-    PgResult res(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
-                              params.data(), nullptr, nullptr, 0));
+    PgResult res(PQexecPrepared(conn_.get(), "nomnom_insert_pending", 6, params, nullptr, nullptr, 0));
     if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
         error = pg_error(res.get());
         if (PQstatus(conn_.get()) != CONNECTION_OK)
