@@ -174,7 +174,9 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
             if (!o.stored && o.error.empty())
                 o.error = "timed out waiting for JetStream's ack";
     }
-    // Late acks still find the group (shared_ptr in pending_) but nobody reads it.
+    if (group->remaining == 0)
+        return std::move(group->outcomes); // every ack is in: nobody writes to it any more
+    // Late acks still find the group (shared_ptr in pending_) and write into it: copy.
     return group->outcomes;
 }
 
