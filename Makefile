@@ -19,6 +19,11 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Rebuild objects when a header they include changes (PGXS does not track C++ headers).
+override CXXFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN += $(OBJS:.o=.d)
+
 BUILD_DIR ?= build
 
 .PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench

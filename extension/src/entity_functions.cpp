@@ -41,15 +41,17 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
             fail(where + ": unknown parent entity \"" + spec.parent + "\"", ERRCODE_UNDEFINED_OBJECT);
         // Walk up from the parent; meeting this entity again is a cycle.
         std::vector<std::string> chain{spec.name};
-        for (const EntitySpec* up = parent; up != nullptr;
-             up = up->is_root() ? nullptr : find_spec(all, up->parent)) {
-            chain.push_back(up->name);
-            if (up->name == spec.name || chain.size() > all.size() + 2) {
+        for (std::string next = spec.parent; !next.empty();) {
+            chain.push_back(next);
+            if (next == spec.name || chain.size() > all.size() + 2) {
                 std::string path;
                 for (const std::string& name : chain)
                     path += (path.empty() ? "" : " -> ") + name;
-                fail(where + ": parent chain is a cycle (" + path + ")", ERRCODE_INVALID_OBJECT_DEFINITION);
+                fail(where + ": parent chain is a cycle (" + path + ")",
+                     ERRCODE_INVALID_OBJECT_DEFINITION);
             }
+            const EntitySpec* up = find_spec(all, next);
+            next = up ? up->parent : std::string();
         }
         bool linked = false;
         for (const FieldSpec& field : spec.fields) {

@@ -8,7 +8,7 @@
 namespace nomnom {
 namespace {
 
-std::map<std::string, std::unique_ptr<ResolvedTree>> cache;
+std::map<std::string, std::shared_ptr<ResolvedTree>> cache;
 bool cache_stale = true;
 bool callback_registered = false;
 std::vector<Oid> watched_relids; // catalog and target tables; read by the callback
@@ -24,16 +24,6 @@ void on_relcache_invalidation(Datum, Oid relid) {
             cache_stale = true;
 }
 
-void free_plans(ResolvedTree& resolved) {
-    for (ResolvedEntity& entity : resolved.entities) {
-        if (entity.insert_plan)
-            SPI_freeplan(entity.insert_plan);
-        if (entity.delete_plan)
-            SPI_freeplan(entity.delete_plan);
-        entity.insert_plan = entity.delete_plan = nullptr;
-    }
-}
-
 void drop_stale_cache() {
     if (!callback_registered) {
         pg_call([] { CacheRegisterRelcacheCallback(on_relcache_invalidation, 0); });
@@ -41,9 +31,7 @@ void drop_stale_cache() {
     }
     if (!cache_stale)
         return;
-    for (auto& entry : cache)
-        free_plans(*entry.second);
-    cache.clear();
+    cache.clear(); // trees still held elsewhere (a pending ingest) live on until released
     watched_relids.clear();
     watched_relids.push_back(entity_catalog_relid());
     cache_stale = false;
@@ -64,9 +52,9 @@ std::string qualified_table_sql(const std::string& table, Oid& relid, const std:
     return sql;
 }
 
-std::unique_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity) {
+std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity) {
     std::vector<EntitySpec> specs = load_entity_specs();
-    auto resolved = std::make_unique<ResolvedTree>();
+    auto resolved = std::make_shared<ResolvedTree>();
     try {
         resolved->tree = EntityTree::build(specs, root_entity);
     } catch (const SpecError& error) {
@@ -160,6 +148,9 @@ Column resolve_column(const std::string& name, const std::string& type, const st
             getTypeOutputInfo(column.type_oid, &column.output_fn, &is_varlena);
             bool preferred;
             get_type_category_preferred(column.type_oid, &column.category, &preferred);
+            column.array_type = get_array_type(column.type_oid);
+            column.type_sql = format_type_with_typemod(column.type_oid, column.typmod);
+            get_typlenbyvalalign(column.type_oid, &column.typlen, &column.typbyval, &column.typalign);
         });
     } catch (const PgError& error) {
         throw DataError(where + ": " + (error.sqlerrcode() == ERRCODE_UNDEFINED_OBJECT
@@ -170,15 +161,24 @@ Column resolve_column(const std::string& name, const std::string& type, const st
     return column;
 }
 
-ResolvedTree& resolve_tree(const std::string& root_entity) {
+std::shared_ptr<ResolvedTree> resolve_tree(const std::string& root_entity) {
     drop_stale_cache();
     auto found = cache.find(root_entity);
     if (found != cache.end())
-        return *found->second;
-    std::unique_ptr<ResolvedTree> built = build_resolved_tree(root_entity);
-    ResolvedTree& ref = *built;
-    cache.emplace(root_entity, std::move(built));
-    return ref;
+        return found->second;
+    std::shared_ptr<ResolvedTree> built = build_resolved_tree(root_entity);
+    cache.emplace(root_entity, built);
+    return built;
+}
+
+ResolvedTree::~ResolvedTree() {
+    // SPI_freeplan only releases memory; it does not raise.
+    for (ResolvedEntity& entity : entities) {
+        if (entity.insert_plan)
+            SPI_freeplan(entity.insert_plan);
+        if (entity.delete_plan)
+            SPI_freeplan(entity.delete_plan);
+    }
 }
 
 } // namespace nomnom

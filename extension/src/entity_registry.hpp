@@ -22,6 +22,13 @@ struct Column {
     FmgrInfo input{};     // the type's input function, in TopMemoryContext
     Oid output_fn = InvalidOid;
     char category = 'U';  // pg_type.typcategory, for preview's JSON
+    // Rows of a batch travel as one array per column. A type with no array type (an array
+    // type itself) travels as text[] and is cast back: `type_sql` is what to cast to.
+    Oid array_type = InvalidOid;
+    std::string type_sql;
+    int16 typlen = 0;
+    bool typbyval = false;
+    char typalign = 'i';
 };
 
 // A parent-side key that a child's from_parent field copies.
@@ -41,18 +48,23 @@ struct ResolvedEntity {
     bool returns_id = false;      // a child copies this row's generated id
     // Prepared on first use, kept for the life of the cache.
     SPIPlanPtr insert_plan = nullptr;
-    SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to one parent row
+    SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to given parent rows
     std::vector<std::string> delete_returning; // what delete_plan returns, for cascading
 };
 
 struct ResolvedTree {
     EntityTree tree;
     std::vector<ResolvedEntity> entities; // same order as tree.entities
+    ResolvedTree() = default;
+    ResolvedTree(const ResolvedTree&) = delete;
+    ResolvedTree& operator=(const ResolvedTree&) = delete;
+    ~ResolvedTree(); // frees the kept plans
 };
 
 // The tree whose root is `root_entity`. C++-style: throws PgError/DataError; an unknown or
-// derived entity is a DataError (42704 / 22023).
-ResolvedTree& resolve_tree(const std::string& root_entity);
+// derived entity is a DataError (42704 / 22023). Shared: a cache rebuild does not pull a
+// tree from under a message that still holds it.
+std::shared_ptr<ResolvedTree> resolve_tree(const std::string& root_entity);
 
 // All specs in the catalog, for define_entity's checks. C++-style.
 std::vector<EntitySpec> load_entity_specs();

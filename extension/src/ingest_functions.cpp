@@ -5,6 +5,7 @@
 #include "pg_prelude.hpp"
 
 #include "entity_registry.hpp"
+#include "ingest_buffer.hpp"
 #include "message_writer.hpp"
 #include "nomnom/json_text.hpp"
 #include "nomnom/mapper.hpp"
@@ -49,7 +50,8 @@ std::string row_json(const ResolvedEntity& entity, const MappedRow& row) {
 
 void preview(FunctionCallInfo fcinfo, const std::string& entity_name, const std::string& body) {
     SpiSession spi;
-    ResolvedTree& resolved = resolve_tree(entity_name);
+    std::shared_ptr<ResolvedTree> tree = resolve_tree(entity_name);
+    ResolvedTree& resolved = *tree;
     MessageMeta meta;
     meta.received_at = timestamptz_text(GetCurrentTimestamp());
     MappedDocument doc;
@@ -103,7 +105,7 @@ Datum nomnom_ingest(PG_FUNCTION_ARGS) {
     message.received_at = GetCurrentTimestamp();
     message.track_status = true;
     message.attempts = 1;
-    nomnom_write_message(&message);
+    nomnom::run_guarded([&] { nomnom::ingest_enqueue(message); });
     PG_RETURN_UUID_P(id);
 }
 

@@ -1,4 +1,4 @@
-// Writing one message: the code path shared by nomnom.ingest and the background worker.
+// Writing messages: the code path shared by nomnom.ingest and the background worker.
 #pragma once
 
 #include "pg_prelude.hpp"
@@ -6,7 +6,7 @@
 extern "C" {
 
 // One message to write. Strings are NUL-terminated except `body`.
-struct MessageToWrite {
+typedef struct MessageToWrite {
     const char* entity;      // routed entity name (a root entity)
     const char* body;
     int body_len;
@@ -17,7 +17,19 @@ struct MessageToWrite {
     TimestampTz received_at;
     bool track_status;       // claim the id and mark it completed in nomnom.message_status
     int attempts;            // delivery count, stored in message_status.attempts
-};
+} MessageToWrite;
+
+typedef enum MessageOutcomeKind {
+    NOMNOM_WRITTEN,          // rows written, status completed
+    NOMNOM_DUPLICATE,        // the id was already completed (or repeated in the batch): nothing written
+    NOMNOM_REJECTED          // bad input: nothing written; sqlerrcode and error say why
+} MessageOutcomeKind;
+
+typedef struct MessageOutcome {
+    MessageOutcomeKind kind;
+    int sqlerrcode;          // for NOMNOM_REJECTED
+    char* error;             // for NOMNOM_REJECTED, palloc'd
+} MessageOutcome;
 
 // PostgreSQL-style (may ereport ERROR). Writes one message in the current (sub)transaction:
 // claims its id in nomnom.message_status (returns false and writes nothing when the id is
@@ -25,9 +37,45 @@ struct MessageToWrite {
 // rows. Bad input raises ERROR with a SQLSTATE: class 22 (data exception), 23 (integrity
 // constraint violation), 42704 (unknown entity), 42P01 (missing table).
 bool nomnom_write_message(const MessageToWrite* message);
+
+// PostgreSQL-style. Writes `count` messages set-wise in the current (sub)transaction: one
+// claim and one statement per entity for the whole batch. A message whose body cannot be
+// mapped (bad JSON, missing or mistyped field, unknown entity) is NOMNOM_REJECTED in
+// `outcomes` and does not stop the others. An error while writing (a constraint violation,
+// a serialization failure) raises ERROR for the whole batch: roll the (sub)transaction back
+// and write the messages one by one with nomnom_write_message to find the culprit.
+void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
 }
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "entity_registry.hpp"
+#include "row_writer.hpp"
+
 namespace nomnom {
-// The same, C++-style (throws PgError/DataError).
-bool write_message(const MessageToWrite& message);
+
+// A message mapped and converted, ready to be claimed and written. It owns copies of the
+// message's strings, so it can wait (see ingest_buffer.hpp).
+struct PreparedMessage {
+    MessageToWrite message{};
+    std::string entity, stream, subject;
+    std::shared_ptr<ResolvedTree> tree;
+    DocumentRows rows;
+    MessageOutcomeKind kind = NOMNOM_WRITTEN;
+};
+
+// Maps and converts one message, its Datums allocated in `datum_context` (the current
+// memory context when null). A data problem is a DataError.
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context = nullptr);
+
+// Claims and writes prepared messages set-wise (SPI connected); sets each one's `kind` to
+// NOMNOM_WRITTEN or NOMNOM_DUPLICATE. Any error throws.
+void write_prepared(const std::vector<PreparedMessage*>& messages);
+
+// nomnom_write_batch, C++-style (throws PgError/DataError).
+void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
+
 } // namespace nomnom

@@ -1,6 +1,9 @@
 // The nomnom module: its magic block and _PG_init.
 #include "pg_prelude.hpp"
 
+#include "ingest_buffer.hpp"
+#include "nomnom/json_arena.hpp"
+
 extern "C" {
 PG_MODULE_MAGIC;
 
@@ -8,4 +11,7 @@ void _PG_init(void);
 }
 
 // Registers and defines only: no network connection and no threads in the postmaster.
-void _PG_init(void) {}
+void _PG_init(void) {
+    nomnom::use_json_arena();
+    nomnom::ingest_buffer_init();
+}

@@ -1,9 +1,9 @@
 #include "row_writer.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "pg_guard.hpp"
 #include "spi_session.hpp"
@@ -11,22 +11,11 @@
 namespace nomnom {
 namespace {
 
-std::string join_quoted(const std::vector<std::string>& names, const char* separator,
-                        const std::string& prefix = "") {
+std::string join_quoted(const std::vector<std::string>& names, const std::string& prefix = "") {
     std::string out;
-    for (size_t i = 0; i < names.size(); ++i) {
-        if (i > 0)
-            out += separator;
-        out += prefix + quote_ident(names[i]);
-    }
+    for (size_t i = 0; i < names.size(); ++i)
+        out += (i ? ", " : "") + prefix + quote_ident(names[i]);
     return out;
-}
-
-std::vector<Oid> column_types(const ResolvedEntity& entity) {
-    std::vector<Oid> types;
-    for (const Column& column : entity.columns)
-        types.push_back(column.type_oid);
-    return types;
 }
 
 SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
@@ -35,7 +24,7 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
     try {
         pg_call([&] {
             // Generic plans: these statements have nothing a custom plan could use, and
-            // replanning each row would cost more than the write itself.
+            // replanning each batch costs more than it could save.
             plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(types.size()),
                                       const_cast<Oid*>(types.data()), CURSOR_OPT_GENERIC_PLAN);
             if (plan == nullptr)
@@ -49,22 +38,67 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
     return plan;
 }
 
-// INSERT ... ON CONFLICT ... RETURNING whether the row is new (and its id when a child
-// copies it). A conflict ignored returns no row.
+bool travels_as_text(const Column& column) {
+    return column.array_type == InvalidOid;
+}
+
+bool is_replace_child(const ResolvedEntity& entity) {
+    return entity.parent >= 0 && entity.spec->on_parent_update == OnParentUpdate::Replace &&
+           !entity.links.empty();
+}
+
+// A replace-mode child whose unique key includes its link to the parent can only conflict
+// with rows of the same parent row, and those are deleted before the new ones go in (or
+// the parent is new): a plain INSERT does, without the cost of ON CONFLICT's pre-check.
+// A key repeated within one document is then a unique violation.
+bool replaced_whole(const ResolvedEntity& entity) {
+    if (!is_replace_child(entity))
+        return false;
+    for (const LinkField& link : entity.links) {
+        const std::string& name = entity.spec->fields[link.child_field].name;
+        if (std::find(entity.spec->unique.begin(), entity.spec->unique.end(), name) ==
+            entity.spec->unique.end())
+            return false;
+    }
+    return true;
+}
+
+// Whether the writer needs to know, row by row, what the insert did: children need the
+// new-or-updated flag and skipped parents; a child copying the id needs the id.
+bool needs_result(const ResolvedEntity& entity) {
+    return !entity.children.empty() || entity.returns_id;
+}
+
+bool ignores_conflicts(const ResolvedEntity& entity) {
+    return !entity.spec->unique.empty() && entity.spec->on_conflict == OnConflict::Ignore &&
+           !replaced_whole(entity);
+}
+
+// INSERT ... SELECT FROM unnest(one array per column) [ON CONFLICT ...] [RETURNING ...].
+// Rows come back in input order; with DO NOTHING a skipped row is missing, so then the
+// unique key comes back too and rows are matched by it.
 SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     if (entity.insert_plan)
         return entity.insert_plan;
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
-    std::string placeholders;
+    std::vector<Oid> types;
+    std::string arrays, aliases, select;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
+        const Column& column = entity.columns[i];
+        std::string n = std::to_string(i + 1);
         names.push_back(spec.fields[i].name);
-        placeholders += (i ? ", $" : "$") + std::to_string(i + 1);
+        types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
+        arrays += (i ? ", $" : "$") + n;
+        aliases += (i ? ", c" : "c") + n;
+        select += (i ? ", u.c" : "u.c") + n;
+        if (travels_as_text(column))
+            select += "::" + column.type_sql;
     }
-    std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names, ", ") +
-                      ") VALUES (" + placeholders + ")";
-    if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error) {
-        sql += " ON CONFLICT (" + join_quoted(spec.unique, ", ") + ") DO ";
+    std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names) +
+                      ") SELECT " + select + " FROM unnest(" + arrays + ") AS u(" + aliases + ")";
+    if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity)) {
+        sql += " ON CONFLICT (" + join_quoted(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
             sql += "NOTHING";
         } else {
@@ -81,19 +115,22 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
             }
         }
     }
-    sql += " RETURNING (t.xmax = 0)";
-    if (entity.returns_id)
-        sql += ", t.id";
-    entity.insert_plan = prepare_kept(sql, column_types(entity), spec.name);
+    if (needs_result(entity)) {
+        sql += " RETURNING (t.xmax = 0)";
+        sql += entity.returns_id ? ", t.id" : ", 0::int8";
+        if (ignores_conflicts(entity))
+            sql += ", " + join_quoted(spec.unique, "t.");
+    }
+    entity.insert_plan = prepare_kept(sql, types, spec.name);
     return entity.insert_plan;
 }
 
-// What rows of `entity` must hand to their replace-mode children when they are deleted.
+// What rows of `entity` hand to their replace-mode children when they are deleted.
 std::vector<std::string> cascade_keys(const ResolvedTree& resolved, const ResolvedEntity& entity) {
     std::vector<std::string> keys;
     for (int child_index : entity.children) {
         const ResolvedEntity& child = resolved.entities[child_index];
-        if (child.spec->on_parent_update != OnParentUpdate::Replace)
+        if (!is_replace_child(child))
             continue;
         for (const LinkField& link : child.links) {
             std::string key = link.parent_field < 0 ? "id" : entity.spec->fields[link.parent_field].name;
@@ -104,21 +141,29 @@ std::vector<std::string> cascade_keys(const ResolvedTree& resolved, const Resolv
     return keys;
 }
 
-// DELETE the rows of `child` that point at one parent row.
+// DELETE the rows of `child` that point at any of the given parent rows (one array per
+// link column), returning what its own replace-mode children point at.
 SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
     if (child.delete_plan)
         return child.delete_plan;
-    std::string sql = "DELETE FROM " + child.table_sql + " WHERE ";
+    std::string arrays, match;
     std::vector<Oid> types;
     for (size_t i = 0; i < child.links.size(); ++i) {
         const LinkField& link = child.links[i];
-        sql += (i ? " AND " : "") + quote_ident(child.spec->fields[link.child_field].name) +
-               " = $" + std::to_string(i + 1);
-        types.push_back(child.columns[link.child_field].type_oid);
+        std::string key = "k" + std::to_string(i + 1);
+        arrays += (i ? ", $" : "$") + std::to_string(i + 1);
+        match += (i ? " AND c." : "c.") + quote_ident(child.spec->fields[link.child_field].name) +
+                 " = parents." + key;
+        types.push_back(child.columns[link.child_field].array_type);
     }
+    std::string columns;
+    for (size_t i = 0; i < child.links.size(); ++i)
+        columns += (i ? ", k" : "k") + std::to_string(i + 1);
+    std::string sql = "DELETE FROM " + child.table_sql + " AS c USING unnest(" + arrays +
+                      ") AS parents(" + columns + ") WHERE " + match;
     child.delete_returning = cascade_keys(resolved, child);
     if (!child.delete_returning.empty())
-        sql += " RETURNING " + join_quoted(child.delete_returning, ", ");
+        sql += " RETURNING " + join_quoted(child.delete_returning, "c.");
     child.delete_plan = prepare_kept(sql, types, child.spec->name);
     return child.delete_plan;
 }
@@ -133,58 +178,183 @@ Datum text_to_datum(const Column& column, const std::string& text) {
     return value;
 }
 
-// A parent row's key by name: a field's text, or "id".
-using KeyLookup = std::function<std::optional<std::string>(const std::string&)>;
+// Parent keys as text, one vector per link of `child`: (link i) -> values.
+using KeyColumns = std::vector<std::vector<std::optional<std::string>>>;
 
-// Deletes, for each replace-mode child entity of `parent_index`, the rows pointing at the
-// parent row that `parent_key` describes, and then their own replace-mode descendants.
-void delete_old_children(ResolvedTree& resolved, int parent_index, const KeyLookup& parent_key) {
-    const ResolvedEntity& parent = resolved.entities[parent_index];
-    for (int child_index : parent.children) {
-        ResolvedEntity& child = resolved.entities[child_index];
-        if (child.spec->on_parent_update != OnParentUpdate::Replace || child.links.empty())
-            continue;
-        SPIPlanPtr plan = delete_plan(resolved, child);
-        std::vector<Datum> values(child.links.size());
-        std::vector<char> nulls(child.links.size(), ' ');
-        for (size_t i = 0; i < child.links.size(); ++i) {
-            const LinkField& link = child.links[i];
-            std::optional<std::string> key =
-                parent_key(link.parent_field < 0 ? "id" : parent.spec->fields[link.parent_field].name);
-            if (key)
-                values[i] = text_to_datum(child.columns[link.child_field], *key);
-            else
-                nulls[i] = 'n';
+} // namespace
+
+Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::vector<char>& nulls) {
+    Datum array = 0;
+    pg_call([&] {
+        int16 typlen;
+        bool typbyval;
+        char typalign;
+        get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+        bool* null_flags = static_cast<bool*>(palloc(sizeof(bool) * (nulls.size() + 1)));
+        for (size_t i = 0; i < nulls.size(); ++i)
+            null_flags[i] = nulls[i] != 0;
+        int dims[1] = {static_cast<int>(values.size())};
+        int lbs[1] = {1};
+        array = PointerGetDatum(construct_md_array(const_cast<Datum*>(values.data()), null_flags, 1,
+                                                   dims, lbs, element_type, typlen, typbyval, typalign));
+    });
+    return array;
+}
+
+void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what) {
+    std::vector<char> nulls(params.size(), ' ');
+    pg_call([&] {
+        int rc = SPI_execute_plan(plan, params.data(), nulls.data(), false, 0);
+        if (rc < 0)
+            elog(ERROR, "nomnom: %s failed: %s", what, SPI_result_code_string(rc));
+    });
+}
+
+namespace {
+
+// Deletes the rows of `child_index` pointing at the parents in `keys`, then, through the
+// keys the deleted rows return, their replace-mode descendants.
+void delete_cascade(ResolvedTree& resolved, int child_index, const KeyColumns& keys) {
+    ResolvedEntity& child = resolved.entities[child_index];
+    SPIPlanPtr plan = delete_plan(resolved, child);
+    std::vector<Datum> params;
+    for (size_t i = 0; i < child.links.size(); ++i) {
+        const Column& column = child.columns[child.links[i].child_field];
+        std::vector<Datum> values;
+        std::vector<char> nulls;
+        for (const std::optional<std::string>& key : keys[i]) {
+            values.push_back(key ? text_to_datum(column, *key) : 0);
+            nulls.push_back(!key);
         }
-        std::vector<TextRow> deleted;
-        const size_t width = child.delete_returning.size();
-        pg_call([&] {
-            int rc = SPI_execute_plan(plan, values.data(), nulls.data(), false, 0);
-            if (rc < 0)
-                elog(ERROR, "nomnom: delete failed: %s", SPI_result_code_string(rc));
-        });
-        if (width == 0)
+        params.push_back(make_array(column.type_oid, values, nulls));
+    }
+    execute(plan, params, "delete");
+    if (child.delete_returning.empty())
+        return;
+    auto deleted = result_rows();
+    if (deleted.empty())
+        return;
+    for (int grandchild_index : child.children) {
+        const ResolvedEntity& grandchild = resolved.entities[grandchild_index];
+        if (!is_replace_child(grandchild))
             continue;
-        // Copy the deleted rows' keys out before any nested statement replaces SPI_tuptable.
-        uint64 count = 0;
-        char** texts = nullptr;
-        pg_call([&] {
-            count = SPI_processed;
-            texts = static_cast<char**>(palloc0(sizeof(char*) * (count * width + 1)));
-            for (uint64 r = 0; r < count; ++r)
-                for (size_t c = 0; c < width; ++c)
-                    texts[r * width + c] =
-                        SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, int(c) + 1);
-        });
-        for (uint64 r = 0; r < count; ++r) {
-            KeyLookup deleted_key = [&](const std::string& name) -> std::optional<std::string> {
-                for (size_t c = 0; c < width; ++c)
-                    if (child.delete_returning[c] == name && texts[r * width + c])
-                        return std::string(texts[r * width + c]);
-                return std::nullopt;
-            };
-            delete_old_children(resolved, child_index, deleted_key);
+        KeyColumns grand_keys(grandchild.links.size());
+        for (size_t i = 0; i < grandchild.links.size(); ++i) {
+            int parent_field = grandchild.links[i].parent_field;
+            std::string name = parent_field < 0 ? "id" : child.spec->fields[parent_field].name;
+            size_t column = std::find(child.delete_returning.begin(), child.delete_returning.end(),
+                                      name) - child.delete_returning.begin();
+            for (const auto& row : deleted)
+                grand_keys[i].push_back(row[column]);
         }
+        delete_cascade(resolved, grandchild_index, grand_keys);
+    }
+}
+
+// A parent row's value for a link: the field's text, or its generated id.
+std::optional<std::string> link_key(const DocumentRows& doc, int row, const LinkField& link) {
+    if (link.parent_field < 0)
+        return std::to_string(doc.ids[row]);
+    return doc.doc.rows[row].values[link.parent_field];
+}
+
+// Before inserting rows of a replace-mode child: delete its rows (and their descendants)
+// under every parent row that was an update of an older version.
+void delete_replaced(ResolvedTree& resolved, int entity_index, const std::vector<DocumentRows*>& docs) {
+    const ResolvedEntity& entity = resolved.entities[entity_index];
+    KeyColumns keys(entity.links.size());
+    for (DocumentRows* doc : docs)
+        for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
+            if (doc->doc.rows[r].entity != entity.parent || doc->skipped[r] || doc->inserted[r])
+                continue;
+            for (size_t i = 0; i < entity.links.size(); ++i)
+                keys[i].push_back(link_key(*doc, static_cast<int>(r), entity.links[i]));
+        }
+    if (!keys.empty() && !keys[0].empty())
+        delete_cascade(resolved, entity_index, keys);
+}
+
+std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int row) {
+    std::string key;
+    for (const std::string& name : entity.spec->unique) {
+        size_t f = std::find_if(entity.spec->fields.begin(), entity.spec->fields.end(),
+                                [&](const FieldSpec& field) { return field.name == name; }) -
+                   entity.spec->fields.begin();
+        std::string text = "\\N";
+        if (doc.nulls[row][f] != 'n')
+            pg_call([&] {
+                text = OidOutputFunctionCall(entity.columns[f].output_fn, doc.values[row][f]);
+            });
+        key += text + '\x1f';
+    }
+    return key;
+}
+
+void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows) {
+    const size_t field_count = entity.columns.size();
+    std::vector<Datum> params;
+    for (size_t f = 0; f < field_count; ++f) {
+        std::vector<Datum> values;
+        std::vector<char> nulls;
+        values.reserve(rows.size());
+        nulls.reserve(rows.size());
+        const Column& column = entity.columns[f];
+        for (const auto& [doc, r] : rows) {
+            bool is_null = doc->nulls[r][f] == 'n';
+            Datum value = doc->values[r][f];
+            if (travels_as_text(column) && !is_null)
+                pg_call([&] {
+                    value = CStringGetTextDatum(OidOutputFunctionCall(column.output_fn, value));
+                });
+            values.push_back(value);
+            nulls.push_back(is_null);
+        }
+        params.push_back(make_array(travels_as_text(column) ? TEXTOID : column.type_oid, values, nulls));
+    }
+    SPIPlanPtr plan = insert_plan(entity);
+    try {
+        execute(plan, params, "insert");
+    } catch (const PgError& error) {
+        throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
+                        error.data()->detail ? error.data()->detail : "");
+    }
+    if (!needs_result(entity))
+        return;
+    auto apply = [](DocumentRows& doc, int r, uint64 result_row) {
+        bool is_null;
+        doc.inserted[r] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[result_row],
+                                                     SPI_tuptable->tupdesc, 1, &is_null));
+        doc.ids[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[result_row],
+                                                 SPI_tuptable->tupdesc, 2, &is_null));
+    };
+    if (!ignores_conflicts(entity)) {
+        pg_call([&] {
+            if (SPI_processed != rows.size())
+                elog(ERROR, "nomnom: insert into %s returned %lu rows for %zu",
+                     entity.table_sql.c_str(), static_cast<unsigned long>(SPI_processed), rows.size());
+            for (size_t i = 0; i < rows.size(); ++i)
+                apply(*rows[i].first, rows[i].second, i);
+        });
+        return;
+    }
+    // DO NOTHING: rows missing from the result were kept as they were; match by key.
+    auto returned = result_rows();
+    std::unordered_map<std::string, uint64> by_key;
+    for (uint64 i = 0; i < returned.size(); ++i) {
+        std::string key;
+        for (size_t c = 2; c < returned[i].size(); ++c)
+            key += (returned[i][c] ? *returned[i][c] : std::string("\\N")) + '\x1f';
+        by_key.emplace(key, i);
+    }
+    for (const auto& [doc, r] : rows) {
+        auto found = by_key.find(key_text(entity, *doc, r));
+        if (found == by_key.end()) {
+            doc->skipped[r] = true; // kept as it was, or a repeat of a key earlier in the batch
+            continue;
+        }
+        doc->inserted[r] = *returned[found->second][0] == "t";
+        doc->ids[r] = std::stoll(*returned[found->second][1]);
+        by_key.erase(found);
     }
 }
 
@@ -205,67 +375,51 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
     }
 }
 
-void write_document(ResolvedTree& resolved, const MappedDocument& doc) {
-    const size_t row_count = doc.rows.size();
-    std::vector<bool> skipped(row_count, false);
-    std::vector<int64> ids(row_count, 0);
-    std::vector<Datum> values;
-    std::vector<char> nulls;
-    for (size_t r = 0; r < row_count; ++r) {
-        const MappedRow& row = doc.rows[r];
-        if (row.parent_row >= 0 && skipped[row.parent_row]) {
-            skipped[r] = true; // the parent was kept as it was (on_conflict ignore)
-            continue;
-        }
-        ResolvedEntity& entity = resolved.entities[row.entity];
-        values.assign(row.values.size(), 0);
-        nulls.assign(row.values.size(), ' ');
-        convert_row(entity, row, values.data(), nulls.data());
-        for (int field : row.parent_id_fields) {
-            values[field] = text_to_datum(entity.columns[field], std::to_string(ids[row.parent_row]));
-            nulls[field] = ' ';
-        }
-        SPIPlanPtr plan = insert_plan(entity);
-        bool inserted = true;
-        bool returned = false;
-        try {
-            pg_call([&] {
-                int rc = SPI_execute_plan(plan, values.data(), nulls.data(), false, 0);
-                if (rc < 0)
-                    elog(ERROR, "nomnom: insert failed: %s", SPI_result_code_string(rc));
-                returned = SPI_processed > 0;
-                if (returned) {
-                    bool is_null;
-                    inserted = DatumGetBool(
-                        SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null));
-                    if (entity.returns_id)
-                        ids[r] = DatumGetInt64(
-                            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &is_null));
+void reset_write_state(DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.skipped.assign(count, 0);
+    rows.inserted.assign(count, 1);
+    rows.ids.assign(count, 0);
+}
+
+void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.values.resize(count);
+    rows.nulls.resize(count);
+    reset_write_state(rows);
+    for (size_t r = 0; r < count; ++r) {
+        const MappedRow& row = rows.doc.rows[r];
+        rows.values[r].resize(row.values.size());
+        rows.nulls[r].resize(row.values.size());
+        convert_row(resolved.entities[row.entity], row, rows.values[r].data(), rows.nulls[r].data());
+    }
+}
+
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs) {
+    // Entities come parents first, so each level sees its parents' results.
+    for (size_t e = 0; e < resolved.entities.size(); ++e) {
+        ResolvedEntity& entity = resolved.entities[e];
+        if (is_replace_child(entity))
+            delete_replaced(resolved, static_cast<int>(e), docs);
+        std::vector<std::pair<DocumentRows*, int>> rows;
+        for (DocumentRows* doc : docs)
+            for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
+                const MappedRow& row = doc->doc.rows[r];
+                if (row.entity != static_cast<int>(e))
+                    continue;
+                if (row.parent_row >= 0 && doc->skipped[row.parent_row]) {
+                    doc->skipped[r] = true; // the parent was kept as it was
+                    continue;
                 }
-            });
-        } catch (const PgError& error) {
-            std::string where = "entity \"" + entity.spec->name + "\"";
-            if (!row.origin.empty())
-                where += " (" + row.origin + ")";
-            throw DataError(where + ": " + error.what(), error.sqlerrcode(),
-                            error.data()->detail ? error.data()->detail : "");
-        }
-        if (!returned) {
-            skipped[r] = true;
-            continue;
-        }
-        if (!inserted) {
-            // An older version of this row existed: its replace-mode children go.
-            KeyLookup key = [&](const std::string& name) -> std::optional<std::string> {
-                if (name == "id")
-                    return std::to_string(ids[r]);
-                for (size_t f = 0; f < entity.spec->fields.size(); ++f)
-                    if (entity.spec->fields[f].name == name)
-                        return row.values[f];
-                return std::nullopt;
-            };
-            delete_old_children(resolved, row.entity, key);
-        }
+                for (int field : row.parent_id_fields) {
+                    doc->values[r][field] = text_to_datum(entity.columns[field],
+                                                          std::to_string(doc->ids[row.parent_row]));
+                    doc->nulls[r][field] = ' ';
+                }
+                rows.emplace_back(doc, static_cast<int>(r));
+            }
+        if (!rows.empty())
+            insert_rows(entity, rows);
     }
 }
 

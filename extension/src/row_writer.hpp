@@ -1,19 +1,46 @@
-// Writes a mapped document's rows with prepared statements: upserts per the entity's
-// `unique`/`on_conflict`, and for derived entities with on_parent_update = replace, removes
-// the rows (and their replace-mode descendants) of an older version of the document.
+// Writes mapped documents set-wise: one statement per entity for a whole batch, its rows
+// passed as one array per column. Upserts follow the entity's `unique`/`on_conflict`; for a
+// derived entity with on_parent_update = replace, the rows (and replace-mode descendants)
+// of an older version of a document are deleted before the new ones are inserted.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "entity_registry.hpp"
 
 namespace nomnom {
 
+// One document on its way into the tables: its rows, converted to Datums, and what
+// writing them found.
+struct DocumentRows {
+    MappedDocument doc;
+    std::vector<std::vector<Datum>> values; // per row, per field
+    std::vector<std::vector<char>> nulls;   // 'n' for NULL, as SPI wants
+    std::vector<char> skipped;              // a conflict was ignored here or above
+    std::vector<char> inserted;             // new row, not an update of an older version
+    std::vector<int64> ids;                 // generated ids, where a child copies them
+};
+
 // Text -> Datum for every field of `row`. C++-style: a bad value is a DataError naming the
-// entity, the field and its path. Parent-id fields are left for the caller.
+// entity, the field and its path. Parent-id fields are left for the writer.
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls);
 
-// Writes `doc` (SPI connected). C++-style.
-void write_document(ResolvedTree& resolved, const MappedDocument& doc);
+// Clears what an earlier write attempt found (skipped, inserted, ids).
+void reset_write_state(DocumentRows& rows);
+
+// Converts every row of `rows.doc`. C++-style (DataError).
+void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
+
+// Writes converted documents that share `resolved` (SPI connected). C++-style: any error
+// throws, and the caller's (sub)transaction must be rolled back.
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs);
+
+// One SQL array of `element_type` from Datums (nulls: nonzero for NULL). C++-style.
+Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::vector<char>& nulls);
+
+// Runs a prepared statement whose parameters are never NULL. C++-style.
+void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what);
 
 } // namespace nomnom

@@ -8,7 +8,6 @@ std::vector<TextRow> spi_query(const std::string& sql,
     std::vector<Oid> types(params.size(), TEXTOID);
     std::vector<Datum> values(params.size());
     std::vector<char> nulls(params.size(), ' ');
-    std::vector<TextRow> rows;
     pg_call([&] {
         for (size_t i = 0; i < params.size(); ++i) {
             if (params[i])
@@ -22,6 +21,10 @@ std::vector<TextRow> spi_query(const std::string& sql,
         if (rc < 0)
             elog(ERROR, "nomnom: SPI failed (%d) for: %s", rc, sql.c_str());
     });
+    return result_rows();
+}
+
+std::vector<TextRow> result_rows() {
     // Copy the values out as palloc'd C strings first, so no C++ object is alive while
     // PostgreSQL runs output functions, then build the rows.
     uint64 row_count = 0;
@@ -36,14 +39,12 @@ std::vector<TextRow> spi_query(const std::string& sql,
                 texts[r * column_count + c] =
                     SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
     });
-    for (uint64 r = 0; r < row_count; ++r) {
-        TextRow row;
+    std::vector<TextRow> rows(row_count);
+    for (uint64 r = 0; r < row_count; ++r)
         for (int c = 0; c < column_count; ++c) {
             const char* text = texts[r * column_count + c];
-            row.push_back(text ? std::optional<std::string>(text) : std::nullopt);
+            rows[r].push_back(text ? std::optional<std::string>(text) : std::nullopt);
         }
-        rows.push_back(std::move(row));
-    }
     return rows;
 }
 

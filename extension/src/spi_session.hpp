@@ -39,6 +39,9 @@ std::vector<TextRow> spi_query(const std::string& sql,
                                const std::vector<std::optional<std::string>>& params = {},
                                bool read_only = false);
 
+// The rows SPI just returned, as text (copied out before another statement replaces them).
+std::vector<TextRow> result_rows();
+
 // Quotes an identifier / a possibly qualified table name for SQL text.
 std::string quote_ident(const std::string& name);
 

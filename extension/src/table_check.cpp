@@ -30,12 +30,6 @@ TableName resolve_table(const std::string& table) {
     return name;
 }
 
-std::string type_sql(const Column& column) {
-    std::string out;
-    pg_call([&] { out = format_type_with_typemod(column.type_oid, column.typmod); });
-    return out;
-}
-
 std::string column_list(const std::vector<std::string>& names) {
     std::string out;
     for (const std::string& name : names)
@@ -56,7 +50,7 @@ void create(const EntitySpec& spec, const std::vector<Column>& columns, const Ta
     std::string sql = "CREATE TABLE " + table.sql +
                       " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     for (size_t i = 0; i < spec.fields.size(); ++i) {
-        sql += ", " + quote_ident(spec.fields[i].name) + " " + type_sql(columns[i]);
+        sql += ", " + quote_ident(spec.fields[i].name) + " " + columns[i].type_sql;
         if (!spec.fields[i].nullable)
             sql += " NOT NULL";
     }
@@ -104,7 +98,7 @@ void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, 
             fail(where + " has no column \"" + name + "\"", ERRCODE_UNDEFINED_COLUMN);
         if (!coercible)
             fail(where + ": column \"" + name + "\" is " + column_type_sql +
-                     ", which field type " + type_sql(columns[i]) + " cannot be stored in",
+                     ", which field type " + columns[i].type_sql + " cannot be stored in",
                  ERRCODE_DATATYPE_MISMATCH);
     }
     if (spec.unique.empty())

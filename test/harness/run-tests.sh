@@ -12,7 +12,8 @@
 #   NOMNOM_PGTAP_TIMEOUT               seconds per pgTAP suite file, default 600
 #   NOMNOM_E2E_TIMEOUT                 seconds per end-to-end script, default 900
 #
-# Arguments narrow the run for a quicker loop (deps, build and install always run):
+# Arguments narrow the run for a quicker loop (deps and build always run; install when
+# pgTAP or end-to-end tests run):
 #   run-tests.sh [unit|unit-asan|pgtap|e2e]... [test/pgtap/FILE.sql|test/e2e/FILE.sh]...
 # `make test` passes none: everything runs.
 set -uo pipefail # no -e: a failed phase is counted and reported, later ones still run
@@ -35,11 +36,22 @@ wanted() { [[ $WANT_PHASES == " " || $WANT_PHASES == *" $1 "* ]]; }
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 # shellcheck source=test/harness/stack.sh
 source test/harness/stack.sh
-stack_trap
 
 export NOMNOM_PG_FSYNC=${NOMNOM_PG_FSYNC:-off}
 LOCK_FILE=/tmp/nomnom-install.lock
 LOGS=$(mktemp -d /tmp/nomnom-test-logs.XXXXXX) # per-phase output, parsed for counts
+
+# Interrupted or not, leave nothing running and nothing behind.
+# shellcheck disable=SC2317  # called by the trap
+on_exit() {
+    local rc=$?
+    stack_stop_all
+    rm -rf "$LOGS"
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 PASSED=0
 FAILED=0
 FAILURES=() # what failed, for the summary
@@ -80,7 +92,7 @@ finish() {
 # "N% tests passed, F tests failed out of T".
 run_ctest() {
     local dir=$1 name=$2 log=$LOGS/$2.log rc
-    ctest --test-dir "$dir" --output-on-failure -j2 2>&1 | tee "$log"
+    ctest --test-dir "$dir" --output-on-failure --timeout 300 -j2 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     local line
     line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
@@ -122,6 +134,7 @@ fi
 ###############################################################################
 # Several worktrees install the same extension into the system PostgreSQL: hold the
 # lock from `make install` until the last test that loads the installed library.
+if ! wanted pgtap && ! wanted e2e; then finish; fi
 phase install "make install, holding $LOCK_FILE"
 exec 9>>"$LOCK_FILE"
 if ! flock -n 9; then

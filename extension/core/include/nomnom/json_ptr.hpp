@@ -23,7 +23,11 @@ json_t* new_json_object();
 inline std::string dump_json(const json_t* value) {
     char* text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     std::string out = text != nullptr ? text : "null";
-    std::free(text);
+    // jansson made the text with its allocator, which may not be malloc (json_arena.hpp).
+    json_malloc_t jansson_malloc;
+    json_free_t jansson_free;
+    json_get_alloc_funcs(&jansson_malloc, &jansson_free);
+    jansson_free(text);
     return out;
 }
 
