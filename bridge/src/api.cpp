@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <thread>
+#include <unordered_map>
 
 namespace bridge {
 
@@ -139,11 +140,6 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
             return json_error(503, "entity catalog not loaded: PostgreSQL unavailable (" +
                                        catalog_.last_error() + ")");
     }
-    if (!publisher_.connected()) {
-        metrics_.publish_failures += 1;
-        return json_error(503, "NATS is not connected; message not stored");
-    }
-
     EntitySources common;
     common.path = route.arg;
     if (const std::string* q = request.query_arg("entity"))
@@ -214,6 +210,8 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
     size_t rejected = docs.size() - to_publish.size();
     metrics_.rejected += rejected;
 
+    // While NATS is away the publisher fails each item at once ("not connected"): a bad
+    // document still gets its 400, a good one a 503, never a 202.
     std::vector<PublishOutcome> outcomes;
     if (!items.empty())
         outcomes = publisher_.publish(items);
@@ -321,8 +319,11 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
     auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.wait_timeout_ms);
     std::string ids = "{";
-    for (size_t i = 0; i < docs.size(); ++i)
+    std::unordered_map<std::string, Doc*> by_id;
+    for (size_t i = 0; i < docs.size(); ++i) {
         ids += (i ? "," : "") + docs[i]->message_id;
+        by_id.emplace(docs[i]->message_id, docs[i]);
+    }
     ids += "}";
     std::chrono::milliseconds pause(10);
     for (;;) {
@@ -335,12 +336,13 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
                                       "FROM nomnom.message_status WHERE message_id = ANY($1::uuid[])",
                                       1, nullptr, params, nullptr, nullptr, 0));
             if (PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
-                for (int i = 0; i < PQntuples(res.get()); ++i)
-                    for (Doc* doc : docs)
-                        if (doc->message_id == PQgetvalue(res.get(), i, 0)) {
-                            doc->status = PQgetvalue(res.get(), i, 1);
-                            doc->status_error = PQgetvalue(res.get(), i, 2);
-                        }
+                for (int i = 0; i < PQntuples(res.get()); ++i) {
+                    auto it = by_id.find(PQgetvalue(res.get(), i, 0));
+                    if (it != by_id.end()) {
+                        it->second->status = PQgetvalue(res.get(), i, 1);
+                        it->second->status_error = PQgetvalue(res.get(), i, 2);
+                    }
+                }
             }
             pool_.release(std::move(conn));
         }
