@@ -1,16 +1,15 @@
 #include "api.hpp"
 
+#include "json_check.hpp"
+#include "json_out.hpp"
 #include "log.hpp"
-#include "nomnom/json_document.hpp"
-#include "nomnom/json_ptr.hpp"
 #include "nomnom/message_id.hpp"
 
 #include <chrono>
 #include <thread>
+#include <unordered_map>
 
 namespace bridge {
-
-using nomnom::JsonPtr;
 
 // One document of a request: parsed and routed, then published, then (maybe) waited on.
 struct Api::Doc {
@@ -28,15 +27,10 @@ struct Api::Doc {
 
 namespace {
 
-std::string dump(json_t* value) {
-    JsonPtr owned(value);
-    return nomnom::dump_json(owned.get());
-}
-
-HttpResponse json_response(int status, json_t* body) {
+HttpResponse json_response(int status, std::string body) {
     HttpResponse r;
     r.status = status;
-    r.body = dump(body);
+    r.body = std::move(body);
     return r;
 }
 
@@ -45,9 +39,9 @@ const char* kRetryAfter = "1";
 } // namespace
 
 HttpResponse json_error(int status, const std::string& message) {
-    json_t* body = json_object();
-    json_object_set_new(body, "error", json_string(message.c_str()));
-    HttpResponse r = json_response(status, body);
+    JsonWriter w;
+    w.begin_object().field("error", message).end_object();
+    HttpResponse r = json_response(status, w.take());
     if (status == 503)
         r.headers.emplace_back("Retry-After", kRetryAfter);
     return r;
@@ -146,11 +140,6 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
             return json_error(503, "entity catalog not loaded: PostgreSQL unavailable (" +
                                        catalog_.last_error() + ")");
     }
-    if (!publisher_.connected()) {
-        metrics_.publish_failures += 1;
-        return json_error(503, "NATS is not connected; message not stored");
-    }
-
     EntitySources common;
     common.path = route.arg;
     if (const std::string* q = request.query_arg("entity"))
@@ -178,20 +167,18 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
     std::vector<PublishItem> items;
     std::vector<Doc*> to_publish;
     for (Doc& doc : docs) {
-        nomnom::JsonDocument parsed;
-        std::string parse_error;
-        if (!parsed.parse(doc.text, parse_error)) {
-            doc.error = "invalid JSON: " + parse_error;
+        // Validated, not parsed: the bytes are published as received (json_check.hpp).
+        JsonCheck checked = check_json(doc.text);
+        if (!checked.ok) {
+            doc.error = "invalid JSON: " + checked.error;
             continue;
         }
-        if (!json_is_object(parsed.root())) {
+        if (!checked.is_object) {
             doc.error = "a document must be a JSON object";
             continue;
         }
         EntitySources sources = common;
-        if (const json_t* type = json_object_get(parsed.root(), "entity_type"))
-            if (json_is_string(type))
-                sources.document = json_string_value(type);
+        sources.document = std::move(checked.entity_type);
         EntityResolution resolved = resolve_entity(*catalog, sources);
         if (resolved.kind == EntityResolution::Unknown && !refreshed) {
             refreshed = true; // a just-defined entity should not need to wait for the timer
@@ -223,6 +210,8 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
     size_t rejected = docs.size() - to_publish.size();
     metrics_.rejected += rejected;
 
+    // While NATS is away the publisher fails each item at once ("not connected"): a bad
+    // document still gets its 400, a good one a 503, never a 202.
     std::vector<PublishOutcome> outcomes;
     if (!items.empty())
         outcomes = publisher_.publish(items);
@@ -259,67 +248,68 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
             committed = committed && doc->status == "completed";
     }
 
-    auto describe = [&](const Doc& doc, json_t* out) {
-        json_object_set_new(out, "message_id", json_string(doc.message_id.c_str()));
-        json_object_set_new(out, "status", json_string(doc.status.c_str()));
-        json_object_set_new(out, "stream", json_string(doc.outcome.stream.c_str()));
-        json_object_set_new(out, "seq", json_integer(static_cast<json_int_t>(doc.outcome.seq)));
-        json_object_set_new(out, "duplicate", json_boolean(doc.outcome.duplicate));
+    auto describe = [&](const Doc& doc, JsonWriter& w) {
+        w.field("message_id", doc.message_id)
+            .field("status", doc.status)
+            .field("stream", doc.outcome.stream)
+            .field("seq", static_cast<uint64_t>(doc.outcome.seq))
+            .field("duplicate", doc.outcome.duplicate);
         if (!doc.status_error.empty())
-            json_object_set_new(out, "error", json_string(doc.status_error.c_str()));
+            w.field("error", doc.status_error);
     };
 
+    JsonWriter w;
     if (!batch) {
         Doc& doc = docs[0];
         if (!doc.error.empty()) {
             HttpResponse r = json_error(doc.error_status, doc.error);
             if (doc.error_status == 503 && !doc.message_id.empty()) {
                 // Tell the client which id to retry with (as Idempotency-Key) to stay exactly-once.
-                json_t* body = json_object();
-                json_object_set_new(body, "error", json_string(doc.error.c_str()));
-                json_object_set_new(body, "message_id", json_string(doc.message_id.c_str()));
-                r.body = dump(body);
+                w.begin_object().field("error", doc.error).field("message_id", doc.message_id).end_object();
+                r.body = w.take();
             }
             return r;
         }
-        json_t* body = json_object();
-        describe(doc, body);
+        w.begin_object();
+        describe(doc, w);
+        w.end_object();
         int code = committed ? 201 : doc.status == "dead_letter" ? 422 : 202;
-        return json_response(code, body);
+        return json_response(code, w.take());
     }
 
-    json_t* results = json_array();
     size_t accepted = 0;
-    for (const Doc& doc : docs) {
-        json_t* r = json_object();
-        json_object_set_new(r, "line", json_integer(static_cast<json_int_t>(doc.line)));
-        if (doc.error.empty()) {
-            ++accepted;
-            describe(doc, r);
-        } else {
-            if (!doc.message_id.empty())
-                json_object_set_new(r, "message_id", json_string(doc.message_id.c_str()));
-            json_object_set_new(r, "error", json_string(doc.error.c_str()));
-        }
-        json_array_append_new(results, r);
-    }
-    json_t* body = json_object();
-    json_object_set_new(body, "accepted", json_integer(static_cast<json_int_t>(accepted)));
-    json_object_set_new(body, "failed", json_integer(static_cast<json_int_t>(docs.size() - accepted)));
-    json_object_set_new(body, "results", results);
+    for (const Doc& doc : docs)
+        accepted += doc.error.empty() ? 1 : 0;
     int code = 202;
+    w.begin_object();
     if (any_not_stored) {
         // Some lines were not stored: never 202. The results say which lines were; a retry
         // with the same Idempotency-Key stores the rest once and the others not again.
-        json_object_set_new(body, "error", json_string("JetStream did not store every line"));
+        w.field("error", "JetStream did not store every line");
         code = 503;
     } else if (accepted == 0) {
-        json_object_set_new(body, "error", json_string("no line was accepted"));
+        w.field("error", "no line was accepted");
         code = 400;
     } else if (committed) {
         code = 201;
     }
-    HttpResponse r = json_response(code, body);
+    w.field("accepted", static_cast<uint64_t>(accepted))
+        .field("failed", static_cast<uint64_t>(docs.size() - accepted));
+    w.buffer().reserve(docs.size() * 160);
+    w.begin_array("results");
+    for (const Doc& doc : docs) {
+        w.begin_object().field("line", static_cast<uint64_t>(doc.line));
+        if (doc.error.empty()) {
+            describe(doc, w);
+        } else {
+            if (!doc.message_id.empty())
+                w.field("message_id", doc.message_id);
+            w.field("error", doc.error);
+        }
+        w.end_object();
+    }
+    w.end_array().end_object();
+    HttpResponse r = json_response(code, w.take());
     if (code == 503)
         r.headers.emplace_back("Retry-After", kRetryAfter);
     return r;
@@ -329,8 +319,11 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
     auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.wait_timeout_ms);
     std::string ids = "{";
-    for (size_t i = 0; i < docs.size(); ++i)
+    std::unordered_map<std::string, Doc*> by_id;
+    for (size_t i = 0; i < docs.size(); ++i) {
         ids += (i ? "," : "") + docs[i]->message_id;
+        by_id.emplace(docs[i]->message_id, docs[i]);
+    }
     ids += "}";
     std::chrono::milliseconds pause(10);
     for (;;) {
@@ -343,12 +336,13 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
                                       "FROM nomnom.message_status WHERE message_id = ANY($1::uuid[])",
                                       1, nullptr, params, nullptr, nullptr, 0));
             if (PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
-                for (int i = 0; i < PQntuples(res.get()); ++i)
-                    for (Doc* doc : docs)
-                        if (doc->message_id == PQgetvalue(res.get(), i, 0)) {
-                            doc->status = PQgetvalue(res.get(), i, 1);
-                            doc->status_error = PQgetvalue(res.get(), i, 2);
-                        }
+                for (int i = 0; i < PQntuples(res.get()); ++i) {
+                    auto it = by_id.find(PQgetvalue(res.get(), i, 0));
+                    if (it != by_id.end()) {
+                        it->second->status = PQgetvalue(res.get(), i, 1);
+                        it->second->status_error = PQgetvalue(res.get(), i, 2);
+                    }
+                }
             }
             pool_.release(std::move(conn));
         }
@@ -393,11 +387,12 @@ HttpResponse Api::status(const Route& route) {
 HttpResponse Api::ready() {
     std::string error;
     bool ok = publisher_.stream_ok(error);
-    json_t* body = json_object();
-    json_object_set_new(body, "status", json_string(ok ? "ready" : "unavailable"));
+    JsonWriter w;
+    w.begin_object().field("status", ok ? "ready" : "unavailable");
     if (!ok)
-        json_object_set_new(body, "error", json_string(error.c_str()));
-    HttpResponse r = json_response(ok ? 200 : 503, body);
+        w.field("error", error);
+    w.end_object();
+    HttpResponse r = json_response(ok ? 200 : 503, w.take());
     if (!ok)
         r.headers.emplace_back("Retry-After", kRetryAfter);
     return r;
@@ -405,36 +400,35 @@ HttpResponse Api::ready() {
 
 HttpResponse Api::health() {
     std::vector<std::string> down;
-    json_t* body = json_object();
     bool nats_ok = publisher_.connected();
-    json_object_set_new(body, "nats", json_string(nats_ok ? "ok" : "down: not connected"));
-    if (!nats_ok)
-        down.push_back("nats");
     std::string stream_error;
     bool stream_ok = nats_ok && publisher_.stream_ok(stream_error);
     if (!nats_ok)
         stream_error = "unknown (NATS is down)";
-    json_object_set_new(body, "stream",
-                        json_string(stream_ok ? "ok" : ("down: " + stream_error).c_str()));
-    if (!stream_ok)
-        down.push_back("stream");
     bool pg_ok = catalog_.postgres_ok() && recorder_.postgres_ok();
     std::string pg_error_text = catalog_.last_error();
     if (pg_error_text.empty())
         pg_error_text = "cannot write nomnom.message_status";
-    json_object_set_new(body, "postgres",
-                        json_string(pg_ok ? "ok" : ("down: " + pg_error_text).c_str()));
+    if (!nats_ok)
+        down.push_back("nats");
+    if (!stream_ok)
+        down.push_back("stream");
     if (!pg_ok)
         down.push_back("postgres");
-    json_object_set_new(body, "status_queue",
-                        json_integer(static_cast<json_int_t>(recorder_.depth())));
     std::string summary;
     for (size_t i = 0; i < down.size(); ++i)
         summary += (i ? ", " : "") + down[i];
-    json_object_set_new(body, "status", json_string(down.empty() ? "ok" : "unavailable"));
+
+    JsonWriter w;
+    w.begin_object().field("status", down.empty() ? "ok" : "unavailable");
     if (!down.empty())
-        json_object_set_new(body, "error", json_string(("unavailable: " + summary).c_str()));
-    HttpResponse r = json_response(down.empty() ? 200 : 503, body);
+        w.field("error", "unavailable: " + summary);
+    w.field("nats", nats_ok ? std::string("ok") : "down: not connected")
+        .field("stream", stream_ok ? std::string("ok") : "down: " + stream_error)
+        .field("postgres", pg_ok ? std::string("ok") : "down: " + pg_error_text)
+        .field("status_queue", static_cast<uint64_t>(recorder_.depth()))
+        .end_object();
+    HttpResponse r = json_response(down.empty() ? 200 : 503, w.take());
     if (!down.empty())
         r.headers.emplace_back("Retry-After", kRetryAfter);
     return r;

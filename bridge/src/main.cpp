@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
                            std::chrono::milliseconds(config.refresh_interval_ms));
     StatusRecorder recorder(config.database_url, config.status_queue, metrics);
     Publisher publisher(config.nats_url, config.stream, config.publish_timeout_ms);
-    PgPool pool(config.database_url, 16);
+    PgPool pool(config.database_url, 8, std::chrono::milliseconds(2000));
     metrics.add_gauge("nomnom_bridge_status_queue_depth",
                       "Pending message_status rows waiting to be written.",
                       [&] { return static_cast<double>(recorder.depth()); });

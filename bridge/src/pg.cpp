@@ -36,23 +36,37 @@ PgConn pg_connect(const std::string& conninfo, std::string& error) {
 
 PgConn PgPool::acquire(std::string& error) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (!freed_.wait_for(lock, wait_, [&] { return !idle_.empty() || open_ < max_open_; })) {
+            error = "all " + std::to_string(max_open_) + " PostgreSQL connections are busy";
+            return nullptr;
+        }
         if (!idle_.empty()) {
             PgConn conn = std::move(idle_.back());
             idle_.pop_back();
             return conn;
         }
+        ++open_; // reserved before connecting, outside the lock
     }
-    return pg_connect(conninfo_, error);
+    PgConn conn = pg_connect(conninfo_, error);
+    if (!conn) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --open_;
+        freed_.notify_one();
+    }
+    return conn;
 }
 
 void PgPool::release(PgConn conn) {
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK ||
-        PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
-        return;
+    bool healthy = conn && PQstatus(conn.get()) == CONNECTION_OK &&
+                   PQtransactionStatus(conn.get()) == PQTRANS_IDLE;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (idle_.size() < max_idle_)
+    if (healthy)
         idle_.push_back(std::move(conn));
+    else
+        --open_; // closed when `conn` goes out of scope
+
+    freed_.notify_one();
 }
 
 } // namespace bridge

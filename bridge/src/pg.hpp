@@ -4,6 +4,8 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,17 +32,24 @@ std::string pg_error(const PGconn* conn);
 std::string pg_error(const PGresult* result);
 
 // Connections for queries made while answering a request (status lookups, ?wait=committed).
+// At most `max_open` exist at once, so a thousand waiting clients cannot exhaust
+// PostgreSQL's max_connections: the others wait their turn (up to `wait`).
 class PgPool {
   public:
-    PgPool(std::string conninfo, size_t max_idle) : conninfo_(std::move(conninfo)), max_idle_(max_idle) {}
+    PgPool(std::string conninfo, size_t max_open, std::chrono::milliseconds wait)
+        : conninfo_(std::move(conninfo)), max_open_(max_open), wait_(wait) {}
     PgConn acquire(std::string& error);
-    // Keeps `conn` for reuse when it is healthy and the pool has room.
+    // Gives `conn` back: kept for reuse when healthy, else closed. Call once per acquire
+    // that returned a connection.
     void release(PgConn conn);
 
   private:
     std::string conninfo_;
-    size_t max_idle_;
+    size_t max_open_;
+    std::chrono::milliseconds wait_;
     std::mutex mutex_;
+    std::condition_variable freed_;
+    size_t open_ = 0; // connections handed out or idle
     std::vector<PgConn> idle_;
 };
 

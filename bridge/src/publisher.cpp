@@ -102,9 +102,8 @@ void Publisher::stop() {
         natsOptions_Destroy(opts_);
         opts_ = nullptr;
     }
+    // Anything still listed was abandoned by a timed-out request and is the library's to free.
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    for (auto& [msg, slot] : pending_)
-        natsMsg_Destroy(msg);
     pending_.clear();
 }
 
@@ -174,7 +173,9 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
             if (!o.stored && o.error.empty())
                 o.error = "timed out waiting for JetStream's ack";
     }
-    // Late acks still find the group (shared_ptr in pending_) but nobody reads it.
+    if (group->remaining == 0)
+        return std::move(group->outcomes); // every ack is in: nobody writes to it any more
+    // Late acks still find the group (shared_ptr in pending_) and write into it: copy.
     return group->outcomes;
 }
 

@@ -2,6 +2,7 @@
 
 #include "log.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -26,7 +27,10 @@ StatusRecorder::StatusRecorder(std::string conninfo, size_t capacity, Metrics& m
 
 StatusRecorder::~StatusRecorder() { stop(std::chrono::milliseconds(0)); }
 
-void StatusRecorder::start() { thread_ = std::thread([this] { run(); }); }
+void StatusRecorder::start() {
+    for (int i = 0; i < kWriters; ++i)
+        threads_.emplace_back([this] { run(); });
+}
 
 void StatusRecorder::stop(std::chrono::milliseconds deadline) {
     {
@@ -37,8 +41,9 @@ void StatusRecorder::stop(std::chrono::milliseconds deadline) {
         }
     }
     wake_.notify_all();
-    if (thread_.joinable())
-        thread_.join();
+    for (std::thread& t : threads_)
+        t.join();
+    threads_.clear();
 }
 
 void StatusRecorder::enqueue(std::vector<StatusRow> rows) {
@@ -46,7 +51,7 @@ void StatusRecorder::enqueue(std::vector<StatusRow> rows) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         for (StatusRow& row : rows) {
-            if (queue_.size() >= capacity_)
+            if (queue_.size() + writing_ >= capacity_)
                 ++dropped;
             else
                 queue_.push_back(std::move(row));
@@ -64,10 +69,11 @@ void StatusRecorder::enqueue(std::vector<StatusRow> rows) {
 
 size_t StatusRecorder::depth() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return queue_.size();
+    return queue_.size() + writing_;
 }
 
 void StatusRecorder::run() {
+    PgConn conn; // one connection per writer thread
     std::chrono::milliseconds backoff(0);
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
@@ -85,27 +91,38 @@ void StatusRecorder::run() {
         if (queue_.empty() && stopping_)
             return;
         if (stopping_ && std::chrono::steady_clock::now() >= stop_deadline_) {
-            log::warn("stopping with pending status rows unwritten",
-                      {{"rows", std::to_string(queue_.size())}});
+            if (!queue_.empty())
+                log::warn("stopping with pending status rows unwritten",
+                          {{"rows", std::to_string(queue_.size())}});
+            queue_.clear();
             return;
         }
         if (queue_.empty())
             continue;
         size_t n = std::min(queue_.size(), kMaxBatch);
-        // Copied, not moved: on failure the rows stay queued for the retry. Only this
-        // thread removes rows, so the first n are still these when we come back.
-        std::vector<StatusRow> batch(queue_.begin(), queue_.begin() + static_cast<long>(n));
+        std::vector<StatusRow> batch(std::make_move_iterator(queue_.begin()),
+                                     std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
+        writing_ += n;
         lock.unlock();
+        // Both writers insert in id order, so two batches holding the same ids (a retried
+        // request) wait on each other instead of deadlocking.
+        std::sort(batch.begin(), batch.end(), [](const StatusRow& a, const StatusRow& b) {
+            return a.message_id < b.message_id;
+        });
         std::string error;
-        bool ok = write(batch, error);
+        bool ok = write(conn, batch, error);
         lock.lock();
+        writing_ -= n;
         if (ok) {
-            queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
             metrics_.status_rows_written += n;
             if (!pg_ok_.exchange(true))
                 log::info("writing pending status rows again");
             backoff = std::chrono::milliseconds(0);
         } else {
+            // Back to the front for the retry, even past the capacity: these were accepted.
+            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                          std::make_move_iterator(batch.end()));
             ++metrics_.status_write_failures;
             if (pg_ok_.exchange(false))
                 log::warn("cannot write pending status rows; will retry",
@@ -116,43 +133,74 @@ void StatusRecorder::run() {
     }
 }
 
-bool StatusRecorder::write(const std::vector<StatusRow>& rows, std::string& error) {
-    if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
-        conn_ = pg_connect(conninfo_, error);
-        if (!conn_)
+namespace {
+
+// One element of a PostgreSQL array literal, always quoted, with \ and " escaped.
+void append_element(std::string& out, const std::string& value) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    for (char ch : value) {
+        if (ch == '"' || ch == '\\')
+            out += '\\';
+        out += ch;
+    }
+    out += '"';
+}
+
+// ON CONFLICT DO NOTHING: a worker may have marked the message completed already; a pending
+// row must never downgrade it. Six arrays instead of thousands of parameters: PostgreSQL
+// parses and plans one small statement, prepared once per connection.
+const char* kInsertPending =
+    "INSERT INTO nomnom.message_status "
+    "(message_id, stream, subject, entity, status, stream_seq, received_at) "
+    "SELECT id, stream, subject, entity, 'pending', seq, received_at "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], "
+    "$6::timestamptz[]) AS r(id, stream, subject, entity, seq, received_at) "
+    "ON CONFLICT (message_id) DO NOTHING";
+
+} // namespace
+
+bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std::string& error) {
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+        conn = pg_connect(conninfo_, error);
+        if (!conn)
             return false;
+        // A pending row is bookkeeping, not the message (that is safe in JetStream, and the
+        // worker writes the final status itself), so it need not wait for a WAL flush: a
+        // crash can lose the last few pending rows, never a message.
+        PgResult async_commit(PQexec(conn.get(), "SET synchronous_commit = off"));
+        if (PQresultStatus(async_commit.get()) != PGRES_COMMAND_OK) {
+            error = pg_error(async_commit.get());
+            conn.reset();
+            return false;
+        }
+        PgResult prepared(PQprepare(conn.get(), "nomnom_insert_pending", kInsertPending, 6, nullptr));
+        if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+            error = pg_error(prepared.get());
+            conn.reset();
+            return false;
+        }
     }
-    // ON CONFLICT DO NOTHING: a worker may have marked the message completed already; a
-    // pending row must never downgrade it.
-    std::string sql = "INSERT INTO nomnom.message_status "
-                      "(message_id, stream, subject, entity, status, stream_seq, received_at) VALUES ";
-    std::vector<std::string> seqs;
-    std::vector<const char*> params;
-    seqs.reserve(rows.size());
-    params.reserve(rows.size() * 6);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        size_t p = i * 6;
-        sql += (i ? ",(" : "(");
-        sql += "$" + std::to_string(p + 1) + "::uuid,$" + std::to_string(p + 2) + ",$" +
-               std::to_string(p + 3) + ",$" + std::to_string(p + 4) + ",'pending',$" +
-               std::to_string(p + 5) + "::bigint,$" + std::to_string(p + 6) + "::timestamptz)";
-        seqs.push_back(std::to_string(rows[i].stream_seq));
+    std::string arrays[6];
+    for (std::string& a : arrays)
+        a = "{";
+    for (const StatusRow& row : rows) {
+        append_element(arrays[0], row.message_id);
+        append_element(arrays[1], row.stream);
+        append_element(arrays[2], row.subject);
+        append_element(arrays[3], row.entity);
+        append_element(arrays[4], std::to_string(row.stream_seq));
+        append_element(arrays[5], row.received_at);
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
-        params.push_back(rows[i].message_id.c_str());
-        params.push_back(rows[i].stream.c_str());
-        params.push_back(rows[i].subject.c_str());
-        params.push_back(rows[i].entity.c_str());
-        params.push_back(seqs[i].c_str());
-        params.push_back(rows[i].received_at.c_str());
+    const char* params[6];
+    for (int i = 0; i < 6; ++i) {
+        arrays[i] += "}";
+        params[i] = arrays[i].c_str();
     }
-    sql += " ON CONFLICT (message_id) DO NOTHING";
-    PgResult res(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
-                              params.data(), nullptr, nullptr, 0));
+    PgResult res(PQexecPrepared(conn.get(), "nomnom_insert_pending", 6, params, nullptr, nullptr, 0));
     if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
         error = pg_error(res.get());
-        if (PQstatus(conn_.get()) != CONNECTION_OK)
-            conn_.reset();
+        if (PQstatus(conn.get()) != CONNECTION_OK)
+            conn.reset();
         return false;
     }
     return true;

@@ -42,27 +42,30 @@ class StatusRecorder {
     // Queues rows; those beyond the capacity are dropped (and counted).
     void enqueue(std::vector<StatusRow> rows);
 
-    size_t depth() const;
+    size_t depth() const; // queued or being written
     bool postgres_ok() const { return pg_ok_.load(); }
 
-    static constexpr size_t kMaxBatch = 1000;
+    static constexpr size_t kMaxBatch = 5000; // rows per INSERT when a backlog builds up
+    // Writers, each with its own connection: one INSERT waits on PostgreSQL while the next
+    // batch is being sent, so the recorder keeps up with a few tens of thousands rows/s.
+    static constexpr int kWriters = 2;
 
   private:
     void run();
-    bool write(const std::vector<StatusRow>& rows, std::string& error);
+    bool write(PgConn& conn, const std::vector<StatusRow>& rows, std::string& error);
 
     std::string conninfo_;
     size_t capacity_;
     Metrics& metrics_;
-    PgConn conn_;
     std::atomic<bool> pg_ok_{true}; // until a write fails; the catalog checks connectivity too
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<StatusRow> queue_;
+    size_t writing_ = 0; // rows taken from the queue by a writer, not yet written
     bool stopping_ = false;
     std::chrono::steady_clock::time_point stop_deadline_{};
-    std::thread thread_;
+    std::vector<std::thread> threads_;
 };
 
 // Now as timestamptz text with microseconds, UTC.
