@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154,SC2034
+# (the sets' totals are set through printf -v; results are read by the calling script)
 # Helpers for bench/run.sh (and bench/profile.sh). Source after test/harness/stack.sh;
 # they use $WORK, $PUBLISH, $SEED and the stack's variables.
 
@@ -130,7 +131,7 @@ wait_committed() {
 # commit of the pending messages, checks the totals, reads the worker's peak memory and
 # pauses again. With SAMPLES, writes "seconds orders line_items" every ~0.5 s meanwhile.
 drain_run() {
-    local samples=${1:-} sampler= base_orders base_items
+    local samples=${1:-} sampler='' base_orders base_items
     sql "CHECKPOINT" >/dev/null
     IFS='|' read -r base_orders base_items < <(sql "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_line_items)")
     resume_stream
@@ -218,7 +219,7 @@ report() {
         awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
             $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
         echo
-        echo "Drains and the publisher: the faster of two rounds (off, on, off, on on emptied tables)." \
+        echo "COPY, SQL, drains and the publisher: the faster of two rounds (in turn, on emptied tables)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"

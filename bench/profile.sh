@@ -8,6 +8,8 @@
 #   bash bench/profile.sh [--orders N]      (default 50000; run as root for perf -p)
 #
 # Needs `make` and the extension installed (hold /tmp/nomnom-install.lock around both).
+# The sets' totals (M_orders, ...) come from printf -v in lib.sh, which reads settings here.
+# shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ORDERS=50000 OUT=$HERE/results
@@ -22,7 +24,9 @@ SEED=42 BATCH_LINES=250
 PERF_DIR=${PERF_DIR:-/tmp/nomnom-bench-perf} # perf.data kept here for `perf report -i`
 mkdir -p "$PERF_DIR"
 export NOMNOM_PG_FSYNC=on
+# shellcheck source=../test/harness/stack.sh
 source "$HERE/../test/harness/stack.sh"
+# shellcheck source=lib.sh
 source "$HERE/lib.sh"
 BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
 PUBLISH=$BUILD/test/tools/nomnom-publish

@@ -12,6 +12,8 @@
 #
 # Needs `make` (build/) and the extension installed (`make bench` does both under the
 # install lock). Prints one table; writes JSON, a Markdown table and a PNG chart.
+# The sets' totals (M_orders, ...) come from printf -v in lib.sh, which reads settings here.
+# shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 OUT=$HERE/results
@@ -29,7 +31,9 @@ SINGLE_DOCS=20000 # documents for single-document HTTP POSTs (one request each)
 BATCH_LINES=250   # documents per NDJSON batch request
 export NOMNOM_PG_FSYNC=on # real fsync, synchronous_commit on: durability as shipped
 
+# shellcheck source=../test/harness/stack.sh
 source "$HERE/../test/harness/stack.sh"
+# shellcheck source=lib.sh
 source "$HERE/lib.sh"
 BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
 PUBLISH=$BUILD/test/tools/nomnom-publish
@@ -56,37 +60,54 @@ generate H1 30000000 "$SINGLE_DOCS" ndjson
 generate NAIVE 0 "$NAIVE_COUNT"
 
 ###############################################################################
-bench_log "COPY: the same rows, client-side \\copy into both tables, one transaction"
-reset_tables
-t0=$(now)
-stack_psql "$NOMNOM_DB" <<SQL
+# COPY (the ceiling) and the SQL path on the same rows, twice each in turn; the faster
+# round of each is kept, as for the drains below.
+copy_once() {
+    reset_tables
+    sql "CHECKPOINT" >/dev/null
+    local t0
+    t0=$(now)
+    # From the client, as a loader would: the rows go over the wire as text.
+    stack_psql "$NOMNOM_DB" <<SQL
 BEGIN;
 \copy orders (order_key, customer_key, order_status, total_price, order_date, order_priority, clerk, ship_priority, comment) FROM '$WORK/M/orders.csv' (FORMAT csv)
 \copy order_line_items (order_key, line_number, part_key, supplier_key, quantity, extended_price, discount, tax, return_flag, line_status, ship_date, commit_date, receipt_date) FROM '$WORK/M/order_line_items.csv' (FORMAT csv)
 COMMIT;
 SQL
-t1=$(now)
-check_totals "COPY" M
-record copy "COPY (\\copy both tables, 1 tx)" "$M_orders" "$((M_orders + M_line_items))" "$(elapsed "$t0" "$t1")"
-
-bench_log "SQL path: SELECT count(nomnom.ingest('Order', body)) FROM docs"
+    COPY_SECONDS=$(elapsed "$t0" "$(now)")
+    check_totals "COPY" M
+}
+ingest_once() {
+    reset_tables
+    sql "CHECKPOINT" >/dev/null
+    local t0
+    t0=$(now)
+    [[ $(sql "SELECT count(nomnom.ingest('Order', body)) FROM bench_docs") == "$M_orders" ]] || fail "ingest count"
+    INGEST_SECONDS=$(elapsed "$t0" "$(now)")
+    check_totals "SQL nomnom.ingest" M
+}
+best() { if [[ -z $1 ]] || (($(echo "$2 < $1" | bc))); then echo "$2"; else echo "$1"; fi; }
 sql "CREATE TABLE bench_docs (body text)" >/dev/null
 # Text format: the generator writes no tab or backslash, so each line arrives as written.
 stack_psql "$NOMNOM_DB" -c "\\copy bench_docs FROM '$WORK/M/docs.ndjson'"
-reset_tables
-t0=$(now)
-[[ $(sql "SELECT count(nomnom.ingest('Order', body)) FROM bench_docs") == "$M_orders" ]] || fail "ingest count"
-t1=$(now)
-check_totals "SQL nomnom.ingest" M
-record sql "SQL nomnom.ingest (1 statement)" "$M_orders" "$((M_orders + M_line_items))" "$(elapsed "$t0" "$t1")"
+best_copy='' best_ingest=''
+for round in 1 2; do
+    bench_log "COPY and SQL path, round $round"
+    copy_once
+    best_copy=$(best "$best_copy" "$COPY_SECONDS")
+    ingest_once
+    best_ingest=$(best "$best_ingest" "$INGEST_SECONDS")
+done
 sql "DROP TABLE bench_docs" >/dev/null
+M_rows=$((M_orders + M_line_items))
+record copy "COPY (\\copy both tables, 1 tx)" "$M_orders" "$M_rows" "$best_copy"
+record sql "SQL nomnom.ingest (1 statement)" "$M_orders" "$M_rows" "$best_ingest"
 
 ###############################################################################
 # The drain with track_status off and on, twice each in turn on emptied tables, so both see
 # the same machine; the faster of each pair is kept (other load on the box only slows).
 # Each pre-publish is timed too: a bare nats.c async publisher is JetStream's ceiling.
-best() { if [[ -z $1 ]] || (($(echo "$2 < $1" | bc))); then echo "$2"; else echo "$1"; fi; }
-best_off= best_on= best_publish=
+best_off='' best_on='' best_publish=''
 for round in 1 2; do
     for mode in off on; do
         bench_log "JetStream drain, track_status $mode ($ORDERS orders, round $round)"
@@ -105,7 +126,6 @@ for round in 1 2; do
         fi
     done
 done
-M_rows=$((M_orders + M_line_items))
 record publisher "nats.c publisher (JetStream ceiling)" "$M_orders" "$M_rows" "$best_publish"
 record drain_off "JetStream drain, track_status off" "$M_orders" "$M_rows" "$best_off"
 record drain_on "JetStream drain, track_status on" "$M_orders" "$M_rows" "$best_on"
