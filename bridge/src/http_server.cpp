@@ -115,9 +115,11 @@ bool HttpServer::start(std::string& error) {
         MHD_OPTION_SOCK_ADDR, found->ai_addr, MHD_OPTION_CONNECTION_LIMIT, max_connections_,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this, MHD_OPTION_END);
+    int start_errno = errno;
     freeaddrinfo(found);
     if (daemon_ == nullptr) {
-        error = "cannot listen on " + listen_.host + ":" + port + " (" + std::strerror(errno) + ")";
+        error = "cannot listen on " + listen_.host + ":" + port + " (" +
+                std::strerror(start_errno) + ")";
         return false;
     }
     return true;

@@ -45,7 +45,9 @@ bool Publisher::start(std::string& error) {
     if (s == NATS_OK)
         s = natsOptions_SetReconnectWait(opts_, 250);
     if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr);
+        // With a connected callback the first connect is asynchronous; without one, nats.c
+        // would retry inside natsConnection_Connect and, with MaxReconnect -1, never return.
+        s = natsOptions_SetRetryOnFailedConnect(opts_, true, on_connected, this);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(opts_, on_disconnected, this);
     if (s == NATS_OK)
@@ -234,6 +236,10 @@ void Publisher::on_disconnected(natsConnection*, void* closure) {
     auto* self = static_cast<Publisher*>(closure);
     if (!self->stopping_.load())
         log::warn("disconnected from NATS; answering 503 until it is back", {{"url", self->url_}});
+}
+
+void Publisher::on_connected(natsConnection*, void* closure) {
+    log::info("connected to NATS", {{"url", static_cast<Publisher*>(closure)->url_}});
 }
 
 void Publisher::on_reconnected(natsConnection*, void* closure) {
