@@ -3,7 +3,7 @@
 # Needs no extension: the schema objects the bridge uses are created by hand
 # (bridge_schema.sql) and the stream by nomnom-jstool, so this tests the bridge alone.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

@@ -5,7 +5,7 @@
 #  - PostgreSQL stopped: ingest still 202 (messages are safe in JetStream), /health 503 naming
 #    postgres, pending rows wait in a bounded queue (overflow counted) and are written later.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

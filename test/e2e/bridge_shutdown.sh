@@ -3,7 +3,7 @@
 # clients get their answers), writes the pending rows, exits 0.
 # Requests are kept in flight with ?wait=committed and no worker: each waits --wait-timeout.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

@@ -4,7 +4,7 @@
 # 503 saying what is missing, stops cleanly on SIGTERM, and once both come up it accepts
 # documents without a restart.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 # Start both once to own their ports and data, then stop them: the bridge will point at
 # two addresses where nothing listens.

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by test/e2e/bridge_*.sh, on top of the project harness (test/harness/stack.sh):
+# Helpers shared by test/e2e/bridge_*.sh (not itself a test: hence .bash), on top of the project harness (test/harness/stack.sh):
 # check/pass/fail counting, the bridge started with the flags a test needs, curl and jq
 # shorthands, and the JetStream stream and schema objects for tests that run the bridge
 # without the extension.
