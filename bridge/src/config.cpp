@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 namespace bridge {
@@ -133,6 +134,8 @@ std::optional<size_t> parse_size(const std::string& text) {
     else if (unit == "g" || unit == "gb" || unit == "gib")
         mult = 1024 * 1024 * 1024;
     else
+        return std::nullopt;
+    if (value > SIZE_MAX / mult)
         return std::nullopt;
     return value * mult;
 }

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# Helpers shared by test/e2e/bridge_*.sh (not itself a test: hence .bash), on top of the project harness (test/harness/stack.sh):
-# check/pass/fail counting, the bridge started with the flags a test needs, curl and jq
-# shorthands, and the JetStream stream and schema objects for tests that run the bridge
-# without the extension.
+# Helpers shared by test/e2e/bridge_*.sh (not a test itself, hence .bash), on top of the
+# project harness (test/harness/stack.sh): check/pass/fail counting, the bridge started with
+# the flags a test needs, curl and jq shorthands, and the JetStream stream and schema
+# objects for tests that run the bridge without the extension.
 # shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 

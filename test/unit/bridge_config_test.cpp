@@ -88,6 +88,7 @@ TEST(BridgeConfig, Sizes) {
     EXPECT_FALSE(parse_size(""));
     EXPECT_FALSE(parse_size("k"));
     EXPECT_FALSE(parse_size("12 parsecs"));
+    EXPECT_FALSE(parse_size("999999999999999g")); // overflows size_t
 }
 
 TEST(BridgeConfig, Durations) {
