@@ -55,7 +55,8 @@ const Option kOptions[] = {
          c.database_url = v;
          return {};
      }},
-    {"--stream", "NATS_STREAM", "NAME", "JetStream stream, a row of nomnom.streams (default MESSAGES)",
+    {"--stream", "NATS_STREAM", "NAME",
+     "JetStream stream, a row of nomnom.streams (default MESSAGES)",
      [](Config& c, const std::string& v) -> std::string {
          if (v.empty())
              return "--stream: must not be empty";

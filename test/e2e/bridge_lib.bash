@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 BRIDGE_ROOT=$NOMNOM_REPO_ROOT
 BUILD_DIR=${BUILD_DIR:-$BRIDGE_ROOT/build}
 JSTOOL_BIN=${JSTOOL_BIN:-$BUILD_DIR/bridge/nomnom-jstool}
+# shellcheck disable=SC2034 # used by the scripts that source this file
 FIXTURES=$BRIDGE_ROOT/test/fixtures
 export PGDATABASE=$NOMNOM_DB # plain `psql` in the tests talks to the stack's database
 
@@ -85,6 +86,7 @@ http() {
     local method=$1 path=$2 out
     shift 2
     out=$(curl -s -X "$method" -w '\n%{http_code}' "$@" "$BRIDGE_URL$path")
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     HTTP_CODE=${out##*$'\n'}
     BODY=${out%$'\n'*}
 }
