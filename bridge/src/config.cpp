@@ -131,9 +131,9 @@ std::optional<size_t> parse_size(const std::string& text) {
     else if (unit == "k" || unit == "kb" || unit == "kib")
         mult = 1024;
     else if (unit == "m" || unit == "mb" || unit == "mib")
-        mult = 1024 * 1024;
+        mult = size_t{1} << 20;
     else if (unit == "g" || unit == "gb" || unit == "gib")
-        mult = 1024 * 1024 * 1024;
+        mult = size_t{1} << 30;
     else
         return std::nullopt;
     if (value > SIZE_MAX / mult)

@@ -101,7 +101,7 @@ TEST(BridgeJsonCheck, AgreesWithJanssonOnCases) {
         "\"unterminated",
         "{\"a\":1",
         "[",
-        std::string("{\"a\":\"\0\"}", 10),
+        std::string("{\"a\":\"\0\"}", 9),
         std::string("{}\0", 3),
         "\t[\r\n]\t",
     };
