@@ -7,9 +7,17 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$HERE/../..
 source "$ROOT/test/harness/stack.sh"
 TMP=$(mktemp -d)
-trap 'for p in ${PIDS:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+PIDS=""
+cleanup() {
+    local pid
+    for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
 
+# shellcheck disable=SC2046 # pkg-config prints several words on purpose
 g++ -O2 -std=c++17 "$HERE/httplib_hello.cpp" -o "$TMP/httplib_hello" $(pkg-config --cflags --libs cpp-httplib) -pthread
+# shellcheck disable=SC2046
 g++ -O2 -std=c++17 "$HERE/mhd_hello.cpp" -o "$TMP/mhd_hello" $(pkg-config --cflags --libs libmicrohttpd)
 cat >"$TMP/post.lua" <<LUA
 wrk.method = "POST"
@@ -23,7 +31,7 @@ run() { # label command...
     stack_pick_port http_port
     "$@" "$http_port" &
     local pid=$!
-    PIDS="${PIDS:-} $pid"
+    PIDS="$PIDS $pid"
     wait_until 10 curl -s -o /dev/null -X POST -d x "http://127.0.0.1:$http_port/ingest/message"
     local out
     out=$(wrk -t2 -c32 -d5s --latency -s "$TMP/post.lua" "http://127.0.0.1:$http_port/ingest/message")

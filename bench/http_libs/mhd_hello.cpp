@@ -25,7 +25,8 @@ MHD_Result handle(void*, MHD_Connection* c, const char*, const char*, const char
         return MHD_YES;
     }
     std::string out = "{\"bytes\":" + std::to_string(body->text.size()) + "}";
-    MHD_Response* r = MHD_create_response_from_buffer(out.size(), out.data(), MHD_RESPMEM_MUST_COPY);
+    MHD_Response* r =
+        MHD_create_response_from_buffer(out.size(), out.data(), MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_Result ret = MHD_queue_response(c, 202, r);
     MHD_destroy_response(r);
@@ -42,9 +43,9 @@ int main(int argc, char** argv) {
     bool tpc = std::strcmp(argv[1], "tpc") == 0;
     uint16_t port = static_cast<uint16_t>(std::atoi(argv[2]));
     MHD_Daemon* d =
-        tpc ? MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, port,
-                               nullptr, nullptr, &handle, nullptr, MHD_OPTION_NOTIFY_COMPLETED,
-                               &done, nullptr, MHD_OPTION_END)
+        tpc ? MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+                               port, nullptr, nullptr, &handle, nullptr,
+                               MHD_OPTION_NOTIFY_COMPLETED, &done, nullptr, MHD_OPTION_END)
             : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, port, nullptr,
                                nullptr, &handle, nullptr, MHD_OPTION_NOTIFY_COMPLETED, &done,
                                nullptr, MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);

@@ -13,10 +13,10 @@ namespace bridge {
 
 // One document of a request: parsed and routed, then published, then (maybe) waited on.
 struct Api::Doc {
-    size_t line = 0;         // NDJSON line number; 0 for a single document
-    std::string_view text;   // the bytes published, exactly as the client sent them
-    std::string error;       // set when the document is refused or not stored
-    int error_status = 400;  // 400 invalid, 503 not stored / catalog unavailable
+    size_t line = 0;        // NDJSON line number; 0 for a single document
+    std::string_view text;  // the bytes published, exactly as the client sent them
+    std::string error;      // set when the document is refused or not stored
+    int error_status = 400; // 400 invalid, 503 not stored / catalog unavailable
     std::string entity;
     std::string subject;
     std::string message_id;
@@ -191,8 +191,10 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         }
         std::optional<std::string> subject = subject_for(catalog->subjects, resolved.entity);
         if (!subject) {
-            doc.error = "stream " + config_.stream + " has no subject ending in a wildcard to "
-                        "publish entity " + resolved.entity + " to";
+            doc.error = "stream " + config_.stream +
+                        " has no subject ending in a wildcard to "
+                        "publish entity " +
+                        resolved.entity + " to";
             doc.error_status = 500;
             continue;
         }
@@ -265,7 +267,10 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
             HttpResponse r = json_error(doc.error_status, doc.error);
             if (doc.error_status == 503 && !doc.message_id.empty()) {
                 // Tell the client which id to retry with (as Idempotency-Key) to stay exactly-once.
-                w.begin_object().field("error", doc.error).field("message_id", doc.message_id).end_object();
+                w.begin_object()
+                    .field("error", doc.error)
+                    .field("message_id", doc.message_id)
+                    .end_object();
                 r.body = w.take();
             }
             return r;
@@ -331,10 +336,11 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
         PgConn conn = pool_.acquire(error);
         if (conn) {
             const char* params[] = {ids.c_str()};
-            PgResult res(PQexecParams(conn.get(),
-                                      "SELECT message_id::text, status, coalesce(error, '') "
-                                      "FROM nomnom.message_status WHERE message_id = ANY($1::uuid[])",
-                                      1, nullptr, params, nullptr, nullptr, 0));
+            PgResult res(
+                PQexecParams(conn.get(),
+                             "SELECT message_id::text, status, coalesce(error, '') "
+                             "FROM nomnom.message_status WHERE message_id = ANY($1::uuid[])",
+                             1, nullptr, params, nullptr, nullptr, 0));
             if (PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
                 for (int i = 0; i < PQntuples(res.get()); ++i) {
                     auto it = by_id.find(PQgetvalue(res.get(), i, 0));

@@ -11,7 +11,9 @@ CatalogService::CatalogService(std::string conninfo, std::string stream,
     : conninfo_(std::move(conninfo)), stream_(std::move(stream)), interval_(interval),
       snapshot_(std::make_shared<Catalog>()) {}
 
-CatalogService::~CatalogService() { stop(); }
+CatalogService::~CatalogService() {
+    stop();
+}
 
 void CatalogService::start() {
     refresh(std::chrono::steady_clock::now()); // before accepting requests, when PG is there
@@ -59,7 +61,8 @@ namespace {
 bool is_missing_relation(const PGresult* res) {
     const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     // undefined_table, invalid_schema_name: the extension (or this version of it) is absent.
-    return state != nullptr && (std::strcmp(state, "42P01") == 0 || std::strcmp(state, "3F000") == 0);
+    return state != nullptr &&
+           (std::strcmp(state, "42P01") == 0 || std::strcmp(state, "3F000") == 0);
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -98,11 +101,11 @@ bool CatalogService::refresh(std::chrono::steady_clock::time_point wanted_after)
     next->loaded = true;
 
     const char* stream_param[] = {stream_.c_str()};
-    PgResult subjects(PQexecParams(
-        conn_.get(),
-        "SELECT s FROM nomnom.streams, unnest(subjects) WITH ORDINALITY AS u(s, n) "
-        "WHERE name = $1 ORDER BY n",
-        1, nullptr, stream_param, nullptr, nullptr, 0));
+    PgResult subjects(
+        PQexecParams(conn_.get(),
+                     "SELECT s FROM nomnom.streams, unnest(subjects) WITH ORDINALITY AS u(s, n) "
+                     "WHERE name = $1 ORDER BY n",
+                     1, nullptr, stream_param, nullptr, nullptr, 0));
     if (PQresultStatus(subjects.get()) == PGRES_TUPLES_OK) {
         if (PQntuples(subjects.get()) > 0) {
             next->subjects.clear();

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 namespace bridge {
@@ -54,7 +55,8 @@ const Option kOptions[] = {
          c.database_url = v;
          return {};
      }},
-    {"--stream", "NATS_STREAM", "NAME", "JetStream stream, a row of nomnom.streams (default MESSAGES)",
+    {"--stream", "NATS_STREAM", "NAME",
+     "JetStream stream, a row of nomnom.streams (default MESSAGES)",
      [](Config& c, const std::string& v) -> std::string {
          if (v.empty())
              return "--stream: must not be empty";
@@ -129,10 +131,12 @@ std::optional<size_t> parse_size(const std::string& text) {
     else if (unit == "k" || unit == "kb" || unit == "kib")
         mult = 1024;
     else if (unit == "m" || unit == "mb" || unit == "mib")
-        mult = 1024 * 1024;
+        mult = size_t{1} << 20;
     else if (unit == "g" || unit == "gb" || unit == "gib")
-        mult = 1024 * 1024 * 1024;
+        mult = size_t{1} << 30;
     else
+        return std::nullopt;
+    if (value > SIZE_MAX / mult)
         return std::nullopt;
     return value * mult;
 }

@@ -81,7 +81,9 @@ HttpServer::HttpServer(HostPort listen, unsigned max_connections, size_t max_bod
     : listen_(std::move(listen)), max_connections_(max_connections), max_body_(max_body),
       handler_(std::move(handler)) {}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+    stop();
+}
 
 bool HttpServer::start(std::string& error) {
     addrinfo hints{};
@@ -95,8 +97,8 @@ bool HttpServer::start(std::string& error) {
         error = "cannot resolve listen address " + listen_.host + ": " + gai_strerror(rc);
         return false;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (found->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     // Captureless lambdas with libmicrohttpd's exact callback types, forwarding to members.
@@ -110,14 +112,16 @@ bool HttpServer::start(std::string& error) {
         completed(cls, c, con_cls, static_cast<int>(toe));
     };
     daemon_ = MHD_start_daemon(
-        flags, listen_.port, nullptr, nullptr, +on_access, this,
-        MHD_OPTION_EXTERNAL_LOGGER, &mhd_logger, nullptr, // first, so it sees every message
+        flags, listen_.port, nullptr, nullptr, +on_access, this, MHD_OPTION_EXTERNAL_LOGGER,
+        &mhd_logger, nullptr, // first, so it sees every message
         MHD_OPTION_SOCK_ADDR, found->ai_addr, MHD_OPTION_CONNECTION_LIMIT, max_connections_,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this, MHD_OPTION_END);
+    int start_errno = errno;
     freeaddrinfo(found);
     if (daemon_ == nullptr) {
-        error = "cannot listen on " + listen_.host + ":" + port + " (" + std::strerror(errno) + ")";
+        error = "cannot listen on " + listen_.host + ":" + port + " (" +
+                std::strerror(start_errno) + ")";
         return false;
     }
     return true;
@@ -158,7 +162,7 @@ void HttpServer::stop() {
 // libmicrohttpd calls this first with the headers (upload_data_size 0), then with each
 // piece of the body, then once more with upload_data_size 0 when the body is complete.
 bool HttpServer::access(void* cls, void* conn, const char* url, const char* method, const char*,
-                       const char* upload_data, size_t* upload_data_size, void** con_cls) {
+                        const char* upload_data, size_t* upload_data_size, void** con_cls) {
     auto* self = static_cast<HttpServer*>(cls);
     auto* connection = static_cast<MHD_Connection*>(conn);
     auto* pending = static_cast<Pending*>(*con_cls);
@@ -168,9 +172,9 @@ bool HttpServer::access(void* cls, void* conn, const char* url, const char* meth
         self->in_flight_.fetch_add(1);
         pending->request.method = method;
         pending->request.path = url;
-        MHD_get_connection_values(connection,
-                                  static_cast<MHD_ValueKind>(MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND),
-                                  &collect, &pending->request);
+        MHD_get_connection_values(
+            connection, static_cast<MHD_ValueKind>(MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND),
+            &collect, &pending->request);
         // Refuse an announced oversize body before reading it.
         if (const std::string* length = pending->request.header("content-length")) {
             if (std::strtoull(length->c_str(), nullptr, 10) > self->max_body_) {

@@ -57,8 +57,8 @@ class HttpServer {
   private:
     struct Pending; // one request being read
     static bool access(void* cls, void* connection, const char* url, const char* method,
-                      const char* version, const char* upload_data, size_t* upload_data_size,
-                      void** con_cls);
+                       const char* version, const char* upload_data, size_t* upload_data_size,
+                       void** con_cls);
     static void completed(void* cls, void* connection, void** con_cls, int toe);
 
     HostPort listen_;

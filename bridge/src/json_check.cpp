@@ -53,7 +53,8 @@ class Scanner {
                 ++col;
             }
         }
-        error_ = what + " (line " + std::to_string(line) + ", column " + std::to_string(col + 1) + ")";
+        error_ =
+            what + " (line " + std::to_string(line) + ", column " + std::to_string(col + 1) + ")";
         return false;
     }
 
@@ -126,7 +127,8 @@ class Scanner {
                 return fail("':' expected");
             ++pos_;
             skip_ws();
-            bool capture = depth == 1 && key == "entity_type" && pos_ < s_.size() && s_[pos_] == '"';
+            bool capture =
+                depth == 1 && key == "entity_type" && pos_ < s_.size() && s_[pos_] == '"';
             keys_.push_back(std::move(key));
             if (capture) {
                 if (!string(&entity_type_))
@@ -375,6 +377,8 @@ class Scanner {
 
 } // namespace
 
-JsonCheck check_json(std::string_view text) { return Scanner(text).run(); }
+JsonCheck check_json(std::string_view text) {
+    return Scanner(text).run();
+}
 
 } // namespace bridge

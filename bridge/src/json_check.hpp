@@ -16,9 +16,9 @@ namespace bridge {
 
 struct JsonCheck {
     bool ok = false;
-    bool is_object = false;     // the top-level value is an object
-    std::string error;          // when !ok: what and where ("... at line L, column C")
-    std::string entity_type;    // the top-level "entity_type" when it is a string
+    bool is_object = false;  // the top-level value is an object
+    std::string error;       // when !ok: what and where ("... at line L, column C")
+    std::string entity_type; // the top-level "entity_type" when it is a string
 };
 
 JsonCheck check_json(std::string_view text);

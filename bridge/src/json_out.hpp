@@ -20,8 +20,12 @@ class JsonWriter {
     JsonWriter& begin_array(std::string_view key = {});
     JsonWriter& end_array();
     JsonWriter& field(std::string_view key, std::string_view value);
-    JsonWriter& field(std::string_view key, const char* value) { return field(key, std::string_view(value)); }
-    JsonWriter& field(std::string_view key, const std::string& value) { return field(key, std::string_view(value)); }
+    JsonWriter& field(std::string_view key, const char* value) {
+        return field(key, std::string_view(value));
+    }
+    JsonWriter& field(std::string_view key, const std::string& value) {
+        return field(key, std::string_view(value));
+    }
     JsonWriter& field(std::string_view key, uint64_t value);
     JsonWriter& field(std::string_view key, bool value);
 

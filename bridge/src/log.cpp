@@ -25,14 +25,19 @@ const char* level_name(LogLevel level) {
 }
 } // namespace
 
-void set_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void set_level(LogLevel level) {
+    g_level.store(static_cast<int>(level));
+}
 
-bool enabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
+bool enabled(LogLevel level) {
+    return static_cast<int>(level) >= g_level.load();
+}
 
 std::string quote(const std::string& value) {
     bool bare = !value.empty();
     for (char ch : value)
-        if (ch == ' ' || ch == '"' || ch == '=' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20)
+        if (ch == ' ' || ch == '"' || ch == '=' || ch == '\\' ||
+            static_cast<unsigned char>(ch) < 0x20)
             bare = false;
     if (bare)
         return value;
@@ -65,7 +70,8 @@ void write(LogLevel level, const std::string& msg, std::initializer_list<Field> 
     char ts[64];
     std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-    std::string line = std::string("ts=") + ts + " level=" + level_name(level) + " msg=" + quote(msg);
+    std::string line =
+        std::string("ts=") + ts + " level=" + level_name(level) + " msg=" + quote(msg);
     for (const Field& f : fields)
         line += std::string(" ") + f.first + "=" + quote(f.second);
     line += '\n';

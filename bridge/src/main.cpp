@@ -122,8 +122,8 @@ int main(int argc, char** argv) {
                    {"in_flight", std::to_string(server.in_flight())}});
         server.quiesce();
         // Long enough for a request waiting on its acks and on ?wait=committed.
-        auto drain = std::chrono::milliseconds(config.publish_timeout_ms + config.wait_timeout_ms +
-                                               2000);
+        auto drain =
+            std::chrono::milliseconds(config.publish_timeout_ms + config.wait_timeout_ms + 2000);
         if (!server.wait_idle(drain)) {
             log::warn("requests still in flight at the deadline; closing them",
                       {{"in_flight", std::to_string(server.in_flight())}});

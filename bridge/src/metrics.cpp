@@ -74,7 +74,8 @@ std::string Metrics::render() const {
         uint64_t total = h.count.load();
         if (total == 0)
             continue;
-        std::string label = std::string("endpoint=\"") + endpoint_label(static_cast<Endpoint>(e)) + "\"";
+        std::string label =
+            std::string("endpoint=\"") + endpoint_label(static_cast<Endpoint>(e)) + "\"";
         uint64_t cumulative = 0;
         for (size_t i = 0; i < kBuckets.size(); ++i) {
             cumulative += h.buckets[i].load();

@@ -12,9 +12,13 @@ std::string first_line(const char* text) {
 }
 } // namespace
 
-std::string pg_error(const PGconn* conn) { return first_line(PQerrorMessage(conn)); }
+std::string pg_error(const PGconn* conn) {
+    return first_line(PQerrorMessage(conn));
+}
 
-std::string pg_error(const PGresult* result) { return first_line(PQresultErrorMessage(result)); }
+std::string pg_error(const PGresult* result) {
+    return first_line(PQresultErrorMessage(result));
+}
 
 PgConn pg_connect(const std::string& conninfo, std::string& error) {
     // Our defaults come before dbname: libpq expands the conninfo in place, so anything the

@@ -30,7 +30,9 @@ std::string status_text(natsStatus s) {
 Publisher::Publisher(std::string url, std::string stream, int64_t timeout_ms)
     : url_(std::move(url)), stream_(std::move(stream)), timeout_ms_(timeout_ms) {}
 
-Publisher::~Publisher() { stop(); }
+Publisher::~Publisher() {
+    stop();
+}
 
 bool Publisher::start(std::string& error) {
     natsStatus s = natsOptions_Create(&opts_);
@@ -45,7 +47,9 @@ bool Publisher::start(std::string& error) {
     if (s == NATS_OK)
         s = natsOptions_SetReconnectWait(opts_, 250);
     if (s == NATS_OK)
-        s = natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr);
+        // With a connected callback the first connect is asynchronous; without one, nats.c
+        // would retry inside natsConnection_Connect and, with MaxReconnect -1, never return.
+        s = natsOptions_SetRetryOnFailedConnect(opts_, true, on_connected, this);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(opts_, on_disconnected, this);
     if (s == NATS_OK)
@@ -167,7 +171,8 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
 
     std::unique_lock<std::mutex> lock(group->mutex);
     // A margin over MaxWait: normally the library's own timeout reports first.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_ + 1000);
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_ + 1000);
     if (!group->done.wait_until(lock, deadline, [&] { return group->remaining == 0; })) {
         for (PublishOutcome& o : group->outcomes)
             if (!o.stored && o.error.empty())
@@ -199,8 +204,9 @@ void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, voi
             o.seq = pa->Sequence;
             o.stream = pa->Stream != nullptr ? pa->Stream : "";
         } else if (pae != nullptr) {
-            o.error = "JetStream did not store the message: " +
-                      std::string(pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
+            o.error =
+                "JetStream did not store the message: " +
+                std::string(pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
             if (pae->ErrCode != 0)
                 o.error += " (code " + std::to_string(pae->ErrCode) + ")";
         } else {
@@ -236,11 +242,17 @@ void Publisher::on_disconnected(natsConnection*, void* closure) {
         log::warn("disconnected from NATS; answering 503 until it is back", {{"url", self->url_}});
 }
 
+void Publisher::on_connected(natsConnection*, void* closure) {
+    log::info("connected to NATS", {{"url", static_cast<Publisher*>(closure)->url_}});
+}
+
 void Publisher::on_reconnected(natsConnection*, void* closure) {
     log::info("reconnected to NATS", {{"url", static_cast<Publisher*>(closure)->url_}});
 }
 
-void Publisher::on_closed(natsConnection*, void*) { log::debug("NATS connection closed"); }
+void Publisher::on_closed(natsConnection*, void*) {
+    log::debug("NATS connection closed");
+}
 
 void Publisher::on_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
     log::warn("NATS asynchronous error", {{"error", natsStatus_GetText(err)}});

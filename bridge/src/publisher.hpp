@@ -63,6 +63,7 @@ class Publisher {
     };
 
     static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+    static void on_connected(natsConnection* nc, void* closure);
     static void on_disconnected(natsConnection* nc, void* closure);
     static void on_reconnected(natsConnection* nc, void* closure);
     static void on_closed(natsConnection* nc, void* closure);

@@ -19,8 +19,8 @@ struct EntityInfo {
 
 // What the bridge knows from nomnom.streams and nomnom.entities at one moment.
 struct Catalog {
-    bool loaded = false;              // read from the database at least once
-    bool default_subjects = true;     // nomnom.streams had no row for the stream
+    bool loaded = false;          // read from the database at least once
+    bool default_subjects = true; // nomnom.streams had no row for the stream
     std::vector<std::string> subjects{kDefaultSubject};
     std::vector<EntityInfo> entities;
 
@@ -56,7 +56,8 @@ enum class Endpoint { IngestMessage, IngestBatch, Status, Health, Ready, Metrics
 
 struct Route {
     Endpoint endpoint = Endpoint::NotFound;
-    std::string arg; // the entity of /ingest/{message,batch}/{entity}, the id of /ingest/status/{id}
+    std::string
+        arg; // the entity of /ingest/{message,batch}/{entity}, the id of /ingest/status/{id}
 };
 
 Route route_path(std::string_view path);

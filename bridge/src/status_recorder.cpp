@@ -25,7 +25,9 @@ std::string now_timestamptz() {
 StatusRecorder::StatusRecorder(std::string conninfo, size_t capacity, Metrics& metrics)
     : conninfo_(std::move(conninfo)), capacity_(capacity), metrics_(metrics) {}
 
-StatusRecorder::~StatusRecorder() { stop(std::chrono::milliseconds(0)); }
+StatusRecorder::~StatusRecorder() {
+    stop(std::chrono::milliseconds(0));
+}
 
 void StatusRecorder::start() {
     for (int i = 0; i < kWriters; ++i)
@@ -100,8 +102,9 @@ void StatusRecorder::run() {
         if (queue_.empty())
             continue;
         size_t n = std::min(queue_.size(), kMaxBatch);
-        std::vector<StatusRow> batch(std::make_move_iterator(queue_.begin()),
-                                     std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
+        std::vector<StatusRow> batch(
+            std::make_move_iterator(queue_.begin()),
+            std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
         writing_ += n;
         lock.unlock();
@@ -173,7 +176,8 @@ bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std
             conn.reset();
             return false;
         }
-        PgResult prepared(PQprepare(conn.get(), "nomnom_insert_pending", kInsertPending, 6, nullptr));
+        PgResult prepared(
+            PQprepare(conn.get(), "nomnom_insert_pending", kInsertPending, 6, nullptr));
         if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
             error = pg_error(prepared.get());
             conn.reset();
@@ -196,7 +200,8 @@ bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std
         arrays[i] += "}";
         params[i] = arrays[i].c_str();
     }
-    PgResult res(PQexecPrepared(conn.get(), "nomnom_insert_pending", 6, params, nullptr, nullptr, 0));
+    PgResult res(
+        PQexecPrepared(conn.get(), "nomnom_insert_pending", 6, params, nullptr, nullptr, 0));
     if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
         error = pg_error(res.get());
         if (PQstatus(conn.get()) != CONNECTION_OK)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here run through check and wait_until
 # nomnom-bridge end to end, happy paths and refusals: real curl, nats-server, PostgreSQL.
 # Needs no extension: the schema objects the bridge uses are created by hand
 # (bridge_schema.sql) and the stream by nomnom-jstool, so this tests the bridge alone.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+# shellcheck source=test/e2e/bridge_lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

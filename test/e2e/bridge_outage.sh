@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here run through check and wait_until
 # nomnom-bridge when its dependencies go away and come back:
 #  - nats-server stopped: every ingest is 503 with Retry-After (never 202), /health and /ready
 #    are 503 naming NATS; after a restart it accepts again by itself.
 #  - PostgreSQL stopped: ingest still 202 (messages are safe in JetStream), /health 503 naming
 #    postgres, pending rows wait in a bounded queue (overflow counted) and are written later.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+# shellcheck source=test/e2e/bridge_lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

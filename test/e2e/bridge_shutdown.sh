@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here run through check and wait_until
 # nomnom-bridge on SIGTERM: stops accepting at once, finishes the requests in flight (their
 # clients get their answers), writes the pending rows, exits 0.
 # Requests are kept in flight with ?wait=committed and no worker: each waits --wait-timeout.
 set -uo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.sh"
+# shellcheck source=test/e2e/bridge_lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

@@ -8,7 +8,7 @@
 using namespace bridge;
 
 namespace {
-EnvLookup env_of(std::map<std::string, std::string> vars) {
+EnvLookup env_of(const std::map<std::string, std::string>& vars) {
     return [vars](const char* name) -> std::optional<std::string> {
         auto it = vars.find(name);
         if (it == vars.end())
@@ -88,6 +88,7 @@ TEST(BridgeConfig, Sizes) {
     EXPECT_FALSE(parse_size(""));
     EXPECT_FALSE(parse_size("k"));
     EXPECT_FALSE(parse_size("12 parsecs"));
+    EXPECT_FALSE(parse_size("999999999999999g")); // overflows size_t
 }
 
 TEST(BridgeConfig, Durations) {

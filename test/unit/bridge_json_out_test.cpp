@@ -30,7 +30,10 @@ TEST(BridgeJsonOut, StringsRoundTrip) {
 }
 
 TEST(BridgeJsonOut, BytesThatAreNotUtf8BecomeReplacementCharacters) {
-    EXPECT_EQ(roundtrip_string("a\xff" "b\xc0\xaf"), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+    EXPECT_EQ(roundtrip_string("a\xff"
+                               "b\xc0\xaf"),
+              "a\xef\xbf\xbd"
+              "b\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 TEST(BridgeJsonOut, Writer) {
@@ -40,8 +43,11 @@ TEST(BridgeJsonOut, Writer) {
         .field("n", static_cast<uint64_t>(42))
         .field("t", true)
         .begin_array("list")
-        .begin_object().field("line", static_cast<uint64_t>(1)).end_object()
-        .begin_object().end_object()
+        .begin_object()
+        .field("line", static_cast<uint64_t>(1))
+        .end_object()
+        .begin_object()
+        .end_object()
         .end_array()
         .end_object();
     EXPECT_EQ(w.take(), "{\"a\":\"x\",\"n\":42,\"t\":true,\"list\":[{\"line\":1},{}]}");

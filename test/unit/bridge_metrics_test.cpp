@@ -20,14 +20,18 @@ TEST(BridgeMetrics, RendersCountersAndHistogram) {
         << text;
     EXPECT_NE(text.find("nomnom_bridge_requests_total{endpoint=\"ingest_message\",code=\"503\"} 1"),
               std::string::npos);
-    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\",le=\"0.001\"} 1"),
+    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\","
+                        "le=\"0.001\"} 1"),
               std::string::npos);
-    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\",le=\"0.005\"} 2"),
+    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\","
+                        "le=\"0.005\"} 2"),
               std::string::npos);
-    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\",le=\"+Inf\"} 3"),
+    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_bucket{endpoint=\"ingest_message\","
+                        "le=\"+Inf\"} 3"),
               std::string::npos);
-    EXPECT_NE(text.find("nomnom_bridge_request_duration_seconds_count{endpoint=\"ingest_message\"} 3"),
-              std::string::npos);
+    EXPECT_NE(
+        text.find("nomnom_bridge_request_duration_seconds_count{endpoint=\"ingest_message\"} 3"),
+        std::string::npos);
     EXPECT_NE(text.find("nomnom_bridge_published_total 2"), std::string::npos);
     EXPECT_NE(text.find("nomnom_bridge_status_rows_dropped_total 1"), std::string::npos);
     EXPECT_NE(text.find("nomnom_bridge_test_gauge 3"), std::string::npos);

@@ -1,14 +1,15 @@
 # shellcheck shell=bash
-# Helpers shared by test/e2e/bridge_*.sh, on top of the project harness (test/harness/stack.sh):
-# check/pass/fail counting, the bridge started with the flags a test needs, curl and jq
-# shorthands, and the JetStream stream and schema objects for tests that run the bridge
-# without the extension.
+# Helpers shared by test/e2e/bridge_*.sh (not a test itself, hence .bash), on top of the
+# project harness (test/harness/stack.sh): check/pass/fail counting, the bridge started with
+# the flags a test needs, curl and jq shorthands, and the JetStream stream and schema
+# objects for tests that run the bridge without the extension.
 # shellcheck source=test/harness/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 
 BRIDGE_ROOT=$NOMNOM_REPO_ROOT
 BUILD_DIR=${BUILD_DIR:-$BRIDGE_ROOT/build}
 JSTOOL_BIN=${JSTOOL_BIN:-$BUILD_DIR/bridge/nomnom-jstool}
+# shellcheck disable=SC2034 # used by the scripts that source this file
 FIXTURES=$BRIDGE_ROOT/test/fixtures
 export PGDATABASE=$NOMNOM_DB # plain `psql` in the tests talks to the stack's database
 
@@ -85,6 +86,7 @@ http() {
     local method=$1 path=$2 out
     shift 2
     out=$(curl -s -X "$method" -w '\n%{http_code}' "$@" "$BRIDGE_URL$path")
+    # shellcheck disable=SC2034 # read by the scripts that source this file
     HTTP_CODE=${out##*$'\n'}
     BODY=${out%$'\n'*}
 }
