@@ -12,6 +12,9 @@ sql() { stack_psql "$NOMNOM_DB" -tA -c "$1"; }
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l; }
 vmhwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; } # peak resident memory
+# Resident private memory now. A PostgreSQL process's RSS also counts every page of
+# shared_buffers it has touched, which grows with the tables, not with the process.
+rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 
 # Pause and resume the stream, returning once its worker has gone / has started.
 pause_stream() {
@@ -157,6 +160,7 @@ drain_run() {
         wait "$sampler"
     fi
     WORKER_HWM_KB=$(vmhwm_kb "$WORKER_PID")
+    WORKER_ANON_KB=$(rss_anon_kb "$WORKER_PID")
     DRAIN_ROWS=$PENDING_ROWS
     PENDING_MSGS=0 PENDING_ROWS=0
     pause_stream
@@ -167,10 +171,10 @@ drain_run() {
 # growth NAME: one row of the growth table after draining set NAME onto the tables.
 growth() {
     local o=${1}_orders
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${!o}" "$EXPECTED_orders" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${!o}" "$EXPECTED_orders" \
         "$(sql 'SELECT count(*) FROM nomnom.message_status')" \
         "$(echo "$DRAIN_ROWS / $DRAIN_SECONDS" | bc)" "$WORKER_HWM_KB" \
-        "$(vmhwm_kb "$NOMNOM_BRIDGE_PID")" >>"$WORK/growth.tsv"
+        "$(vmhwm_kb "$NOMNOM_BRIDGE_PID")" "$WORKER_ANON_KB" >>"$WORK/growth.tsv"
 }
 
 # http_load NAME BATCH CONNECTIONS: every document of set NAME through the bridge once
@@ -224,10 +228,13 @@ report() {
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"
         echo
-        echo "| drain | orders | orders in table | message_status rows | rows/s | worker peak RSS MiB | bridge peak RSS MiB |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-        awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6 / 1024, $7 / 1024}' \
-            "$WORK/growth.tsv"
+        echo "| drain | orders | orders in table | message_status rows | rows/s | worker peak RSS MiB | worker private RSS MiB at end | bridge peak RSS MiB |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5,
+            $6 / 1024, $8 / 1024, $7 / 1024}' "$WORK/growth.tsv"
+        echo
+        echo "Peak RSS (VmHWM) of a PostgreSQL process counts the pages of shared_buffers" \
+            "($(sql 'SHOW shared_buffers')) it has touched; private RSS (RssAnon) is its own memory."
         echo
         echo "Bridge peak RSS after the HTTP runs: $(echo "scale=1; $BRIDGE_HWM_KB / 1024" | bc) MiB."
     } | tee "$OUT/latest.md"
@@ -256,7 +263,7 @@ report() {
           growth: [rows($growth)[] | {drain: .[0], orders: (.[1] | tonumber),
                    orders_in_table: (.[2] | tonumber), message_status_rows: (.[3] | tonumber),
                    rows_per_s: (.[4] | tonumber), worker_vmhwm_kb: (.[5] | tonumber),
-                   bridge_vmhwm_kb: (.[6] | tonumber)}],
+                   bridge_vmhwm_kb: (.[6] | tonumber), worker_rss_anon_kb_at_end: (.[7] | tonumber)}],
           bridge_vmhwm_kb_after_http: ($bridge_hwm | tonumber),
           drain_samples: [rows($samples)[] | {t: (.[0] | tonumber), orders: (.[1] | tonumber),
                           line_items: (.[2] | tonumber)}] }' >"$OUT/latest.json"
