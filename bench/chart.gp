@@ -1,4 +1,5 @@
-# bench/run.sh's chart. Variables (gnuplot -e): rate (seconds, rows/s, rows committed),
+# bench/run.sh's chart (drawn by chart.sh). Variables (gnuplot -e): rate (seconds, rows/s
+# over the interval the line belongs to, rows committed),
 # bars (path key, rows/s), out (PNG), orders (orders in the main set).
 set terminal pngcairo size 1400,520 font "DejaVu Sans,10"
 set output out
@@ -17,7 +18,7 @@ set grid ytics
 set yrange [0:*]
 set y2range [0:*]
 set key bottom right
-plot rate using 1:2 with steps lw 2 title "rows/s", \
+plot rate using 1:2 with lines lw 2 title "rows/s", \
      rate using 1:3 axes x1y2 with lines lw 1 dt 2 title "rows committed"
 
 unset y2label
@@ -28,7 +29,8 @@ set ylabel "rows/s"
 set style fill solid 0.7
 set boxwidth 0.7
 set xtics rotate by -35 left
-set yrange [0:*]
+stats bars using 2 nooutput
+set yrange [0:STATS_max * 1.1] # room for the value labels
 unset key
 plot bars using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
      bars using 0:2:(sprintf("%.0f", $2)) with labels offset 0,0.7 font ",9"

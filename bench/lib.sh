@@ -268,11 +268,6 @@ report() {
           drain_samples: [rows($samples)[] | {t: (.[0] | tonumber), orders: (.[1] | tonumber),
                           line_items: (.[2] | tonumber)}] }' >"$OUT/latest.json"
 
-    # Chart data: rows/s between successive samples, and the table's bars.
-    awk -F'\t' 'NR > 1 && $1 > t {print $1, ($2 + $3 - r) / ($1 - t), $2 + $3} {t = $1; r = $2 + $3}' \
-        "$WORK/drain_samples.tsv" >"$WORK/drain_rate.dat"
-    awk -F'\t' '{printf "%s %.0f\n", $1, $8}' "$WORK/table.tsv" >"$WORK/bars.dat"
-    gnuplot -e "rate='$WORK/drain_rate.dat'; bars='$WORK/bars.dat'; out='$OUT/latest.png'; orders='$M_orders'" \
-        "$HERE/chart.gp"
+    bash "$HERE/chart.sh" "$OUT/latest.json" "$OUT/latest.png"
     bench_log "wrote $OUT/latest.md, $OUT/latest.json, $OUT/latest.png"
 }
