@@ -1,7 +1,7 @@
 # Turns the CSV files `nomnom-publish --dry-run --copy-dir DIR` writes into the NDJSON
-# documents it publishes, byte for byte in the same shape (see make_order in
-# test/tools/nomnom_publish.cpp), so the SQL and HTTP paths ingest exactly the orders the
-# drain ingests and one generator defines every path's expected totals.
+# documents it publishes, printed as make_order in test/tools/nomnom_publish.cpp prints
+# them (same keys, same order, values as written), so the SQL and HTTP paths ingest exactly
+# the orders the drain ingests and one generator defines every path's expected totals.
 #
 #   awk -F, -f bench/to_ndjson.awk DIR/order_line_items.csv DIR/orders.csv > docs.ndjson
 #
