@@ -1,0 +1,86 @@
+// Publishes documents to JetStream and waits for the acks of exactly those messages.
+//
+// All requests share one NATS connection and publish asynchronously, so their messages
+// and acks pipeline on the wire; each request then waits only for its own acks. A message
+// counts as stored only when JetStream acknowledged it: a timeout, a negative ack or a
+// dropped connection is "not stored", and the caller answers 503, never 202.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace bridge {
+
+struct PublishItem {
+    std::string subject;
+    std::string message_id; // Nats-Msg-Id: JetStream stores a repeated id once
+    std::string entity;     // Nomnom-Entity
+    std::string_view payload;
+};
+
+struct PublishOutcome {
+    bool stored = false;
+    bool duplicate = false;
+    uint64_t seq = 0;
+    std::string stream;
+    std::string error; // set when !stored
+};
+
+class Publisher {
+  public:
+    Publisher(std::string url, std::string stream, int64_t timeout_ms);
+    ~Publisher();
+    Publisher(const Publisher&) = delete;
+    Publisher& operator=(const Publisher&) = delete;
+
+    // Creates the connection. NATS need not be up: the library keeps retrying in the
+    // background and /ready reports it. False only for a configuration error.
+    bool start(std::string& error);
+    void stop();
+
+    bool connected() const;
+
+    // Publishes every item and waits (at most the publish timeout) for their acks;
+    // one outcome per item, in order.
+    std::vector<PublishOutcome> publish(const std::vector<PublishItem>& items);
+
+    // True when the stream answers a stream-info request; `error` says why not.
+    bool stream_ok(std::string& error);
+
+  private:
+    struct Group;
+    struct Slot {
+        std::shared_ptr<Group> group;
+        size_t index;
+    };
+
+    static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+    static void on_connected(natsConnection* nc, void* closure);
+    static void on_disconnected(natsConnection* nc, void* closure);
+    static void on_reconnected(natsConnection* nc, void* closure);
+    static void on_closed(natsConnection* nc, void* closure);
+    static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
+
+    std::string url_;
+    std::string stream_;
+    int64_t timeout_ms_;
+
+    natsOptions* opts_ = nullptr;
+    natsConnection* nc_ = nullptr;
+    jsCtx* js_ = nullptr;
+    std::atomic<bool> stopping_{false}; // a disconnect while stopping is not news
+
+    // Messages in flight, keyed by the natsMsg the library hands back to on_ack.
+    std::mutex pending_mutex_;
+    std::unordered_map<natsMsg*, Slot> pending_;
+};
+
+} // namespace bridge

@@ -1,0 +1,122 @@
+// nomnom-jstool: a bare nats.c JetStream client for tests and benchmarks (not installed).
+//
+//   nomnom-jstool create-stream URL NAME SUBJECT...   create (or keep) a file-backed stream
+//   nomnom-jstool bench URL SUBJECT COUNT SIZE sync|async
+//                                   publish COUNT messages of SIZE bytes with Nats-Msg-Id,
+//                                   waiting for every ack; prints msgs/s
+//
+// The stream is normally created by nomnom.create_stream; this exists so the bridge's tests
+// and the benchmark can run before (and without) the extension.
+#include <nats/nats.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+int fail(const char* what, natsStatus s) {
+    std::fprintf(stderr, "nomnom-jstool: %s: %s (%s)\n", what, natsStatus_GetText(s),
+                 nats_GetLastError(nullptr));
+    return 1;
+}
+
+int create_stream(jsCtx* js, const char* name, std::vector<const char*> subjects) {
+    jsStreamConfig cfg;
+    natsStatus s = jsStreamConfig_Init(&cfg);
+    if (s != NATS_OK)
+        return fail("stream config", s);
+    cfg.Name = name;
+    cfg.Subjects = subjects.data();
+    cfg.SubjectsLen = static_cast<int>(subjects.size());
+    cfg.Storage = js_FileStorage;
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+    if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+        std::printf("stream %s exists\n", name);
+        return 0;
+    }
+    if (s != NATS_OK)
+        return fail("add stream", s);
+    std::printf("stream %s created\n", name);
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+int bench(jsCtx* js, const char* subject, long count, long size, bool async) {
+    std::string payload(static_cast<size_t>(size), 'x');
+    auto start = std::chrono::steady_clock::now();
+    char id[64];
+    natsStatus s = NATS_OK;
+    for (long i = 0; i < count && s == NATS_OK; ++i) {
+        natsMsg* msg = nullptr;
+        std::snprintf(id, sizeof id, "jstool-%lld-%ld",
+                      static_cast<long long>(start.time_since_epoch().count()), i);
+        s = natsMsg_Create(&msg, subject, nullptr, payload.data(), static_cast<int>(size));
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id);
+        if (s == NATS_OK) {
+            if (async) {
+                s = js_PublishMsgAsync(js, &msg, nullptr);
+            } else {
+                jsPubAck* pa = nullptr;
+                s = js_PublishMsg(&pa, js, msg, nullptr, nullptr);
+                jsPubAck_Destroy(pa);
+            }
+        }
+        natsMsg_Destroy(msg);
+    }
+    if (s != NATS_OK)
+        return fail("publish", s);
+    if (async) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 60000;
+        s = js_PublishAsyncComplete(js, &po);
+        if (s != NATS_OK)
+            return fail("waiting for acks", s);
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%s: %ld msgs of %ld bytes in %.3f s = %.0f msgs/s\n", async ? "async" : "sync",
+                count, size, secs, static_cast<double>(count) / secs);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 4) {
+        std::fprintf(stderr, "usage: nomnom-jstool create-stream URL NAME SUBJECT...\n"
+                             "       nomnom-jstool bench URL SUBJECT COUNT SIZE sync|async\n");
+        return 2;
+    }
+    std::string cmd = argv[1];
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    jsOptions jso;
+    natsStatus s = natsConnection_ConnectTo(&nc, argv[2]);
+    if (s == NATS_OK)
+        s = jsOptions_Init(&jso);
+    if (s == NATS_OK) {
+        jso.PublishAsync.MaxPending = 4096;
+        s = natsConnection_JetStream(&js, nc, &jso);
+    }
+    int rc;
+    if (s != NATS_OK)
+        rc = fail("connect", s);
+    else if (cmd == "create-stream")
+        rc = create_stream(js, argv[3], std::vector<const char*>(argv + 4, argv + argc));
+    else if (cmd == "bench" && argc == 7)
+        rc = bench(js, argv[3], std::atol(argv[4]), std::atol(argv[5]),
+                   std::strcmp(argv[6], "async") == 0);
+    else
+        rc = 2;
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_Close();
+    return rc;
+}

@@ -1,0 +1,121 @@
+// nomnom-bridge configuration: flags, environment variables, precedence, value formats.
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace bridge;
+
+namespace {
+EnvLookup env_of(const std::map<std::string, std::string>& vars) {
+    return [vars](const char* name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end())
+            return std::nullopt;
+        return it->second;
+    };
+}
+} // namespace
+
+TEST(BridgeConfig, DefaultsMatchTheDesign) {
+    ParseResult r = parse_config({}, env_of({}));
+    ASSERT_FALSE(r.exit_now);
+    EXPECT_EQ(r.config.listen, "127.0.0.1:8080");
+    EXPECT_EQ(r.config.nats_url, "nats://127.0.0.1:4222");
+    EXPECT_EQ(r.config.database_url, "postgresql:///postgres");
+    EXPECT_EQ(r.config.stream, "MESSAGES");
+    EXPECT_EQ(r.config.token_file, "");
+}
+
+TEST(BridgeConfig, EnvironmentThenFlagsWin) {
+    ParseResult r = parse_config({"--stream", "OTHER", "--listen=127.0.0.1:9000"},
+                                 env_of({{"NATS_STREAM", "FROMENV"},
+                                         {"NATS_URL", "nats://h:1"},
+                                         {"DATABASE_URL", "postgresql://x/y"},
+                                         {"NOMNOM_LISTEN", "0.0.0.0:1"},
+                                         {"NOMNOM_TOKEN_FILE", "/t"},
+                                         {"NOMNOM_MAX_BODY", "1k"},
+                                         {"NOMNOM_WAIT_TIMEOUT", "250ms"},
+                                         {"NOMNOM_LOG_LEVEL", "debug"}}));
+    ASSERT_FALSE(r.exit_now) << r.output;
+    EXPECT_EQ(r.config.stream, "OTHER");
+    EXPECT_EQ(r.config.listen, "127.0.0.1:9000");
+    EXPECT_EQ(r.config.nats_url, "nats://h:1");
+    EXPECT_EQ(r.config.database_url, "postgresql://x/y");
+    EXPECT_EQ(r.config.token_file, "/t");
+    EXPECT_EQ(r.config.max_body, 1024u);
+    EXPECT_EQ(r.config.wait_timeout_ms, 250);
+    EXPECT_EQ(r.config.log_level, LogLevel::Debug);
+}
+
+TEST(BridgeConfig, HelpDocumentsEveryFlagAndVariable) {
+    ParseResult r = parse_config({"--help"}, env_of({}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* word :
+         {"--listen", "NOMNOM_LISTEN", "--nats", "NATS_URL", "--database", "DATABASE_URL",
+          "--stream", "NATS_STREAM", "--token-file", "NOMNOM_TOKEN_FILE", "--max-body",
+          "NOMNOM_MAX_BODY", "--wait-timeout", "NOMNOM_WAIT_TIMEOUT", "--log-level",
+          "NOMNOM_LOG_LEVEL", "--publish-timeout", "--status-queue"})
+        EXPECT_NE(r.output.find(word), std::string::npos) << word;
+}
+
+TEST(BridgeConfig, ErrorsNameTheProblem) {
+    ParseResult r = parse_config({"--bogus"}, env_of({}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--bogus"), std::string::npos);
+
+    r = parse_config({"--max-body", "lots"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--max-body"), std::string::npos);
+
+    r = parse_config({"--stream"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("needs a value"), std::string::npos);
+
+    r = parse_config({}, env_of({{"NOMNOM_LISTEN", "nonsense"}}));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("NOMNOM_LISTEN"), std::string::npos);
+}
+
+TEST(BridgeConfig, Sizes) {
+    EXPECT_EQ(parse_size("100"), 100u);
+    EXPECT_EQ(parse_size("2k"), 2048u);
+    EXPECT_EQ(parse_size("16MiB"), 16u * 1024 * 1024);
+    EXPECT_EQ(parse_size("1G"), 1024u * 1024 * 1024);
+    EXPECT_FALSE(parse_size(""));
+    EXPECT_FALSE(parse_size("k"));
+    EXPECT_FALSE(parse_size("12 parsecs"));
+    EXPECT_FALSE(parse_size("999999999999999g")); // overflows size_t
+}
+
+TEST(BridgeConfig, Durations) {
+    EXPECT_EQ(parse_duration_ms("10s"), 10000);
+    EXPECT_EQ(parse_duration_ms("10"), 10000);
+    EXPECT_EQ(parse_duration_ms("1.5"), 1500);
+    EXPECT_EQ(parse_duration_ms("250ms"), 250);
+    EXPECT_EQ(parse_duration_ms("2m"), 120000);
+    EXPECT_FALSE(parse_duration_ms("-1s"));
+    EXPECT_FALSE(parse_duration_ms("soon"));
+    EXPECT_FALSE(parse_duration_ms("5h"));
+}
+
+TEST(BridgeConfig, ListenAddresses) {
+    auto hp = parse_listen("127.0.0.1:8080");
+    ASSERT_TRUE(hp);
+    EXPECT_EQ(hp->host, "127.0.0.1");
+    EXPECT_EQ(hp->port, 8080);
+    hp = parse_listen("[::1]:81");
+    ASSERT_TRUE(hp);
+    EXPECT_EQ(hp->host, "::1");
+    EXPECT_EQ(hp->port, 81);
+    hp = parse_listen(":9");
+    ASSERT_TRUE(hp);
+    EXPECT_EQ(hp->host, "0.0.0.0");
+    EXPECT_FALSE(parse_listen("8080"));
+    EXPECT_FALSE(parse_listen("host:"));
+    EXPECT_FALSE(parse_listen("host:70000"));
+    EXPECT_FALSE(parse_listen("::1:80"));
+}

@@ -1,0 +1,178 @@
+// The bridge's JSON scanner must accept exactly what the worker's parser (jansson with the
+// flags nomnom::JsonDocument uses) accepts: checked here case by case and by mutation.
+#include "json_check.hpp"
+
+#include <jansson.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace bridge;
+
+namespace {
+
+bool jansson_accepts(const std::string& text) {
+    json_error_t error;
+    json_t* root =
+        json_loadb(text.data(), text.size(),
+                   JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, &error);
+    json_decref(root);
+    return root != nullptr;
+}
+
+std::string fixture() {
+    std::ifstream in(std::string(NOMNOM_SOURCE_DIR) +
+                     "/test/fixtures/test_order_with_lineitems.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+} // namespace
+
+TEST(BridgeJsonCheck, AgreesWithJanssonOnCases) {
+    const std::vector<std::string> cases = {
+        "{}",
+        "[]",
+        " {\"a\" : 1 } \n",
+        "{\"a\":{\"b\":[1,2,{\"c\":null}]}}",
+        "1",
+        "\"s\"",
+        "true",
+        "false",
+        "null",
+        "-0",
+        "1.5e10",
+        "1E+2",
+        "2e-2",
+        "123456789012345678901234567890",
+        "\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\"",
+        "\"h\xc3\xa9llo \xf0\x9f\x98\x80\"",
+        "{\"a\":1,\"b\":2}",
+        "[1,[2,[3]]]",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "",
+        " ",
+        "{",
+        "}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "[1,]",
+        "{,}",
+        "[,1]",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "1e+",
+        "+1",
+        "NaN",
+        "Infinity",
+        "tru",
+        "nulll",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\u0000\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"a\x01\"",
+        "\"\xff\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xe2\x82\"",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"\\u0061\":2}",
+        "{\"a\":{\"a\":1}}",
+        "[1] x",
+        "{} {}",
+        "{\"a\" 1}",
+        "[1 2]",
+        "\"unterminated",
+        "{\"a\":1",
+        "[",
+        std::string("{\"a\":\"\0\"}", 9),
+        std::string("{}\0", 3),
+        "\t[\r\n]\t",
+    };
+    for (const std::string& text : cases)
+        EXPECT_EQ(check_json(text).ok, jansson_accepts(text)) << "input: " << text;
+}
+
+TEST(BridgeJsonCheck, DepthLimitAsJansson) {
+    std::string ok = std::string(2048, '[') + std::string(2048, ']');
+    std::string deep = std::string(2049, '[') + std::string(2049, ']');
+    EXPECT_TRUE(jansson_accepts(ok));
+    EXPECT_TRUE(check_json(ok).ok);
+    EXPECT_FALSE(jansson_accepts(deep));
+    EXPECT_FALSE(check_json(deep).ok);
+}
+
+TEST(BridgeJsonCheck, DuplicateKeysInLargeObjects) {
+    std::string text = "{";
+    for (int i = 0; i < 1000; ++i)
+        text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+    EXPECT_TRUE(check_json(text + "}").ok);
+    EXPECT_FALSE(check_json(text + ",\"k3\":0}").ok);
+    EXPECT_FALSE(jansson_accepts(text + ",\"k3\":0}"));
+}
+
+TEST(BridgeJsonCheck, EntityTypeAndShape) {
+    JsonCheck c = check_json("{\"order_key\":\"x\",\"entity_type\":\"Ord\\u0065r\"}");
+    ASSERT_TRUE(c.ok);
+    EXPECT_TRUE(c.is_object);
+    EXPECT_EQ(c.entity_type, "Order");
+    c = check_json("{\"nested\":{\"entity_type\":\"Inner\"}}");
+    EXPECT_EQ(c.entity_type, "");
+    c = check_json("{\"entity_type\":42}");
+    EXPECT_TRUE(c.ok);
+    EXPECT_EQ(c.entity_type, "");
+    c = check_json("[1]");
+    EXPECT_TRUE(c.ok);
+    EXPECT_FALSE(c.is_object);
+    c = check_json("{\"a\":\n tru}");
+    EXPECT_FALSE(c.ok);
+    EXPECT_NE(c.error.find("line 2"), std::string::npos) << c.error;
+}
+
+TEST(BridgeJsonCheck, AgreesWithJanssonOnMutations) {
+    const std::string base = fixture();
+    ASSERT_FALSE(base.empty());
+    ASSERT_TRUE(check_json(base).ok);
+    std::mt19937 rng(20261127);
+    const std::string alphabet = "{}[]\",:\\0123456789.eE+-tfnulrsa \n\x01\xc3\xa9\xff";
+    int rejected = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string text = base;
+        int edits = 1 + static_cast<int>(rng() % 3);
+        for (int e = 0; e < edits && !text.empty(); ++e) {
+            size_t at = rng() % text.size();
+            char ch = alphabet[rng() % alphabet.size()];
+            switch (rng() % 3) {
+            case 0:
+                text[at] = ch;
+                break;
+            case 1:
+                text.erase(at, 1);
+                break;
+            default:
+                text.insert(at, 1, ch);
+                break;
+            }
+        }
+        bool ours = check_json(text).ok;
+        rejected += ours ? 0 : 1;
+        ASSERT_EQ(ours, jansson_accepts(text)) << "input: " << text;
+    }
+    EXPECT_GT(rejected, 1000); // the mutations do reach the error paths
+}
