@@ -121,6 +121,7 @@ bool is_running(int i) {
     if (status == BGWH_STOPPED || status == BGWH_POSTMASTER_DIED) {
         pfree(launcher_slots[i].handle);
         launcher_slots[i].handle = nullptr;
+        launcher_slots[i].failures++; // once per exit: paces the restarts
         return false;
     }
     return true;
@@ -207,11 +208,11 @@ void reconcile(void) {
             assigned[match] = true;
             if (!running) {
                 // It stopped by itself (an error it could not carry on from): restart it.
-                if (launcher_slots[i].last_start != 0)
-                    launcher_slots[i].failures++;
                 start_worker(i, wanted[match].stream, wanted[match].index);
-            } else if (slot->pid != 0 && strcmp(slot->state, "running") == 0) {
-                launcher_slots[i].failures = 0;
+            } else if (slot->pid != 0 && strcmp(slot->state, "running") == 0 &&
+                       TimestampDifferenceExceeds(launcher_slots[i].last_start,
+                                                  GetCurrentTimestamp(), 10000)) {
+                launcher_slots[i].failures = 0; // ran fine for a while: restart at once next time
             }
         } else if (running) {
             TerminateBackgroundWorker(launcher_slots[i].handle);

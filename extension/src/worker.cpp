@@ -419,6 +419,35 @@ void fill_message(const Item* item, MessageToWrite* m) {
     m->attempts = item->delivered;
 }
 
+// A message delivered more often than max_deliver was never settled by a worker: one crashed
+// on it, or died before acknowledging it. It is not written again (a message that crashes the
+// worker would crash it forever): acknowledged when its id is completed, else dead-lettered.
+void settle_overdelivered(Item* items, int n) {
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (item->delivered <= W.options->max_deliver)
+            continue;
+        Oid types[1] = {UUIDOID};
+        Datum values[1] = {UUIDPGetDatum(&item->id)};
+        int rc = SPI_execute_with_args(
+            "SELECT 1 FROM nomnom.message_status WHERE message_id = $1 AND status = 'completed'", 1,
+            types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "nomnom worker: reading message_status failed: %s",
+                 SPI_result_code_string(rc));
+        if (SPI_processed > 0) {
+            item->outcome = OUTCOME_DUPLICATE;
+            continue;
+        }
+        item->error =
+            psprintf("delivered %d times without being acknowledged (max_deliver %d): not "
+                     "written again, the worker may have failed on it",
+                     item->delivered, W.options->max_deliver);
+        item->error = MemoryContextStrdup(W.batch_context, item->error);
+        item->outcome = OUTCOME_DEAD;
+    }
+}
+
 // The fast path: the whole batch set-wise (nomnom_write_batch: one claim and one statement
 // per table) in one subtransaction. Messages the writer rejects (bad JSON, missing field,
 // unknown entity) come back as such without stopping the others. False, with nothing
@@ -426,15 +455,24 @@ void fill_message(const Item* item, MessageToWrite* m) {
 bool write_all(Item* items, int n) {
     MemoryContext old_context = CurrentMemoryContext;
     ResourceOwner old_owner = CurrentResourceOwner;
+    // Only the messages not decided yet (see settle_overdelivered).
     MessageToWrite* messages = static_cast<MessageToWrite*>(palloc(sizeof(MessageToWrite) * n));
     MessageOutcome* outcomes = static_cast<MessageOutcome*>(palloc0(sizeof(MessageOutcome) * n));
-    for (int i = 0; i < n; i++)
-        fill_message(&items[i], &messages[i]);
+    int* index = static_cast<int*>(palloc(sizeof(int) * n));
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].outcome != OUTCOME_NONE)
+            continue;
+        fill_message(&items[i], &messages[count]);
+        index[count++] = i;
+    }
+    if (count == 0)
+        return true;
     volatile bool ok = true;
     BeginInternalSubTransaction(nullptr);
     PG_TRY();
     {
-        nomnom_write_batch(messages, n, outcomes);
+        nomnom_write_batch(messages, count, outcomes);
         ReleaseCurrentSubTransaction();
         MemoryContextSwitchTo(old_context);
         CurrentResourceOwner = old_owner;
@@ -449,13 +487,12 @@ bool write_all(Item* items, int n) {
         ok = false;
     }
     PG_END_TRY();
-    for (int i = 0; i < n; i++) {
-        Item* item = &items[i];
-        if (!ok) {
-            item->outcome = OUTCOME_NONE;
-            continue;
-        }
-        switch (outcomes[i].kind) {
+    for (int k = 0; k < count; k++) {
+        Item* item = &items[index[k]];
+        MessageOutcome* outcome = &outcomes[k];
+        if (!ok)
+            continue; // still OUTCOME_NONE: the slow path writes it
+        switch (outcome->kind) {
         case NOMNOM_WRITTEN:
             item->outcome = OUTCOME_WRITTEN;
             break;
@@ -463,7 +500,7 @@ bool write_all(Item* items, int n) {
             item->outcome = OUTCOME_DUPLICATE;
             break;
         case NOMNOM_REJECTED:
-            set_failure(item, outcomes[i].sqlerrcode, outcomes[i].error, nullptr);
+            set_failure(item, outcome->sqlerrcode, outcome->error, nullptr);
             break;
         }
     }
@@ -744,9 +781,12 @@ void process_batch(natsMsgList* list) {
         if (SPI_connect() != SPI_OK_CONNECT)
             elog(ERROR, "nomnom worker: SPI_connect failed");
         PushActiveSnapshot(GetTransactionSnapshot());
+        settle_overdelivered(W.items, n);
         if (!write_all(W.items, n)) {
-            for (int i = 0; i < n; i++)
-                write_one(&W.items[i]);
+            for (int i = 0; i < n; i++) {
+                if (W.items[i].outcome == OUTCOME_NONE)
+                    write_one(&W.items[i]);
+            }
         }
         for (int i = 0; i < n; i++) {
             Item* item = &W.items[i];

@@ -45,4 +45,26 @@ assert_eq "$(sql "SELECT nomnom.replay_dead_letters()")" 1 "replayed"
 wait_for 60 "SELECT count(*) = 100 FROM orders" "100 orders after replay"
 assert_eq "$(table_totals)" "$expected_orders $expected_line_items $expected_sum_extended_price" "orders, line items, sum(extended_price)"
 assert_eq "$(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'")" 100 "100 completed ids"
+
+# A message that kills the worker every time (here a trigger terminating its own backend) is
+# not written forever: past max_deliver deliveries it is dead-lettered without being written,
+# with the unacknowledged messages of its batch; the innocent ones are replayed.
+sql "CREATE FUNCTION poison_check() RETURNS trigger LANGUAGE plpgsql AS \$\$
+     BEGIN
+         IF NEW.order_key = 'S32-00000003' THEN
+             PERFORM pg_terminate_backend(pg_backend_pid());
+         END IF;
+         RETURN NEW;
+     END \$\$" >/dev/null
+sql "CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION poison_check()" >/dev/null
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"max_deliver\": 2}')" >/dev/null
+publish --count 20 --seed 32
+wait_for 90 "SELECT count(*) > 0 FROM nomnom.dead_letters WHERE error LIKE '%delivered 3 times%'" "over-delivered messages dead-lettered"
+wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status" "the worker runs again"
+assert_eq "$(sql "SELECT count(*) FROM orders WHERE order_key = 'S32-00000003'")" 0 "the poison message was not written"
+sql "DROP TRIGGER poison ON orders" >/dev/null
+sql "SELECT nomnom.replay_dead_letters()" >/dev/null
+wait_for 60 "SELECT count(*) = 120 FROM orders" "every order after the replay"
+assert_eq "$(sql "SELECT count(*) FROM order_line_items WHERE order_key LIKE 'S32-%'") $(sql "SELECT sum(extended_price) FROM order_line_items WHERE order_key LIKE 'S32-%'")" \
+    "$expected_line_items $expected_sum_extended_price" "line items and sum of the replayed orders"
 echo "worker_retry passed"
