@@ -1,6 +1,9 @@
 #include "message_writer.hpp"
 
+#include <csignal>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <map>
 #include <unordered_set>
 
@@ -85,8 +88,11 @@ std::unordered_set<std::string> claim(const std::vector<PreparedMessage*>& messa
 
 } // namespace
 
-std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
-                                                 MemoryContext datum_context) {
+namespace {
+
+// Step 1 (PostgreSQL calls): copies what the message must keep, resolves its entity tree
+// and the metadata its fields may take. The body is kept only until it is mapped.
+std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, MessageMeta& meta) {
     auto prepared = std::make_unique<PreparedMessage>();
     prepared->entity = message.entity;
     prepared->message = message;
@@ -99,29 +105,86 @@ std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
         prepared->subject = message.subject;
         prepared->message.subject = prepared->subject.c_str();
     }
-    prepared->message.body = nullptr; // mapped now; the body is not kept
-    prepared->message.body_len = 0;
     prepared->tree = resolve_tree(message.entity);
-    MessageMeta meta;
     meta.message_id = uuid_text(message.message_id);
     meta.subject = prepared->subject;
     if (message.stream_seq > 0)
         meta.stream_seq = message.stream_seq;
     meta.received_at = timestamptz_text(message.received_at);
-    MappingError error;
-    if (!map_document(prepared->tree->tree, std::string_view(message.body, message.body_len), meta,
-                      prepared->rows.doc, error))
-        throw DataError(error.message, sqlstate_code(error.sqlstate));
+    return prepared;
+}
+
+// Step 2 (pure C++, safe on another thread): maps the body.
+bool map_prepared(PreparedMessage& prepared, const MessageMeta& meta, MappingError& error) {
+    bool ok = map_document(prepared.tree->tree,
+                           std::string_view(prepared.message.body, prepared.message.body_len), meta,
+                           prepared.rows.doc, error);
+    prepared.message.body = nullptr; // mapped: the body is not kept
+    prepared.message.body_len = 0;
+    return ok;
+}
+
+// Step 3 (PostgreSQL calls): converts every value with its type's input function, the
+// Datums allocated in `datum_context` (the current memory context when null).
+void finish_prepare(PreparedMessage& prepared, MemoryContext datum_context) {
     MemoryContext caller_context = CurrentMemoryContext;
     if (datum_context)
         MemoryContextSwitchTo(datum_context);
     try {
-        convert_document(*prepared->tree, prepared->rows);
+        convert_document(*prepared.tree, prepared.rows);
     } catch (...) {
         MemoryContextSwitchTo(caller_context);
         throw;
     }
     MemoryContextSwitchTo(caller_context);
+}
+
+// Runs body(i) for i in [0, count): the second half on one more thread when there is
+// enough work, so that a batch's JSON parsing uses both cores. The thread runs pure C++
+// only, with every signal blocked: PostgreSQL's handlers must run on the backend's thread.
+template <typename Body> void map_in_parallel(size_t count, Body&& body) {
+    constexpr size_t kParallelFrom = 64;
+    if (count < kParallelFrom) {
+        for (size_t i = 0; i < count; ++i)
+            body(i);
+        return;
+    }
+    const size_t half = count / 2;
+    std::exception_ptr thread_error;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    std::thread helper([&] {
+        try {
+            for (size_t i = half; i < count; ++i)
+                body(i);
+        } catch (...) {
+            thread_error = std::current_exception();
+        }
+    });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    try {
+        for (size_t i = 0; i < half; ++i)
+            body(i);
+    } catch (...) {
+        helper.join();
+        throw;
+    }
+    helper.join();
+    if (thread_error)
+        std::rethrow_exception(thread_error);
+}
+
+} // namespace
+
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context) {
+    MessageMeta meta;
+    std::unique_ptr<PreparedMessage> prepared = begin_prepare(message, meta);
+    MappingError error;
+    if (!map_prepared(*prepared, meta, error))
+        throw DataError(error.message, sqlstate_code(error.sqlstate));
+    finish_prepare(*prepared, datum_context);
     return prepared;
 }
 
@@ -157,25 +220,48 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
 
 void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
     SpiSession spi;
-    std::vector<std::unique_ptr<PreparedMessage>> prepared;
-    std::vector<PreparedMessage*> to_write;
-    std::vector<int> index_of;
+    // A message's own problem rejects it and the others go on. The text goes in the
+    // caller's memory context, as SPI's is gone once the batch returns.
+    auto reject = [&](int i, int sqlerrcode, const char* text) {
+        outcomes[i].kind = NOMNOM_REJECTED;
+        outcomes[i].sqlerrcode = sqlerrcode;
+        pg_call([&] {
+            outcomes[i].error = static_cast<char*>(SPI_palloc(strlen(text) + 1));
+            strcpy(outcomes[i].error, text);
+        });
+    };
+    std::vector<std::unique_ptr<PreparedMessage>> prepared(count);
+    std::vector<MessageMeta> metas(count);
     for (int i = 0; i < count; ++i) {
         outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
         try {
-            prepared.push_back(prepare_message(messages[i]));
+            prepared[i] = begin_prepare(messages[i], metas[i]);
         } catch (const DataError& error) {
-            // The message's own problem: reject it, write the others. The text goes in the
-            // caller's memory context, as SPI's is gone once the batch returns.
-            outcomes[i].kind = NOMNOM_REJECTED;
-            outcomes[i].sqlerrcode = error.sqlerrcode();
-            pg_call([&] {
-                outcomes[i].error = static_cast<char*>(SPI_palloc(strlen(error.what()) + 1));
-                strcpy(outcomes[i].error, error.what());
-            });
+            reject(i, error.sqlerrcode(), error.what());
+        }
+    }
+    std::vector<MappingError> mapping_errors(count);
+    std::vector<char> mapped(count, 0);
+    map_in_parallel(count, [&](size_t i) {
+        if (prepared[i])
+            mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
+    });
+    std::vector<PreparedMessage*> to_write;
+    std::vector<int> index_of;
+    for (int i = 0; i < count; ++i) {
+        if (!prepared[i])
+            continue;
+        if (!mapped[i]) {
+            reject(i, sqlstate_code(mapping_errors[i].sqlstate), mapping_errors[i].message.c_str());
             continue;
         }
-        to_write.push_back(prepared.back().get());
+        try {
+            finish_prepare(*prepared[i], nullptr);
+        } catch (const DataError& error) {
+            reject(i, error.sqlerrcode(), error.what());
+            continue;
+        }
+        to_write.push_back(prepared[i].get());
         index_of.push_back(i);
     }
     write_prepared(to_write);

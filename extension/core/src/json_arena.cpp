@@ -11,49 +11,62 @@ namespace {
 constexpr size_t kBlockSize = 64 * 1024;
 constexpr size_t kAlign = 16;
 
-struct Block {
-    char* data;
-    size_t size;
+// One arena a thread: the worker maps documents on a second thread too.
+struct Arena {
+    struct Block {
+        char* data;
+        size_t size;
+    };
+    std::vector<Block> blocks; // blocks[0..current] are in use
+    size_t current = 0;
+    size_t offset = 0;         // next free byte in blocks[current]
+    size_t live = 0;           // allocations not yet freed
+
+    ~Arena() {
+        for (Block& block : blocks)
+            std::free(block.data);
+    }
+
+    void* allocate(size_t size) {
+        size = (size + kAlign - 1) & ~(kAlign - 1);
+        if (blocks.empty() || offset + size > blocks[current].size) {
+            // Move to the next block that fits, or add one.
+            size_t next = blocks.empty() ? 0 : current + 1;
+            while (next < blocks.size() && blocks[next].size < size)
+                ++next;
+            if (next >= blocks.size()) {
+                size_t block_size = size > kBlockSize ? size : kBlockSize;
+                char* data = static_cast<char*>(std::malloc(block_size));
+                if (data == nullptr)
+                    return nullptr;
+                blocks.push_back(Block{data, block_size});
+                next = blocks.size() - 1;
+            }
+            current = next;
+            offset = 0;
+        }
+        void* out = blocks[current].data + offset;
+        offset += size;
+        ++live;
+        return out;
+    }
+
+    void release() {
+        if (--live == 0) {
+            // Nothing jansson made on this thread is alive: start over at the first block.
+            current = 0;
+            offset = 0;
+        }
+    }
 };
 
-// Never destroyed: the blocks stay reachable until the process ends.
-std::vector<Block>& blocks = *new std::vector<Block>(); // blocks[0..current] are in use
-size_t current = 0;
-size_t offset = 0;          // next free byte in blocks[current]
-size_t live = 0;            // allocations not yet freed
+thread_local Arena arena;
 
-void* arena_malloc(size_t size) {
-    size = (size + kAlign - 1) & ~(kAlign - 1);
-    if (blocks.empty() || offset + size > blocks[current].size) {
-        // Move to the next block that fits, or add one.
-        size_t next = blocks.empty() ? 0 : current + 1;
-        while (next < blocks.size() && blocks[next].size < size)
-            ++next;
-        if (next >= blocks.size()) {
-            size_t block_size = size > kBlockSize ? size : kBlockSize;
-            char* data = static_cast<char*>(std::malloc(block_size));
-            if (data == nullptr)
-                return nullptr;
-            blocks.push_back(Block{data, block_size});
-            next = blocks.size() - 1;
-        }
-        current = next;
-        offset = 0;
-    }
-    void* out = blocks[current].data + offset;
-    offset += size;
-    ++live;
-    return out;
-}
+void* arena_malloc(size_t size) { return arena.allocate(size); }
 
 void arena_free(void* pointer) {
-    if (pointer == nullptr)
-        return;
-    if (--live == 0) {
-        // Nothing jansson made is alive: start over at the first block.
-        current = 0;
-        offset = 0;
-    }
+    if (pointer != nullptr)
+        arena.release();
 }
 
 } // namespace
@@ -64,7 +77,7 @@ void use_json_arena() {
 
 size_t json_arena_capacity() {
     size_t total = 0;
-    for (const Block& block : blocks)
+    for (const Arena::Block& block : arena.blocks)
         total += block.size;
     return total;
 }

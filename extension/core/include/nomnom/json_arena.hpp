@@ -1,7 +1,9 @@
 // An allocator for jansson inside the extension: a bump arena that rewinds whenever no
 // jansson value is alive. A document's parse makes many small allocations that all die
 // together when the document is done; malloc and free for each cost more than the parse.
-// Single-threaded use only (a PostgreSQL backend): the bridge keeps jansson's default.
+// One arena per thread: a value must be freed on the thread that made it (as the
+// extension does: a document is parsed, mapped and freed on one thread). The bridge keeps
+// jansson's default allocator.
 #pragma once
 
 #include <cstddef>
