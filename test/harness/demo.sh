@@ -41,10 +41,11 @@ start() {
 
     stack_start_nats
     stack_start_pg preload
+    echo "defining the TPC-H entities and the MESSAGES stream"
     sql -c "CREATE EXTENSION nomnom"
-    sql -c "SELECT nomnom.define_entity(\$\$$(cat test/fixtures/tpch/order.json)\$\$::jsonb)"
-    sql -c "SELECT nomnom.define_entity(\$\$$(cat test/fixtures/tpch/orderlineitem.json)\$\$::jsonb)"
-    sql -c "SELECT nomnom.create_stream()"
+    sql -At -c "SELECT nomnom.define_entity(\$\$$(cat test/fixtures/tpch/order.json)\$\$::jsonb)" \
+        -c "SELECT nomnom.define_entity(\$\$$(cat test/fixtures/tpch/orderlineitem.json)\$\$::jsonb)" \
+        -c "SELECT nomnom.create_stream()" >/dev/null
     NOMNOM_BRIDGE_PORT=$port stack_start_bridge
     trap - ERR
 
