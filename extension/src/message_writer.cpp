@@ -21,9 +21,8 @@ namespace {
 constexpr const char* kClaimSql =
     "INSERT INTO nomnom.message_status AS s "
     "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
-    "SELECT u.id, u.stream, u.subject, u.entity, 'completed', u.attempts, u.seq, u.received_at, "
-    "       clock_timestamp() "
-    "FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, stream, subject, entity, attempts, seq, received_at) "
+    "SELECT unnest($1), unnest($2), unnest($3), unnest($4), 'completed', unnest($5), unnest($6), "
+    "       unnest($7), clock_timestamp() "
     "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
     "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
     "  entity = EXCLUDED.entity, attempts = GREATEST(EXCLUDED.attempts, s.attempts), "

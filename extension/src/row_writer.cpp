@@ -74,29 +74,28 @@ bool ignores_conflicts(const ResolvedEntity& entity) {
            !replaced_whole(entity);
 }
 
-// INSERT ... SELECT FROM unnest(one array per column) [ON CONFLICT ...] [RETURNING ...].
-// Rows come back in input order; with DO NOTHING a skipped row is missing, so then the
-// unique key comes back too and rows are matched by it.
+// INSERT ... SELECT unnest($1), unnest($2), ... [ON CONFLICT ...] [RETURNING ...]: one array
+// per column, unnested side by side in the select list (a ProjectSet streams the rows;
+// unnest in FROM would first copy them all into a tuplestore). Rows come back in input
+// order; with DO NOTHING a skipped row is missing, so then the unique key comes back too
+// and rows are matched by it.
 SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     if (entity.insert_plan)
         return entity.insert_plan;
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
     std::vector<Oid> types;
-    std::string arrays, aliases, select;
+    std::string select;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
         const Column& column = entity.columns[i];
-        std::string n = std::to_string(i + 1);
         names.push_back(spec.fields[i].name);
         types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
-        arrays += (i ? ", $" : "$") + n;
-        aliases += (i ? ", c" : "c") + n;
-        select += (i ? ", u.c" : "u.c") + n;
+        select += (i ? ", " : "") + std::string("unnest($") + std::to_string(i + 1) + ")";
         if (travels_as_text(column))
             select += "::" + column.type_sql;
     }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names) +
-                      ") SELECT " + select + " FROM unnest(" + arrays + ") AS u(" + aliases + ")";
+                      ") SELECT " + select;
     if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity)) {
         sql += " ON CONFLICT (" + join_quoted(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
