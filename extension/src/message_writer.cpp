@@ -150,18 +150,29 @@ template <typename Body> void map_in_parallel(size_t count, Body&& body) {
     }
     const size_t half = count / 2;
     std::exception_ptr thread_error;
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-    std::thread helper([&] {
+    auto run_second_half = [&] {
         try {
             for (size_t i = half; i < count; ++i)
                 body(i);
         } catch (...) {
             thread_error = std::current_exception();
         }
-    });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    };
+    std::thread helper;
+    {
+        // The new thread inherits the blocked mask; the backend's own mask comes back
+        // even if the thread cannot be started.
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous);
+        try {
+            helper = std::thread(run_second_half);
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    }
     try {
         for (size_t i = 0; i < half; ++i)
             body(i);
