@@ -37,21 +37,6 @@ void drop_stale_cache() {
     cache_stale = false;
 }
 
-std::string qualified_table_sql(const std::string& table, Oid& relid, const std::string& entity) {
-    std::string sql;
-    pg_call([&] {
-        List* names = stringToQualifiedNameList(table.c_str());
-        RangeVar* range = makeRangeVarFromNameList(names);
-        relid = RangeVarGetRelid(range, NoLock, true);
-        sql = range->schemaname ? quote_qualified_identifier(range->schemaname, range->relname)
-                                : quote_identifier(range->relname);
-    });
-    if (relid == InvalidOid)
-        throw DataError("entity \"" + entity + "\": table \"" + table + "\" does not exist",
-                        ERRCODE_UNDEFINED_TABLE);
-    return sql;
-}
-
 std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity) {
     std::vector<EntitySpec> specs = load_entity_specs();
     auto resolved = std::make_shared<ResolvedTree>();
@@ -68,8 +53,15 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
         entity.spec = &spec;
         entity.parent = tree.parent[i];
         entity.children = tree.children[i];
-        entity.table_sql = qualified_table_sql(spec.table, entity.relid, spec.name);
+        TableName table = resolve_table_name(spec.table);
+        if (table.relid == InvalidOid)
+            throw DataError("entity \"" + spec.name + "\": table \"" + spec.table + "\" does not exist",
+                            ERRCODE_UNDEFINED_TABLE);
+        entity.table_sql = table.sql;
+        entity.relid = table.relid;
         watched_relids.push_back(entity.relid);
+        for (const FieldSpec& field : spec.fields)
+            resolved->uses_metadata |= field.source != FieldSource::Document;
         for (const FieldSpec& field : spec.fields)
             entity.columns.push_back(resolve_column(
                 field.name, field.type, "entity \"" + spec.name + "\", field \"" + field.name + "\""));

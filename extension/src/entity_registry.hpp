@@ -55,6 +55,7 @@ struct ResolvedEntity {
 struct ResolvedTree {
     EntityTree tree;
     std::vector<ResolvedEntity> entities; // same order as tree.entities
+    bool uses_metadata = false;           // a field takes a message's id, subject, ...
     ResolvedTree() = default;
     ResolvedTree(const ResolvedTree&) = delete;
     ResolvedTree& operator=(const ResolvedTree&) = delete;

@@ -105,11 +105,14 @@ std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, Me
         prepared->message.subject = prepared->subject.c_str();
     }
     prepared->tree = resolve_tree(message.entity);
-    meta.message_id = uuid_text(message.message_id);
-    meta.subject = prepared->subject;
-    if (message.stream_seq > 0)
-        meta.stream_seq = message.stream_seq;
-    meta.received_at = timestamptz_text(message.received_at);
+    // Formatting the id and time costs on every message: only when a field takes them.
+    if (prepared->tree->uses_metadata) {
+        meta.message_id = uuid_text(message.message_id);
+        meta.subject = prepared->subject;
+        if (message.stream_seq > 0)
+            meta.stream_seq = message.stream_seq;
+        meta.received_at = timestamptz_text(message.received_at);
+    }
     return prepared;
 }
 

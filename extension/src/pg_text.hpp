@@ -8,7 +8,6 @@
 namespace nomnom {
 
 std::string uuid_text(const pg_uuid_t& id);
-pg_uuid_t uuid_from_text(const std::string& text);
 std::string timestamptz_text(TimestampTz value);
 
 } // namespace nomnom

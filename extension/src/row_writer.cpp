@@ -11,13 +11,6 @@
 namespace nomnom {
 namespace {
 
-std::string join_quoted(const std::vector<std::string>& names, const std::string& prefix = "") {
-    std::string out;
-    for (size_t i = 0; i < names.size(); ++i)
-        out += (i ? ", " : "") + prefix + quote_ident(names[i]);
-    return out;
-}
-
 SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
                         const std::string& entity) {
     SPIPlanPtr plan = nullptr;
@@ -94,10 +87,10 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
         if (travels_as_text(column))
             select += "::" + column.type_sql;
     }
-    std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + join_quoted(names) +
+    std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + quote_ident_list(names) +
                       ") SELECT " + select;
     if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity)) {
-        sql += " ON CONFLICT (" + join_quoted(spec.unique) + ") DO ";
+        sql += " ON CONFLICT (" + quote_ident_list(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
             sql += "NOTHING";
         } else {
@@ -118,7 +111,7 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
         sql += " RETURNING (t.xmax = 0)";
         sql += entity.returns_id ? ", t.id" : ", 0::int8";
         if (ignores_conflicts(entity))
-            sql += ", " + join_quoted(spec.unique, "t.");
+            sql += ", " + quote_ident_list(spec.unique, "t.");
     }
     entity.insert_plan = prepare_kept(sql, types, spec.name);
     return entity.insert_plan;
@@ -162,7 +155,7 @@ SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
                       ") AS parents(" + columns + ") WHERE " + match;
     child.delete_returning = cascade_keys(resolved, child);
     if (!child.delete_returning.empty())
-        sql += " RETURNING " + join_quoted(child.delete_returning, "c.");
+        sql += " RETURNING " + quote_ident_list(child.delete_returning, "c.");
     child.delete_plan = prepare_kept(sql, types, child.spec->name);
     return child.delete_plan;
 }

@@ -54,4 +54,23 @@ std::string quote_ident(const std::string& name) {
     return out;
 }
 
+std::string quote_ident_list(const std::vector<std::string>& names, const std::string& prefix) {
+    std::string out;
+    for (size_t i = 0; i < names.size(); ++i)
+        out += (i ? ", " : "") + prefix + quote_ident(names[i]);
+    return out;
+}
+
+TableName resolve_table_name(const std::string& table) {
+    TableName name;
+    pg_call([&] {
+        List* names = stringToQualifiedNameList(table.c_str());
+        RangeVar* range = makeRangeVarFromNameList(names);
+        name.relid = RangeVarGetRelid(range, NoLock, true);
+        name.sql = range->schemaname ? quote_qualified_identifier(range->schemaname, range->relname)
+                                     : quote_identifier(range->relname);
+    });
+    return name;
+}
+
 } // namespace nomnom

@@ -42,7 +42,18 @@ std::vector<TextRow> spi_query(const std::string& sql,
 // The rows SPI just returned, as text (copied out before another statement replaces them).
 std::vector<TextRow> result_rows();
 
-// Quotes an identifier / a possibly qualified table name for SQL text.
+// Quotes an identifier for SQL text.
 std::string quote_ident(const std::string& name);
+
+// Quotes each name, prefixes it, and joins them with ", ": "a", "b" -> t."a", t."b".
+std::string quote_ident_list(const std::vector<std::string>& names, const std::string& prefix = "");
+
+// A table named in a spec ("orders", "shop.orders"): quoted for SQL text, and its oid
+// (InvalidOid when it does not exist).
+struct TableName {
+    std::string sql;
+    Oid relid = InvalidOid;
+};
+TableName resolve_table_name(const std::string& table);
 
 } // namespace nomnom

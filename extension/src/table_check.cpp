@@ -13,30 +13,6 @@ namespace {
     throw DataError(message, sqlerrcode);
 }
 
-struct TableName {
-    std::string sql;   // quoted, as given (qualified or not)
-    Oid relid = InvalidOid;
-};
-
-TableName resolve_table(const std::string& table) {
-    TableName name;
-    pg_call([&] {
-        List* names = stringToQualifiedNameList(table.c_str());
-        RangeVar* range = makeRangeVarFromNameList(names);
-        name.relid = RangeVarGetRelid(range, NoLock, true);
-        name.sql = range->schemaname ? quote_qualified_identifier(range->schemaname, range->relname)
-                                     : quote_identifier(range->relname);
-    });
-    return name;
-}
-
-std::string column_list(const std::vector<std::string>& names) {
-    std::string out;
-    for (const std::string& name : names)
-        out += (out.empty() ? "" : ", ") + quote_ident(name);
-    return out;
-}
-
 // The child's from_parent columns: what replace-mode deletes look rows up by.
 std::vector<std::string> link_columns(const EntitySpec& spec) {
     std::vector<std::string> links;
@@ -55,7 +31,7 @@ void create(const EntitySpec& spec, const std::vector<Column>& columns, const Ta
             sql += " NOT NULL";
     }
     if (!spec.unique.empty())
-        sql += ", UNIQUE (" + column_list(spec.unique) + ")";
+        sql += ", UNIQUE (" + quote_ident_list(spec.unique) + ")";
     sql += ")";
     spi_query(sql);
     // Replacing a document's children looks them up by their link to the parent; index it
@@ -65,7 +41,7 @@ void create(const EntitySpec& spec, const std::vector<Column>& columns, const Ta
         bool covered = spec.unique.size() >= links.size() &&
                        std::is_permutation(links.begin(), links.end(), spec.unique.begin());
         if (!covered)
-            spi_query("CREATE INDEX ON " + table.sql + " (" + column_list(links) + ")");
+            spi_query("CREATE INDEX ON " + table.sql + " (" + quote_ident_list(links) + ")");
     }
     spi_query("COMMENT ON TABLE " + table.sql + " IS " +
               [&] {
@@ -118,7 +94,7 @@ void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, 
          }()},
         true);
     if (found.empty())
-        fail(where + " has no unique index on (" + column_list(spec.unique) +
+        fail(where + " has no unique index on (" + quote_ident_list(spec.unique) +
                  "), which \"unique\" needs",
              ERRCODE_INVALID_COLUMN_REFERENCE);
 }
@@ -127,7 +103,7 @@ void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, 
 
 void ensure_table(const EntitySpec& spec, const std::vector<Column>& columns,
                   const EntitySpec* parent, bool create_table) {
-    TableName table = resolve_table(spec.table);
+    TableName table = resolve_table_name(spec.table);
     if (table.relid == InvalidOid) {
         if (!create_table)
             fail("entity \"" + spec.name + "\": table \"" + spec.table +
@@ -140,7 +116,7 @@ void ensure_table(const EntitySpec& spec, const std::vector<Column>& columns,
     bool copies_parent_id = std::any_of(spec.fields.begin(), spec.fields.end(),
                                         [](const FieldSpec& f) { return f.from_parent == "id"; });
     if (parent != nullptr && copies_parent_id) {
-        TableName parent_table = resolve_table(parent->table);
+        TableName parent_table = resolve_table_name(parent->table);
         AttrNumber attnum = InvalidAttrNumber;
         if (parent_table.relid != InvalidOid)
             pg_call([&] { attnum = get_attnum(parent_table.relid, "id"); });
