@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
 using namespace nomnom;
 
 TEST(MessageId, KeepsUuidsAndNormalizesCase) {
@@ -23,4 +29,38 @@ TEST(MessageId, RandomIdsAreVersion4AndDistinct) {
     std::string a = random_uuid();
     EXPECT_EQ(a[14], '4');
     EXPECT_NE(a, random_uuid());
+}
+
+TEST(MessageId, RandomIdsStayDistinctAcrossPoolRefills) {
+    // 4 KiB of randomness serves 256 ids: 10,000 ids refill the pool many times.
+    std::set<std::string> seen;
+    for (int i = 0; i < 10000; ++i) {
+        std::string id = random_uuid();
+        ASSERT_EQ(id.size(), 36u);
+        EXPECT_EQ(id[14], '4');
+        EXPECT_NE(std::strchr("89ab", id[19]), nullptr) << id; // RFC 4122 variant
+        ASSERT_TRUE(seen.insert(id).second) << "repeated " << id;
+    }
+}
+
+TEST(MessageId, ForkedChildDoesNotRepeatTheParentsIds) {
+    random_uuid(); // the pool now holds unused bytes a child would inherit
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::string id = random_uuid();
+        ssize_t written = write(pipe_fds[1], id.data(), id.size());
+        _exit(written == 36 ? 0 : 1);
+    }
+    std::string parent_id = random_uuid();
+    char buffer[36];
+    ASSERT_EQ(read(pipe_fds[0], buffer, sizeof buffer), 36);
+    int status = 0;
+    waitpid(child, &status, 0);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    EXPECT_EQ(status, 0);
+    EXPECT_NE(std::string(buffer, 36), parent_id);
 }

@@ -1,6 +1,13 @@
 #include "nomnom/message_id.hpp"
 
+#include <pthread.h>
+#include <sys/random.h>
 #include <uuid/uuid.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <system_error>
 
 namespace nomnom {
 namespace {
@@ -21,6 +28,36 @@ std::string uuid_v5(std::string_view name) {
     uuid_t out;
     uuid_generate_sha1(out, ns, name.data(), name.size());
     return unparse(out);
+}
+
+// Kernel randomness for version 4 ids, read 4 KiB at a time: uuid_generate_random asks
+// the kernel (and reseeds libc's random()) for every id, which was an eighth of the
+// bridge's batch path. One pool per thread; a forked child starts with an empty one, so
+// it never repeats its parent's ids.
+struct RandomPool {
+    unsigned char bytes[4096];
+    size_t used = sizeof bytes;
+};
+thread_local RandomPool random_pool;
+
+void empty_pool_in_child() { random_pool.used = sizeof random_pool.bytes; }
+
+void random_bytes(unsigned char* out, size_t n) {
+    static std::once_flag at_fork;
+    std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, empty_pool_in_child); });
+    if (random_pool.used + n > sizeof random_pool.bytes) {
+        size_t filled = 0;
+        while (filled < sizeof random_pool.bytes) {
+            ssize_t got = getrandom(random_pool.bytes + filled, sizeof random_pool.bytes - filled, 0);
+            if (got < 0 && errno != EINTR)
+                throw std::system_error(errno, std::generic_category(), "getrandom");
+            if (got > 0)
+                filled += static_cast<size_t>(got);
+        }
+        random_pool.used = 0;
+    }
+    std::memcpy(out, random_pool.bytes + random_pool.used, n);
+    random_pool.used += n;
 }
 
 } // namespace
@@ -52,7 +89,9 @@ std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequenc
 
 std::string random_uuid() {
     uuid_t id;
-    uuid_generate_random(id);
+    random_bytes(id, sizeof id);
+    id[6] = (id[6] & 0x0f) | 0x40; // version 4
+    id[8] = (id[8] & 0x3f) | 0x80; // RFC 4122 variant
     return unparse(id);
 }
 
