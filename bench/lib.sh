@@ -223,7 +223,7 @@ report() {
         awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
             $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
         echo
-        echo "COPY, SQL, drains and the publisher: the faster of two rounds (in turn, on emptied tables)." \
+        echo "COPY, SQL, drains, the publisher and the HTTP batches: the faster of two rounds (COPY, SQL and drains in turn, on emptied tables)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"

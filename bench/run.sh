@@ -104,31 +104,36 @@ record copy "COPY (\\copy both tables, 1 tx)" "$M_orders" "$M_rows" "$best_copy"
 record sql "SQL nomnom.ingest (1 statement)" "$M_orders" "$M_rows" "$best_ingest"
 
 ###############################################################################
-# The drain with track_status off and on, twice each in turn on emptied tables, so both see
-# the same machine; the faster of each pair is kept (other load on the box only slows).
+# The drain with track_status off and on (one worker), and on with two workers (one per
+# core of this machine), twice each in turn on emptied tables, so all see the same machine;
+# the faster of each pair is kept (other load on the box only slows).
 # Each pre-publish is timed too: a bare nats.c async publisher is JetStream's ceiling.
-best_off='' best_on='' best_publish=''
+best_off='' best_on='' best_on2='' best_publish=''
 for round in 1 2; do
-    for mode in off on; do
-        bench_log "JetStream drain, track_status $mode ($ORDERS orders, round $round)"
-        flag=$([[ $mode == on ]] && echo true || echo false)
-        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": $flag}')" >/dev/null
+    for mode in off on on2; do
+        bench_log "JetStream drain, track_status ${mode%2}$([[ $mode == on2 ]] && echo ', 2 workers') ($ORDERS orders, round $round)"
+        flag=$([[ $mode == off ]] && echo false || echo true)
+        workers=$([[ $mode == on2 ]] && echo 2 || echo 1)
+        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": $flag, \"workers\": $workers}')" >/dev/null
         reset_tables
         expect_reset
         drain_publish M "$mode$round-" 0 "$ORDERS"
         best_publish=$(best "$best_publish" "$PUBLISH_SECONDS")
         drain_run ""
-        if [[ $mode == off ]]; then
+        case $mode in
+        off)
             [[ $(sql "SELECT count(*) FROM nomnom.message_status") == 0 ]] || fail "track_status off wrote status rows"
-            best_off=$(best "$best_off" "$DRAIN_SECONDS")
-        else
-            best_on=$(best "$best_on" "$DRAIN_SECONDS")
-        fi
+            best_off=$(best "$best_off" "$DRAIN_SECONDS") ;;
+        on) best_on=$(best "$best_on" "$DRAIN_SECONDS") ;;
+        on2) best_on2=$(best "$best_on2" "$DRAIN_SECONDS") ;;
+        esac
     done
 done
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1}')" >/dev/null
 record publisher "nats.c publisher (JetStream ceiling)" "$M_orders" "$M_rows" "$best_publish"
 record drain_off "JetStream drain, track_status off" "$M_orders" "$M_rows" "$best_off"
 record drain_on "JetStream drain, track_status on" "$M_orders" "$M_rows" "$best_on"
+record drain_on2 "JetStream drain, track_status on, 2 workers" "$M_orders" "$M_rows" "$best_on2"
 
 ###############################################################################
 bench_log "growth: drains of 10k, $ORDERS$( ((LARGE)) && echo ', 1M') orders onto growing tables, track_status on"
@@ -169,9 +174,18 @@ reset_tables
 http_load H1 0 32
 record http_single "HTTP single POST -> JetStream (32 conns)" "$H1_orders" "$((H1_orders + H1_line_items))" \
     "$HTTP_SECONDS" "$HTTP_P50" "$HTTP_P99"
-http_load M "$BATCH_LINES" 4
+# The batches twice, the faster round kept as for the publisher it is compared with. The
+# bridge gives each document a new id, so the second round is new messages carrying the
+# same orders: drained, they update the rows of the first.
+best_batch=''
+for round in 1 2; do
+    http_load M "$BATCH_LINES" 4
+    if [[ -z $best_batch ]] || (($(echo "$HTTP_SECONDS < $best_batch" | bc))); then
+        best_batch=$HTTP_SECONDS batch_p50=$HTTP_P50 batch_p99=$HTTP_P99
+    fi
+done
 record http_batch "HTTP NDJSON batch of $BATCH_LINES -> JetStream (4 conns)" "$M_orders" \
-    "$((M_orders + M_line_items))" "$HTTP_SECONDS" "$HTTP_P50" "$HTTP_P99"
+    "$((M_orders + M_line_items))" "$best_batch" "$batch_p50" "$batch_p99"
 BRIDGE_HWM_KB=$(vmhwm_kb "$NOMNOM_BRIDGE_PID")
 # Every accepted document must become rows: drain what the bridge published, then check.
 expect_reset
@@ -179,7 +193,7 @@ expect_add H1
 expect_add M
 drain_run ""
 check_totals "HTTP paths, drained" EXPECTED
-[[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == $((H1_orders + M_orders)) ]] ||
+[[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == $((H1_orders + 2 * M_orders)) ]] ||
     fail "message_status: not every HTTP document is completed: $(sql "SELECT status, count(*) FROM nomnom.message_status GROUP BY 1")"
 
 bench_log "end to end: NDJSON batches over HTTP while the worker drains, until every row is committed"

@@ -1,6 +1,5 @@
 #include "message_writer.hpp"
 
-#include <csignal>
 #include <cstring>
 #include <exception>
 #include <thread>
@@ -10,6 +9,7 @@
 #include "nomnom/mapper.hpp"
 #include "pg_guard.hpp"
 #include "pg_text.hpp"
+#include "signal_safe_thread.hpp"
 #include "spi_session.hpp"
 
 namespace nomnom {
@@ -142,8 +142,7 @@ void finish_prepare(PreparedMessage& prepared, MemoryContext datum_context) {
 }
 
 // Runs body(i) for i in [0, count): the second half on one more thread when there is
-// enough work, so that a batch's JSON parsing uses both cores. The thread runs pure C++
-// only, with every signal blocked: PostgreSQL's handlers must run on the backend's thread.
+// enough work, so that a batch's JSON parsing uses both cores.
 template <typename Body> void map_in_parallel(size_t count, Body&& body) {
     constexpr size_t kParallelFrom = 64;
     if (count < kParallelFrom) {
@@ -161,21 +160,7 @@ template <typename Body> void map_in_parallel(size_t count, Body&& body) {
             thread_error = std::current_exception();
         }
     };
-    std::thread helper;
-    {
-        // The new thread inherits the blocked mask; the backend's own mask comes back
-        // even if the thread cannot be started.
-        sigset_t all, previous;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &previous);
-        try {
-            helper = std::thread(run_second_half);
-        } catch (...) {
-            pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-            throw;
-        }
-        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    }
+    std::thread helper = start_signal_safe_thread(run_second_half);
     try {
         for (size_t i = 0; i < half; ++i)
             body(i);
@@ -255,9 +240,30 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     }
     std::vector<MappingError> mapping_errors(count);
     std::vector<char> mapped(count, 0);
-    map_in_parallel(count, [&](size_t i) {
-        if (prepared[i])
-            mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
+    std::vector<int> to_map; // not mapped ahead, or with a tree that has changed since
+    for (int i = 0; i < count; ++i) {
+        if (!prepared[i])
+            continue;
+        PremappedMessage* ahead = messages[i].premapped;
+        if (ahead != nullptr && ahead->mapped_with != nullptr &&
+            ahead->mapped_with == prepared[i]->tree) {
+            ahead->mapped_with = nullptr; // taken
+            prepared[i]->rows.doc = std::move(ahead->doc);
+            prepared[i]->message.body = nullptr;
+            prepared[i]->message.body_len = 0;
+            mapped[i] = ahead->ok;
+            mapping_errors[i] = std::move(ahead->error);
+        } else {
+            to_map.push_back(i);
+        }
+        if (ahead != nullptr) {
+            ahead->written_entity = prepared[i]->entity;
+            ahead->written_tree = prepared[i]->tree;
+        }
+    }
+    map_in_parallel(to_map.size(), [&](size_t k) {
+        int i = to_map[k];
+        mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
     });
     std::vector<PreparedMessage*> to_write;
     std::vector<int> index_of;

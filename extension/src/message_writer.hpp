@@ -3,6 +3,10 @@
 
 #include "pg_prelude.hpp"
 
+namespace nomnom {
+struct PremappedMessage;
+}
+
 extern "C" {
 
 // One message to write. Strings are NUL-terminated except `body`.
@@ -17,6 +21,7 @@ typedef struct MessageToWrite {
     TimestampTz received_at;
     bool track_status;       // claim the id and mark it completed in nomnom.message_status
     int attempts;            // delivery count, stored in message_status.attempts
+    nomnom::PremappedMessage* premapped; // mapped ahead of its batch (the worker's prefetch), or NULL
 } MessageToWrite;
 
 typedef enum MessageOutcomeKind {
@@ -55,6 +60,18 @@ void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcom
 #include "row_writer.hpp"
 
 namespace nomnom {
+
+// A message mapped ahead of its batch on another thread (prefetch.hpp). The writer takes
+// the mapping when `mapped_with` is still the entity's current tree (and maps again
+// otherwise), then notes the entity and tree it wrote with, for the next prefetch.
+struct PremappedMessage {
+    std::shared_ptr<ResolvedTree> mapped_with; // nullptr: not mapped ahead, or taken
+    bool ok = false;                           // mapped; else `error` says why not
+    MappedDocument doc;
+    MappingError error;
+    std::string written_entity;
+    std::shared_ptr<ResolvedTree> written_tree;
+};
 
 // A message mapped and converted, ready to be claimed and written. It owns copies of the
 // message's strings, so it can wait (see ingest_buffer.hpp).

@@ -353,13 +353,24 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 } // namespace
 
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls) {
-    size_t field = 0;
+    // One PG_TRY for the row, not one a value: a batch converts millions of values. The
+    // field it stopped at names the culprit (volatile: read after the longjmp).
+    volatile size_t field = 0;
     try {
-        for (; field < row.values.size(); ++field) {
-            const std::optional<std::string>& text = row.values[field];
-            nulls[field] = text ? ' ' : 'n';
-            values[field] = text ? text_to_datum(entity.columns[field], *text) : 0;
-        }
+        pg_call([&] {
+            for (; field < row.values.size(); field = field + 1) {
+                const std::optional<std::string>& text = row.values[field];
+                nulls[field] = text ? ' ' : 'n';
+                if (!text) {
+                    values[field] = 0;
+                    continue;
+                }
+                const Column& column = entity.columns[field];
+                values[field] = InputFunctionCall(const_cast<FmgrInfo*>(&column.input),
+                                                  const_cast<char*>(text->c_str()),
+                                                  column.typioparam, column.typmod);
+            }
+        });
     } catch (const PgError& error) {
         throw DataError(describe_field(*entity.spec, row.origin, entity.spec->fields[field]) +
                             ": " + error.what(),

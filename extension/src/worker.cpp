@@ -6,6 +6,7 @@
 // noexcept helpers that keep their C++ objects to themselves.
 #include "message_writer.hpp"
 #include "nats_glue.hpp"
+#include "prefetch.hpp"
 #include "worker_shmem.hpp"
 
 #include "nomnom/message_id.hpp"
@@ -86,6 +87,64 @@ bool cpp_dlq_subject(const char* entity, char* out, size_t outlen) noexcept {
     }
 }
 
+bool cpp_prefetch_create(nomnom::Prefetcher** prefetch,
+                         std::vector<nomnom::PremappedMessage>** premapped,
+                         nomnom::TreeSnapshot** trees) noexcept {
+    try {
+        *prefetch = new nomnom::Prefetcher();
+        *premapped = new std::vector<nomnom::PremappedMessage>();
+        *trees = new nomnom::TreeSnapshot();
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+bool cpp_prefetch_start(nomnom::Prefetcher* prefetch, natsSubscription* sub, int batch_size,
+                        int wait_ms, const nomnom::StreamOptions* options,
+                        const nomnom::TreeSnapshot* trees) noexcept {
+    try {
+        prefetch->start(sub, batch_size, wait_ms, *options, *trees);
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+natsStatus cpp_prefetch_finish(nomnom::Prefetcher* prefetch, natsMsgList* list,
+                               std::vector<nomnom::PremappedMessage>* premapped) noexcept {
+    try {
+        return prefetch->finish(list, *premapped);
+    } catch (...) {
+        premapped->clear();
+        return NATS_NO_MEMORY;
+    }
+}
+
+void cpp_prefetch_abandon(nomnom::Prefetcher* prefetch) noexcept {
+    if (!prefetch->running())
+        return;
+    natsMsgList list = {nullptr, 0};
+    try {
+        std::vector<nomnom::PremappedMessage> unused;
+        prefetch->finish(&list, unused);
+    } catch (...) {
+    }
+    for (int i = 0; i < list.Count; i++)
+        natsMsg_Nak(list.Msgs[i], nullptr);
+    natsMsgList_Destroy(&list);
+}
+
+// The trees the batch was written with become the next prefetch's (the old ones stay when
+// memory is short).
+void cpp_remember_trees(const std::vector<nomnom::PremappedMessage>* premapped,
+                        nomnom::TreeSnapshot* trees) noexcept {
+    try {
+        *trees = nomnom::written_trees(*premapped);
+    } catch (...) {
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Worker state
 
@@ -105,6 +164,7 @@ struct Item {
     Outcome outcome;
     char* error;  // palloc'd in the batch context
     bool settled; // acknowledged, terminated or nak'd
+    nomnom::PremappedMessage* premapped; // its mapping from the prefetch, or NULL
 };
 
 struct Worker {
@@ -131,6 +191,10 @@ struct Worker {
     Item* items; // the batch being written, for the exit callback
     int nitems;
     natsMsgList* fetched; // fetched, not yet in `items`: nak'd on exit
+    // The next batch, fetched and mapped while this one is written (heap, C++ objects).
+    nomnom::Prefetcher* prefetch;
+    std::vector<nomnom::PremappedMessage>* premapped; // the current batch's mappings
+    nomnom::TreeSnapshot* trees;                      // what the next prefetch maps with
     bool reconnect;       // the configuration changed where NATS is concerned
 
     SPIPlanPtr status_plan;
@@ -148,7 +212,14 @@ void set_error(const char* state, const char* error) {
     nomnom_slot_set_state(W.slot, state, error);
 }
 
+// Waits for a running prefetch and naks what it fetched: redelivered at once.
+void abandon_prefetch(void) {
+    if (W.prefetch != nullptr)
+        cpp_prefetch_abandon(W.prefetch);
+}
+
 void drop_subscription(void) {
+    abandon_prefetch(); // its thread may be fetching from the subscription
     if (W.sub != nullptr) {
         natsSubscription_Destroy(W.sub);
         W.sub = nullptr;
@@ -417,6 +488,7 @@ void fill_message(const Item* item, MessageToWrite* m) {
     m->received_at = item->received_at;
     m->track_status = W.options->track_status;
     m->attempts = item->delivered;
+    m->premapped = item->premapped;
 }
 
 // A message delivered more often than max_deliver was never settled by a worker: one crashed
@@ -729,6 +801,8 @@ int64 prepare_items(natsMsgList* list) {
         Item* item = &W.items[i];
         natsMsg* msg = list->Msgs[i];
         item->msg = msg;
+        if (static_cast<size_t>(i) < W.premapped->size())
+            item->premapped = &(*W.premapped)[i];
         item->subject = natsMsg_GetSubject(msg);
         item->body = natsMsg_GetData(msg);
         item->body_len = natsMsg_GetDataLength(msg);
@@ -882,6 +956,13 @@ void process_batch(natsMsgList* list) {
     MemoryContextSwitchTo(old_context);
 }
 
+// Fetching on the prefetch thread: at most a second per call, so that a signal is answered
+// promptly whatever max_wait_ms.
+bool start_prefetch(void) {
+    return cpp_prefetch_start(W.prefetch, W.sub, W.options->batch_size,
+                              Min(W.options->max_wait_ms, 1000), W.options, W.trees);
+}
+
 // After an empty fetch: the consumer's pending count, at most every 2 seconds. A pull that
 // keeps coming back empty while the consumer has undelivered messages has stalled (a lost
 // pull request, a consumer re-created behind our back): subscribe again.
@@ -935,6 +1016,8 @@ void nomnom_worker_main(Datum arg) {
     W.events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
     W.batch_context =
         AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
+    if (!cpp_prefetch_create(&W.prefetch, &W.premapped, &W.trees))
+        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
     before_shmem_exit(worker_exit, (Datum)0);
 
     Oid database;
@@ -969,9 +1052,12 @@ void nomnom_worker_main(Datum arg) {
         }
 
         natsMsgList list = {nullptr, 0};
-        // At most a second per call, so that a signal is answered promptly whatever max_wait_ms.
-        natsStatus s = natsSubscription_Fetch(&list, W.sub, W.options->batch_size,
-                                              Min(W.options->max_wait_ms, 1000), nullptr);
+        if (!W.prefetch->running() && !start_prefetch()) {
+            set_error("running", "could not start a thread to fetch messages; retrying");
+            wait_ms(1000);
+            continue;
+        }
+        natsStatus s = cpp_prefetch_finish(W.prefetch, &list, W.premapped);
         if (list.Count > 0) {
             W.stalled_checks = 0;
             // A change committed while the fetch waited applies to what it brought: a message
@@ -984,7 +1070,9 @@ void nomnom_worker_main(Datum arg) {
                 natsMsgList_Destroy(&list);
                 continue;
             }
+            start_prefetch(); // the next batch, while this one is written (or next time round)
             process_batch(&list);
+            cpp_remember_trees(W.premapped, W.trees);
             W.fetched = nullptr;
             natsMsgList_Destroy(&list);
             MemoryContextReset(W.batch_context);
