@@ -8,6 +8,11 @@
 #include "pg_guard.hpp"
 #include "spi_session.hpp"
 
+extern "C" {
+#include "utils/date.h"
+#include "utils/datetime.h"
+}
+
 namespace nomnom {
 namespace {
 
@@ -352,6 +357,33 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 
 } // namespace
 
+namespace {
+
+// date_in spends most of its time in PostgreSQL's general date/time parser. The canonical
+// YYYY-MM-DD of years 1000 to 9999, what producers send, is decoded here to the same
+// value; anything else (other forms, invalid dates) goes to date_in, which also reports it.
+bool iso_date(const std::string& text, Datum* out) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    auto number = [&](size_t from, size_t length, int& value) {
+        value = 0;
+        for (size_t i = from; i < from + length; ++i) {
+            if (text[i] < '0' || text[i] > '9')
+                return false;
+            value = value * 10 + (text[i] - '0');
+        }
+        return true;
+    };
+    int year, month, day;
+    if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || year < 1000 ||
+        month < 1 || month > 12 || day < 1 || day > day_tab[isleap(year) ? 1 : 0][month - 1])
+        return false;
+    *out = DateADTGetDatum(date2j(year, month, day) - POSTGRES_EPOCH_JDATE);
+    return true;
+}
+
+} // namespace
+
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls) {
     // One PG_TRY for the row, not one a value: a batch converts millions of values. The
     // field it stopped at names the culprit (volatile: read after the longjmp).
@@ -366,6 +398,8 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
                     continue;
                 }
                 const Column& column = entity.columns[field];
+                if (column.type_oid == DATEOID && iso_date(*text, &values[field]))
+                    continue;
                 values[field] = InputFunctionCall(const_cast<FmgrInfo*>(&column.input),
                                                   const_cast<char*>(text->c_str()),
                                                   column.typioparam, column.typmod);
