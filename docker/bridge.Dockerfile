@@ -5,13 +5,13 @@
 # --- build: only the nomnom-bridge CMake target ------------------------------------------
 FROM debian:bookworm-slim AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# libgtest-dev: the top-level CMakeLists.txt looks GoogleTest up while configuring, even
-# though only nomnom-bridge is built here.
+# libgtest-dev and rapidjson-dev (headers only, for the extension's core): the top-level
+# CMakeLists.txt looks them up while configuring, even though only nomnom-bridge is built here.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         g++ make cmake pkg-config \
-        libmicrohttpd-dev libnats-dev libjansson-dev libpq-dev uuid-dev libgtest-dev \
+        libmicrohttpd-dev libnats-dev libjansson-dev rapidjson-dev libpq-dev uuid-dev libgtest-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -11,11 +11,12 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # postgresql-server-dev-15 comes from the same PGDG repository as the server in the image.
 # The top-level CMakeLists.txt also configures the bridge and the unit tests, so their
 # headers (libmicrohttpd, GoogleTest) are needed to run `make`, though not at run time.
+# RapidJSON is header-only: compiled in, nothing of it is needed at run time.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         postgresql-server-dev-15 g++ make cmake pkg-config \
-        libnats-dev libjansson-dev uuid-dev libpq-dev \
+        libnats-dev libjansson-dev rapidjson-dev uuid-dev libpq-dev \
         libmicrohttpd-dev libgtest-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

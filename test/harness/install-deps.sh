@@ -10,8 +10,8 @@ PACKAGES=(
     libtap-parser-sourcehandler-pgtap-perl libpq-dev
     # NATS: the C client library and the server the tests start
     libnats-dev nats-server
-    # libraries of the extension, the core and the bridge
-    libjansson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
+    # libraries of the extension, the core and the bridge (rapidjson-dev: headers only)
+    libjansson-dev rapidjson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
     # build and unit tests
     g++ make cmake pkg-config libgtest-dev
     # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),
