@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 using namespace nomnom;
 
 namespace {
@@ -107,4 +109,133 @@ TEST(Mapper, NamesTheFieldAndPathOfBadInput) {
     Mapped bad_json = map(R"({"order_key": )");
     ASSERT_FALSE(bad_json.ok);
     EXPECT_STREQ(bad_json.error.sqlstate, "22032");
+}
+
+namespace {
+
+Mapped map_typed(const std::string& body) {
+    std::vector<EntitySpec> specs = {parse_entity_spec(R"J({"name": "Doc", "table": "docs",
+        "fields": [{"name": "j", "type": "jsonb"},
+                   {"name": "pj", "type": "pg_catalog.json"},
+                   {"name": "tags", "type": "text[]"},
+                   {"name": "grid", "type": "int4[]"},
+                   {"name": "flag", "type": "boolean"},
+                   {"name": "t", "type": "text"}]})J")};
+    EntityTree tree = EntityTree::build(specs, "Doc");
+    Mapped out;
+    out.ok = map_document(tree, body, {}, out.doc, out.error);
+    return out;
+}
+
+} // namespace
+
+TEST(Mapper, JsonFieldsTakeAnyValueAsCompactJson) {
+    Mapped m = map_typed(R"({"j": {"b": [1.50, "x\"y\\z\n", null, true], "a": {}},
+        "pj": "caf\u00e9 \/", "tags": 12.0, "flag": false, "t": "\u00e9\t"})");
+    ASSERT_TRUE(m.ok) << m.error.message;
+    const auto& row = m.doc.rows[0];
+    EXPECT_EQ(*row.values[0], R"({"b":[1.50,"x\"y\\z\n",null,true],"a":{}})");
+    EXPECT_EQ(*row.values[1], "\"caf\xc3\xa9 /\"");
+    EXPECT_EQ(*row.values[2], "12.0");
+    EXPECT_FALSE(row.values[3]);
+    EXPECT_EQ(*row.values[4], "false");
+    EXPECT_EQ(*row.values[5], "\xc3\xa9\t");
+    Mapped scalars = map_typed(R"({"j": 7e-1, "pj": false})");
+    ASSERT_TRUE(scalars.ok) << scalars.error.message;
+    EXPECT_EQ(*scalars.doc.rows[0].values[0], "7e-1");
+    EXPECT_EQ(*scalars.doc.rows[0].values[1], "false");
+}
+
+TEST(Mapper, ArraysBecomeArrayLiterals) {
+    Mapped m = map_typed(R"({"tags": ["a", "b \"q\" \\", null, 1.10, true, "", [], ["n", [false]]],
+        "grid": [[1, 2], [3, null]]})");
+    ASSERT_TRUE(m.ok) << m.error.message;
+    EXPECT_EQ(*m.doc.rows[0].values[2],
+              R"({"a","b \"q\" \\",NULL,"1.10","true","",{},{"n",{"false"}}})");
+    EXPECT_EQ(*m.doc.rows[0].values[3], R"({{"1","2"},{"3",NULL}})");
+}
+
+TEST(Mapper, NamesTheShapeOfUnexpectedValues) {
+    Mapped element = map_typed(R"({"tags": ["a", {"b": 1}]})");
+    ASSERT_FALSE(element.ok);
+    EXPECT_EQ(element.error.message,
+              "entity \"Doc\", field \"tags\" (path \"tags\"): an array element is an object, "
+              "expected a scalar");
+    EXPECT_STREQ(element.error.sqlstate, "22P02");
+
+    Mapped array = map_typed(R"({"t": [1]})");
+    ASSERT_FALSE(array.ok);
+    EXPECT_EQ(
+        array.error.message,
+        "entity \"Doc\", field \"t\" (path \"t\"): expected a value of type text, got an array");
+
+    Mapped object = map_typed(R"({"grid": {}})");
+    ASSERT_FALSE(object.ok);
+    EXPECT_EQ(
+        object.error.message,
+        "entity \"Doc\", field \"grid\" (path \"grid\"): expected a value of type int4[], got "
+        "an object");
+
+    for (const auto& [body, kind] :
+         std::vector<std::pair<std::string, std::string>>{{"[1]", "an array"},
+                                                          {"\"s\"", "a string"},
+                                                          {"1.5", "a number"},
+                                                          {"true", "a boolean"},
+                                                          {"null", "null"}}) {
+        Mapped root = map_typed(body);
+        ASSERT_FALSE(root.ok) << body;
+        EXPECT_EQ(root.error.message, "entity \"Doc\": expected a JSON object, got " + kind);
+        EXPECT_STREQ(root.error.sqlstate, "22P02");
+    }
+
+    Mapped line = map(R"({"order_key": "K", "lines": [{"n": 1}, "x"]})");
+    ASSERT_FALSE(line.ok);
+    EXPECT_EQ(line.error.message,
+              "entity \"Line\" (lines[1]): expected a JSON object, got a string");
+
+    Mapped lines = map(R"({"order_key": "K", "lines": {"n": 1}})");
+    ASSERT_FALSE(lines.ok);
+    EXPECT_EQ(lines.error.message, "entity \"Line\": \"lines\" is an object, expected an array");
+}
+
+TEST(Mapper, ReportsJanssonsParseErrors) {
+    Mapped dup = map(R"({"order_key": "K", "lines": [{"n": 1, "n": 2}]})");
+    ASSERT_FALSE(dup.ok);
+    EXPECT_EQ(dup.error.message,
+              "entity \"Order\": the document is not valid JSON: duplicate object key near "
+              "'\"n\"' (line 1, column 41)");
+    EXPECT_STREQ(dup.error.sqlstate, "22032");
+    Mapped truncated = map("{\"order_key\": \"K\",\n \"total\": 1.");
+    ASSERT_FALSE(truncated.ok);
+    EXPECT_EQ(truncated.error.message,
+              "entity \"Order\": the document is not valid JSON: invalid token near '1.' (line 2, "
+              "column 12)");
+}
+
+TEST(Mapper, MapsOnTwoThreadsAtOnce) {
+    // The worker maps a batch on two threads; the mapper keeps no shared state.
+    EntityTree tree = EntityTree::build(tpch_like(), "Order");
+    auto work = [&tree](int seed, int& mismatches) {
+        for (int i = 0; i < 2000; ++i) {
+            std::string key = "K" + std::to_string(seed * 100000 + i);
+            std::string body = R"({"order_key": ")" + key + R"(", "total": )" + std::to_string(i) +
+                               R"(.25, "lines": [{"n": 1}, {"n": 2, "parts": [{"sku": "s"}]}]})";
+            if (i % 10 == 0)
+                body += "x"; // a parse error now and then: jansson reports it
+            MappedDocument doc;
+            MappingError error;
+            bool ok = map_document(tree, body, {}, doc, error);
+            if (i % 10 == 0)
+                mismatches += ok || error.message.find("end of file expected") == std::string::npos;
+            else
+                mismatches += !ok || doc.rows.size() != 4 || *doc.rows[0].values[0] != key ||
+                              *doc.rows[0].values[1] != std::to_string(i) + ".25";
+        }
+    };
+    int first = 0, second = 0;
+    std::thread other(work, 1, std::ref(second));
+    work(0, first);
+    other.join();
+    EXPECT_EQ(first, 0);
+    EXPECT_EQ(second, 0);
 }

@@ -1,138 +1,388 @@
 #include "nomnom/json_document.hpp"
 
-namespace nomnom {
+#include "nomnom/json_ptr.hpp"
 
-std::vector<std::string_view> scan_number_literals(std::string_view text) {
-    std::vector<std::string_view> literals;
-    size_t i = 0;
-    while (i < text.size()) {
-        char c = text[i];
-        if (c == '"') {
-            // Skip the string, honouring backslash escapes.
-            for (++i; i < text.size() && text[i] != '"'; ++i)
-                if (text[i] == '\\')
-                    ++i;
+// RapidJSON in a namespace of its own here: its templates are compiled into nomnom.so, whose
+// symbols must not meet those of another library's RapidJSON in the same backend.
+#define RAPIDJSON_NAMESPACE nomnom_rapidjson
+#define RAPIDJSON_NAMESPACE_BEGIN namespace nomnom_rapidjson {
+#define RAPIDJSON_NAMESPACE_END }
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace nomnom {
+namespace rapidjson = ::nomnom_rapidjson;
+namespace {
+
+// jansson's JSON_PARSER_MAX_DEPTH: a value nested in more containers than this is rejected.
+constexpr size_t kMaxDepth = 2048;
+
+// Numbers as their text, strings unescaped in place, UTF-8 checked, and no recursion.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag |
+    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+
+// Would strtod() overflow on this (valid) JSON number literal, as jansson's does when it
+// rejects a "real number overflow"? Decided from the decimal exponent; only a value in
+// [1e308, 1e309) needs strtod itself, given the digits without a decimal point (which
+// strtod would read by the locale).
+bool number_overflows(std::string_view literal) {
+    auto digit = [&](size_t i) {
+        return i < literal.size() && literal[i] >= '0' && literal[i] <= '9';
+    };
+    size_t i = literal[0] == '-' ? 1 : 0;
+    size_t first = i;      // the first significant digit
+    int64_t magnitude = 0; // the mantissa is in [10^(magnitude-1), 10^magnitude)
+    if (literal[i] != '0') {
+        for (; digit(i); ++i)
+            ++magnitude;
+    } else {
+        ++i;
+        if (i < literal.size() && literal[i] == '.')
+            for (++i; i < literal.size() && literal[i] == '0'; ++i)
+                --magnitude;
+        if (!digit(i))
+            return false; // zero, whatever its exponent
+        first = i;
+    }
+    while (i < literal.size() && literal[i] != 'e' && literal[i] != 'E')
+        ++i;
+    size_t mantissa_end = i;
+    if (i < literal.size()) {
+        ++i; // 'e'
+        bool negative = literal[i] == '-';
+        if (literal[i] == '-' || literal[i] == '+')
             ++i;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t start = i;
-            while (i < text.size() && (text[i] == '-' || text[i] == '+' || text[i] == '.' ||
-                                       text[i] == 'e' || text[i] == 'E' ||
-                                       (text[i] >= '0' && text[i] <= '9')))
-                ++i;
-            literals.push_back(text.substr(start, i - start));
-        } else {
-            ++i;
+        int64_t exponent = 0;
+        for (; i < literal.size(); ++i)
+            exponent = std::min<int64_t>(exponent * 10 + (literal[i] - '0'), int64_t(1) << 40);
+        magnitude += negative ? -exponent : exponent;
+    }
+    if (magnitude <= 308)
+        return false;
+    if (magnitude > 309)
+        return true;
+    std::string digits;
+    for (size_t j = first; j < mantissa_end; ++j)
+        if (literal[j] != '.')
+            digits += literal[j];
+    digits += "e" + std::to_string(309 - static_cast<int64_t>(digits.size()));
+    return std::strtod(digits.c_str(), nullptr) == HUGE_VAL;
+}
+
+// Keys of one object are mostly short and of like lengths: the first byte tells most apart
+// without a call to memcmp.
+inline bool same_key(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
+}
+
+} // namespace
+
+// RapidJSON's SAX handler: appends one node per value. Containers are completed when they
+// end (their size and span), and an object's keys are checked for duplicates then.
+class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonBuilder> {
+  public:
+    JsonBuilder(std::vector<JsonNode>& nodes, bool has_escapes)
+        : nodes_(nodes), has_escapes_(has_escapes) {}
+
+    // Why the handler stopped the parse, or nullptr.
+    const char* reason() const { return reason_; }
+
+    bool Null() { return add(JsonType::Null); }
+    bool Bool(bool value) { return add(value ? JsonType::True : JsonType::False); }
+    bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
+        if (number_overflows(std::string_view(text, length)))
+            return stop("real number overflow");
+        return add(JsonType::Number, text, length);
+    }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return decoded_ok(text, length) && add(JsonType::String, text, length);
+    }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        if (!decoded_ok(text, length))
+            return false;
+        key_ = text;
+        key_length_ = length;
+        return true;
+    }
+    bool StartObject() { return open(JsonType::Object); }
+    bool EndObject(rapidjson::SizeType count) { return close(count) && unique_keys(); }
+    bool StartArray() { return open(JsonType::Array); }
+    bool EndArray(rapidjson::SizeType count) { return close(count); }
+    // Int, Double and the like: never called, numbers come as RawNumber.
+    bool Default() { return stop("unexpected number event"); }
+
+  private:
+    bool stop(const char* reason) {
+        reason_ = reason;
+        return false;
+    }
+
+    bool add(JsonType type, const char* text = nullptr, uint32_t length = 0) {
+        if (open_.size() >= kMaxDepth)
+            return stop("maximum parsing depth reached");
+        JsonNode& node = nodes_.emplace_back();
+        node.type_ = type;
+        node.text_ = text;
+        node.text_length_ = length;
+        node.key_ = key_;
+        node.key_length_ = key_length_;
+        key_ = nullptr;
+        key_length_ = 0;
+        return true;
+    }
+
+    bool open(JsonType type) {
+        if (!add(type))
+            return false;
+        open_.push_back(static_cast<uint32_t>(nodes_.size() - 1));
+        return true;
+    }
+
+    bool close(rapidjson::SizeType count) {
+        closed_ = open_.back();
+        open_.pop_back();
+        JsonNode& node = nodes_[closed_];
+        node.size_ = count;
+        node.span_ = static_cast<uint32_t>(nodes_.size() - closed_);
+        return true;
+    }
+
+    // jansson's JSON_REJECT_DUPLICATES, checked for the object just closed.
+    bool unique_keys() {
+        const JsonNode& object = nodes_[closed_];
+        JsonNode::Children members = object.children();
+        if (object.size_ <= 16) { // every pair
+            for (auto i = members.begin(); i != members.end(); ++i)
+                for (auto j = i; ++j != members.end();)
+                    if (same_key(i->key(), j->key()))
+                        return stop("duplicate object key");
+            return true;
+        }
+        keys_.clear();
+        for (const JsonNode& member : members)
+            keys_.push_back(member.key());
+        std::sort(keys_.begin(), keys_.end());
+        if (std::adjacent_find(keys_.begin(), keys_.end()) != keys_.end())
+            return stop("duplicate object key");
+        return true;
+    }
+
+    // RapidJSON decodes what jansson refuses in a string or key: \u0000, and a lone low
+    // surrogate (\uDC00-\uDFFF, which it writes as the bytes ED B0-BF xx). Only an escape
+    // can make either: the raw text has no NUL byte and is valid UTF-8.
+    bool decoded_ok(const char* text, uint32_t length) {
+        if (!has_escapes_)
+            return true;
+        for (uint32_t i = 0; i < length; ++i) {
+            unsigned char c = static_cast<unsigned char>(text[i]);
+            if (c == 0)
+                return stop("\\u0000 is not allowed");
+            if (c == 0xED && i + 1 < length && static_cast<unsigned char>(text[i + 1]) >= 0xA0)
+                return stop("invalid Unicode");
+        }
+        return true;
+    }
+
+    std::vector<JsonNode>& nodes_;
+    const bool has_escapes_;
+    std::vector<uint32_t> open_;         // indexes of the containers not yet closed
+    std::vector<std::string_view> keys_; // of a large object, to sort
+    uint32_t closed_ = 0;
+    const char* key_ = nullptr; // the key of the member whose value comes next
+    uint32_t key_length_ = 0;
+    const char* reason_ = nullptr;
+};
+
+namespace {
+
+// jansson's message for a text it rejects, with where; empty when jansson accepts the text.
+std::string jansson_error(std::string_view text) {
+    json_error_t error;
+    JsonPtr root(json_loadb(text.data(), text.size(),
+                            JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY,
+                            &error));
+    if (root)
+        return "";
+    return std::string(error.text) + " (line " + std::to_string(error.line) + ", column " +
+           std::to_string(error.column) + ")";
+}
+
+// Line and column (in characters, as jansson counts them) of the character at a byte offset.
+std::string where(std::string_view text, size_t offset) {
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < offset && i < text.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c == '\n') {
+            ++line;
+            column = 1;
+        } else if ((c & 0xC0) != 0x80) {
+            ++column;
         }
     }
-    return literals;
+    return " (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
+}
+
+void append_string(std::string_view s, std::string& out) {
+    static const char kHex[] = "0123456789ABCDEF";
+    out += '"';
+    size_t plain = 0; // start of the run not yet copied
+    for (size_t i = 0; i < s.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        out.append(s.data() + plain, i - plain);
+        plain = i + 1;
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+        }
+    }
+    out.append(s.data() + plain, s.size() - plain);
+    out += '"';
+}
+
+} // namespace
+
+const JsonNode* JsonNode::member(std::string_view key) const {
+    if (type_ != JsonType::Object)
+        return nullptr;
+    for (const JsonNode& child : children())
+        if (same_key(child.key(), key))
+            return &child;
+    return nullptr;
 }
 
 bool JsonDocument::parse(std::string_view text, std::string& error) {
-    text_.assign(text.data(), text.size());
-    number_text_.clear();
-    json_error_t json_error;
-    // Integers are decoded as reals so that integers beyond int64 still parse: their
-    // exact text comes from the literal scan, not from jansson's value.
-    root_.reset(json_loadb(text_.data(), text_.size(),
-                           JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY,
-                           &json_error));
-    if (!root_) {
-        error = std::string(json_error.text) + " (line " + std::to_string(json_error.line) +
-                ", column " + std::to_string(json_error.column) + ")";
+    nodes_.clear();
+    if (text.size() >= UINT32_MAX) { // the nodes keep 32-bit lengths
+        error = "the document is too large (4 GiB or more)";
         return false;
     }
-    std::vector<std::string_view> literals = scan_number_literals(text_);
-    size_t next = 0;
-    pair_numbers(root_.get(), literals, next);
-    return true;
-}
-
-// jansson keeps object members in insertion order, so a depth-first walk meets the
-// numbers in the order they appear in the text.
-void JsonDocument::pair_numbers(const json_t* value, const std::vector<std::string_view>& literals,
-                                size_t& next) {
-    if (json_is_number(value)) {
-        if (next < literals.size())
-            number_text_.emplace(value, literals[next++]);
-    } else if (json_is_object(value)) {
-        const char* key;
-        json_t* member;
-        json_object_foreach(const_cast<json_t*>(value), key, member) {
-            pair_numbers(member, literals, next);
-        }
-    } else if (json_is_array(value)) {
-        size_t index;
-        json_t* element;
-        json_array_foreach(value, index, element) { pair_numbers(element, literals, next); }
+    // RapidJSON would read a NUL byte as the end of the text; jansson rejects any.
+    if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
+        error = jansson_error(text);
+        if (error.empty())
+            error = "NUL byte in the document";
+        return false;
     }
+    text_.assign(text.data(), text.size());
+    bool has_escapes = std::memchr(text.data(), '\\', text.size()) != nullptr;
+    nodes_.reserve(text.size() / 16 + 4);
+    JsonBuilder builder(nodes_, has_escapes);
+    rapidjson::InsituStringStream stream(text_.data());
+    rapidjson::Reader reader;
+    rapidjson::ParseResult result = reader.Parse<kParseFlags>(stream, builder);
+    if (result)
+        return true;
+    nodes_.clear();
+    error = jansson_error(text);
+    if (error.empty()) {
+        // jansson accepts what RapidJSON rejected. The one known case: RapidJSON 1.1.0 refuses
+        // a positive exponent above 308 + the number of fraction digits before it knows the
+        // value, and the only such number whose value is finite is a zero: 0e309, 0.0e400.
+        // We reject it (no real document writes one) with RapidJSON's message.
+        error = std::string(builder.reason() ? builder.reason()
+                                             : rapidjson::GetParseError_En(result.Code())) +
+                where(text, result.Offset());
+    }
+    return false;
 }
 
-const json_t* JsonDocument::find(const json_t* from, const std::vector<std::string>& path) {
-    const json_t* current = from;
+const JsonNode* JsonDocument::find(const JsonNode* from, const std::vector<std::string>& path) {
+    const JsonNode* current = from;
     for (const std::string& key : path) {
-        if (current == nullptr || !json_is_object(current))
+        if (current == nullptr)
             return nullptr;
-        current = json_object_getn(current, key.data(), key.size());
+        current = current->member(key);
     }
     return current;
 }
 
-std::string JsonDocument::value_text(const json_t* value) const {
-    switch (json_typeof(value)) {
-    case JSON_STRING:
-        return std::string(json_string_value(value), json_string_length(value));
-    case JSON_INTEGER:
-    case JSON_REAL: {
-        auto found = number_text_.find(value);
-        if (found != number_text_.end())
-            return std::string(found->second);
-        return dump_json(value);
-    }
-    case JSON_TRUE:
+std::string JsonDocument::value_text(const JsonNode* value) {
+    switch (value->type()) {
+    case JsonType::String:
+    case JsonType::Number:
+        return std::string(value->text());
+    case JsonType::True:
         return "true";
-    case JSON_FALSE:
+    case JsonType::False:
         return "false";
     default:
         return to_json(value);
     }
 }
 
-std::string JsonDocument::to_json(const json_t* value) const {
+std::string JsonDocument::to_json(const JsonNode* value) {
     std::string out;
-    write_json(value, out);
+    append_json(value, out);
     return out;
 }
 
-void JsonDocument::write_json(const json_t* value, std::string& out) const {
-    if (json_is_object(value)) {
-        out += '{';
-        const char* key;
-        json_t* member;
+// Recursive: a document nests at most kMaxDepth deep.
+void JsonDocument::append_json(const JsonNode* value, std::string& out) {
+    switch (value->type()) {
+    case JsonType::Null:
+        out += "null";
+        break;
+    case JsonType::False:
+        out += "false";
+        break;
+    case JsonType::True:
+        out += "true";
+        break;
+    case JsonType::Number:
+        out += value->text();
+        break;
+    case JsonType::String:
+        append_string(value->text(), out);
+        break;
+    case JsonType::Array:
+    case JsonType::Object: {
+        bool object = value->is_object();
+        out += object ? '{' : '[';
         bool first = true;
-        json_object_foreach(const_cast<json_t*>(value), key, member) {
+        for (const JsonNode& child : value->children()) {
             if (!first)
                 out += ',';
             first = false;
-            JsonPtr key_json(json_string(key));
-            out += dump_json(key_json.get());
-            out += ':';
-            write_json(member, out);
+            if (object) {
+                append_string(child.key(), out);
+                out += ':';
+            }
+            append_json(&child, out);
         }
-        out += '}';
-    } else if (json_is_array(value)) {
-        out += '[';
-        size_t index;
-        json_t* element;
-        json_array_foreach(value, index, element) {
-            if (index > 0)
-                out += ',';
-            write_json(element, out);
-        }
-        out += ']';
-    } else if (json_is_number(value)) {
-        out += value_text(value);
-    } else {
-        out += dump_json(value);
+        out += object ? '}' : ']';
+        break;
+    }
     }
 }
 

@@ -35,49 +35,57 @@ bool is_array_type(const std::string& type) {
     return type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0;
 }
 
-const char* json_kind(const json_t* value) {
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
+const char* json_kind(const JsonNode* value) {
+    switch (value->type()) {
+    case JsonType::Object:
         return "an object";
-    case JSON_ARRAY:
+    case JsonType::Array:
         return "an array";
-    case JSON_STRING:
+    case JsonType::String:
         return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
+    case JsonType::Number:
         return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JsonType::True:
+    case JsonType::False:
         return "a boolean";
-    case JSON_NULL:
+    case JsonType::Null:
         return "null";
     }
     return "a value";
 }
 
 // A JSON array as a PostgreSQL array literal: {"a","b",NULL,{"c"}}.
-void write_array_literal(const JsonDocument& doc, const json_t* array, std::string& out,
-                         const std::string& where) {
+// Recursive: a document nests at most 2048 deep (JsonDocument).
+void write_array_literal(const JsonNode* array, std::string& out, const std::string& where) {
     out += '{';
-    size_t index;
-    json_t* element;
-    json_array_foreach(array, index, element) {
-        if (index > 0)
+    bool first = true;
+    for (const JsonNode& element : array->children()) {
+        if (!first)
             out += ',';
-        if (json_is_null(element)) {
+        first = false;
+        switch (element.type()) {
+        case JsonType::Null:
             out += "NULL";
-        } else if (json_is_array(element)) {
-            write_array_literal(doc, element, out, where);
-        } else if (json_is_object(element)) {
+            break;
+        case JsonType::Array:
+            write_array_literal(&element, out, where);
+            break;
+        case JsonType::Object:
             fail(where + ": an array element is an object, expected a scalar", kInvalidText);
-        } else {
+        case JsonType::True:
+        case JsonType::False:
+            out += element.type() == JsonType::True ? "\"true\"" : "\"false\"";
+            break;
+        case JsonType::String:
+        case JsonType::Number:
             out += '"';
-            for (char c : doc.value_text(element)) {
+            for (char c : element.text()) {
                 if (c == '"' || c == '\\')
                     out += '\\';
                 out += c;
             }
             out += '"';
+            break;
         }
     }
     out += '}';
@@ -85,13 +93,12 @@ void write_array_literal(const JsonDocument& doc, const json_t* array, std::stri
 
 class Mapper {
   public:
-    Mapper(const EntityTree& tree, const JsonDocument& doc, const MessageMeta& meta,
-           MappedDocument& out)
-        : tree_(tree), doc_(doc), meta_(meta), out_(out) {}
+    Mapper(const EntityTree& tree, const MessageMeta& meta, MappedDocument& out)
+        : tree_(tree), meta_(meta), out_(out) {}
 
-    void map_row(int entity_index, const json_t* context, int parent_row, std::string origin) {
+    void map_row(int entity_index, const JsonNode* context, int parent_row, std::string origin) {
         const EntitySpec& entity = tree_.entities[entity_index];
-        if (!json_is_object(context))
+        if (!context->is_object())
             fail(entity_where(entity, origin) + ": expected a JSON object, got " +
                      json_kind(context),
                  kInvalidText);
@@ -110,27 +117,25 @@ class Mapper {
     }
 
   private:
-    void map_children(int child_index, const json_t* parent_context, int parent_row) {
+    void map_children(int child_index, const JsonNode* parent_context, int parent_row) {
         const EntitySpec& child = tree_.entities[child_index];
-        const json_t* array = JsonDocument::find(parent_context, child.each);
-        if (array == nullptr || json_is_null(array))
+        const JsonNode* array = JsonDocument::find(parent_context, child.each);
+        if (array == nullptr || array->is_null())
             return; // no elements: no derived rows
         const std::string& parent_origin = out_.rows[parent_row].origin;
         std::string base = parent_origin.empty() ? child.each_text
                                                  : parent_origin + "." + child.each_text;
-        if (!json_is_array(array))
+        if (!array->is_array())
             fail("entity \"" + child.name + "\": \"" + base + "\" is " + json_kind(array) +
                      ", expected an array",
                  kInvalidText);
-        size_t index;
-        json_t* element;
-        json_array_foreach(array, index, element) {
-            map_row(child_index, element, parent_row, base + "[" + std::to_string(index) + "]");
-        }
+        size_t index = 0;
+        for (const JsonNode& element : array->children())
+            map_row(child_index, &element, parent_row, base + "[" + std::to_string(index++) + "]");
     }
 
     std::optional<std::string> field_value(const EntitySpec& entity, MappedRow& row,
-                                           int field_index, const json_t* context) {
+                                           int field_index, const JsonNode* context) {
         const FieldSpec& field = entity.fields[field_index];
         std::optional<std::string> value;
         if (!field.from_parent.empty()) {
@@ -138,8 +143,8 @@ class Mapper {
         } else if (field.source != FieldSource::Document) {
             value = source_value(field.source);
         } else {
-            const json_t* found = JsonDocument::find(context, field.path);
-            if (found != nullptr && !json_is_null(found))
+            const JsonNode* found = JsonDocument::find(context, field.path);
+            if (found != nullptr && !found->is_null())
                 value = document_value(entity, row, field, found);
         }
         bool filled_later = !row.parent_id_fields.empty() &&
@@ -189,13 +194,13 @@ class Mapper {
     }
 
     std::string document_value(const EntitySpec& entity, const MappedRow& row,
-                               const FieldSpec& field, const json_t* value) const {
-        if (json_is_object(value) || json_is_array(value)) {
+                               const FieldSpec& field, const JsonNode* value) const {
+        if (value->is_object() || value->is_array()) {
             if (is_json_type(field.type))
-                return doc_.to_json(value);
-            if (json_is_array(value) && is_array_type(field.type)) {
+                return JsonDocument::to_json(value);
+            if (value->is_array() && is_array_type(field.type)) {
                 std::string literal;
-                write_array_literal(doc_, value, literal, describe_field(entity, row.origin, field));
+                write_array_literal(value, literal, describe_field(entity, row.origin, field));
                 return literal;
             }
             fail(describe_field(entity, row.origin, field) + ": expected a value of type " +
@@ -203,12 +208,11 @@ class Mapper {
                  kInvalidText);
         }
         if (is_json_type(field.type))
-            return doc_.to_json(value);
-        return doc_.value_text(value);
+            return JsonDocument::to_json(value);
+        return JsonDocument::value_text(value);
     }
 
     const EntityTree& tree_;
-    const JsonDocument& doc_;
     const MessageMeta& meta_;
     MappedDocument& out_;
 };
@@ -271,7 +275,7 @@ bool map_document(const EntityTree& tree, std::string_view body, const MessageMe
         return false;
     }
     try {
-        Mapper(tree, doc, meta, out).map_row(0, doc.root(), -1, "");
+        Mapper(tree, meta, out).map_row(0, doc.root(), -1, "");
     } catch (const MappingFailure& failure) {
         error = failure.error;
         out.rows.clear();

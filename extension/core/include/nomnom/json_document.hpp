@@ -1,50 +1,110 @@
-// A parsed JSON document that remembers the exact text of every number in it.
+// A parsed JSON document that keeps the exact text of every number in it.
 //
-// jansson keeps numbers as int64 or double; a price of 1234.56 or an order key of
-// 123456789012345678901 would come back altered. PostgreSQL's numeric input wants the
-// text as written, so after jansson has validated the document we scan it once more and
-// pair each number value (in document order) with its literal text.
+// PostgreSQL's numeric input wants a number as written: a price of 1234.56 or 450.00, an
+// order key of 123456789012345678901, must not pass through a double. RapidJSON's SAX reader
+// hands every number over as its literal text, and the document keeps it.
+//
+// The document owns a copy of the text and parses it in place (strings are unescaped where
+// they stand), building one array of nodes in document order. Nodes and their texts point
+// into that copy: they live as long as the document, which can be neither copied nor moved.
+//
+// It accepts exactly what jansson accepts with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+// JSON_DECODE_INT_AS_REAL (the bridge checks documents against that), and a rejected text gets
+// jansson's error message. One exception, see json_document.cpp: a zero with a huge exponent,
+// such as 0e309, which RapidJSON deems too big.
 #pragma once
 
-#include "nomnom/json_ptr.hpp"
-
-#include <optional>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace nomnom {
 
-class JsonDocument {
+enum class JsonType : uint8_t { Null, False, True, Number, String, Array, Object };
+
+// One value of a document. A container's children follow it directly, and every node knows
+// how many nodes its subtree spans, so the next sibling of a node is `node + span`.
+class JsonNode {
   public:
-    // Parses `text`. On failure returns false and sets `error` to jansson's message with
-    // the line and column. Duplicate object keys are rejected: which one wins is ambiguous.
-    bool parse(std::string_view text, std::string& error);
+    JsonType type() const { return type_; }
+    bool is_null() const { return type_ == JsonType::Null; }
+    bool is_object() const { return type_ == JsonType::Object; }
+    bool is_array() const { return type_ == JsonType::Array; }
 
-    const json_t* root() const { return root_.get(); }
+    // A string's decoded text, a number's literal as written; empty for other values.
+    std::string_view text() const { return {text_, text_length_}; }
+    // The key of an object member (decoded); empty for array elements and the root.
+    std::string_view key() const { return {key_, key_length_}; }
+    // The number of elements of an array or members of an object.
+    size_t size() const { return size_; }
 
-    // The member at `path` below `from` (object keys only); nullptr when any step is missing.
-    static const json_t* find(const json_t* from, const std::vector<std::string>& path);
+    class Iterator {
+      public:
+        explicit Iterator(const JsonNode* node) : node_(node) {}
+        const JsonNode& operator*() const { return *node_; }
+        const JsonNode* operator->() const { return node_; }
+        Iterator& operator++() {
+            node_ += node_->span_;
+            return *this;
+        }
+        bool operator!=(const Iterator& other) const { return node_ != other.node_; }
 
-    // The text PostgreSQL's input function gets for a scalar: strings as they are, numbers
-    // as written, booleans as true/false. Objects and arrays as compact JSON.
-    std::string value_text(const json_t* value) const;
+      private:
+        const JsonNode* node_;
+    };
+    struct Children {
+        Iterator first, last;
+        Iterator begin() const { return first; }
+        Iterator end() const { return last; }
+    };
+    // The elements of an array or the members of an object, in document order.
+    Children children() const { return {Iterator(this + 1), Iterator(this + span_)}; }
 
-    // Compact JSON of any value, numbers as written.
-    std::string to_json(const json_t* value) const;
+    // The member named `key` of an object (the first: a document has no duplicates);
+    // nullptr when there is none or this is not an object.
+    const JsonNode* member(std::string_view key) const;
 
   private:
-    void pair_numbers(const json_t* value, const std::vector<std::string_view>& literals,
-                      size_t& next);
-    void write_json(const json_t* value, std::string& out) const;
+    friend class JsonBuilder; // the parser's SAX handler (json_document.cpp)
 
-    std::string text_;
-    JsonPtr root_;
-    std::unordered_map<const json_t*, std::string_view> number_text_;
+    const char* text_ = nullptr;
+    const char* key_ = nullptr;
+    uint32_t text_length_ = 0;
+    uint32_t key_length_ = 0;
+    uint32_t size_ = 0;
+    uint32_t span_ = 1; // nodes in this subtree, this one included
+    JsonType type_ = JsonType::Null;
 };
 
-// The number literals of a JSON text, in order (strings are skipped). Exposed for tests.
-std::vector<std::string_view> scan_number_literals(std::string_view json_text);
+class JsonDocument {
+  public:
+    JsonDocument() = default;
+    JsonDocument(const JsonDocument&) = delete; // the nodes point into text_
+    JsonDocument& operator=(const JsonDocument&) = delete;
+
+    // Parses `text`. On failure returns false and sets `error` to jansson's message with the
+    // line and column. Duplicate object keys are rejected: which one wins is ambiguous.
+    bool parse(std::string_view text, std::string& error);
+
+    // The top-level value; nullptr before a successful parse.
+    const JsonNode* root() const { return nodes_.empty() ? nullptr : nodes_.data(); }
+
+    // The member at `path` below `from` (object keys only); nullptr when any step is missing.
+    static const JsonNode* find(const JsonNode* from, const std::vector<std::string>& path);
+
+    // The text PostgreSQL's input function gets for a scalar: strings as they are, numbers
+    // as written, booleans as true/false. Objects and arrays (and null) as compact JSON.
+    static std::string value_text(const JsonNode* value);
+
+    // Compact JSON of any value, numbers as written, strings escaped as jansson's
+    // json_dumps(JSON_COMPACT) escapes them.
+    static std::string to_json(const JsonNode* value);
+    static void append_json(const JsonNode* value, std::string& out);
+
+  private:
+    std::string text_; // parsed in place: strings are unescaped where they stand
+    std::vector<JsonNode> nodes_;
+};
 
 } // namespace nomnom
