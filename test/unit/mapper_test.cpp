@@ -212,6 +212,26 @@ TEST(Mapper, ReportsJanssonsParseErrors) {
               "column 12)");
 }
 
+TEST(Mapper, ATreeChangedAfterBuildWorksToo) {
+    EntityTree tree = EntityTree::build(tpch_like(), "Order");
+    tree.field_traits.clear();
+    MappedDocument doc;
+    MappingError error;
+    ASSERT_TRUE(map_document(tree, R"({"order_key": "K", "total": 2.50})", {}, doc, error))
+        << error.message;
+    EXPECT_EQ(*doc.rows[0].values[1], "2.50");
+
+    tree = EntityTree::build(tpch_like(), "Order");
+    FieldSpec extra;
+    extra.name = "extra";
+    extra.type = "jsonb";
+    extra.path = {"extra"};
+    tree.entities[0].fields.push_back(extra);
+    ASSERT_TRUE(map_document(tree, R"({"order_key": "K", "extra": {"a": [1.0]}})", {}, doc, error))
+        << error.message;
+    EXPECT_EQ(*doc.rows[0].values[5], R"({"a":[1.0]})");
+}
+
 TEST(Mapper, MapsOnTwoThreadsAtOnce) {
     // The worker maps a batch on two threads; the mapper keeps no shared state.
     EntityTree tree = EntityTree::build(tpch_like(), "Order");

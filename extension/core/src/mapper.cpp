@@ -35,6 +35,8 @@ bool is_array_type(const std::string& type) {
     return type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0;
 }
 
+using FieldTraits = EntityTree::FieldTraits;
+
 const char* json_kind(const JsonNode* value) {
     switch (value->type()) {
     case JsonType::Object:
@@ -93,8 +95,9 @@ void write_array_literal(const JsonNode* array, std::string& out, const std::str
 
 class Mapper {
   public:
-    Mapper(const EntityTree& tree, const MessageMeta& meta, MappedDocument& out)
-        : tree_(tree), meta_(meta), out_(out) {}
+    Mapper(const EntityTree& tree, const std::vector<std::vector<FieldTraits>>& traits,
+           const MessageMeta& meta, MappedDocument& out)
+        : tree_(tree), traits_(traits), meta_(meta), out_(out) {}
 
     void map_row(int entity_index, const JsonNode* context, int parent_row, std::string origin) {
         const EntitySpec& entity = tree_.entities[entity_index];
@@ -108,7 +111,7 @@ class Mapper {
         row.origin = std::move(origin);
         row.values.reserve(entity.fields.size());
         for (size_t i = 0; i < entity.fields.size(); ++i)
-            row.values.push_back(field_value(entity, row, static_cast<int>(i), context));
+            row.values.push_back(field_value(entity_index, row, static_cast<int>(i), context));
         out_.rows.push_back(std::move(row));
         int row_index = static_cast<int>(out_.rows.size()) - 1;
 
@@ -134,8 +137,9 @@ class Mapper {
             map_row(child_index, &element, parent_row, base + "[" + std::to_string(index++) + "]");
     }
 
-    std::optional<std::string> field_value(const EntitySpec& entity, MappedRow& row,
-                                           int field_index, const JsonNode* context) {
+    std::optional<std::string> field_value(int entity_index, MappedRow& row, int field_index,
+                                           const JsonNode* context) {
+        const EntitySpec& entity = tree_.entities[entity_index];
         const FieldSpec& field = entity.fields[field_index];
         std::optional<std::string> value;
         if (!field.from_parent.empty()) {
@@ -145,7 +149,8 @@ class Mapper {
         } else {
             const JsonNode* found = JsonDocument::find(context, field.path);
             if (found != nullptr && !found->is_null())
-                value = document_value(entity, row, field, found);
+                value =
+                    document_value(entity, row, field, traits_[entity_index][field_index], found);
         }
         bool filled_later = !row.parent_id_fields.empty() &&
                             row.parent_id_fields.back() == field_index;
@@ -194,11 +199,12 @@ class Mapper {
     }
 
     std::string document_value(const EntitySpec& entity, const MappedRow& row,
-                               const FieldSpec& field, const JsonNode* value) const {
+                               const FieldSpec& field, FieldTraits traits,
+                               const JsonNode* value) const {
+        if (traits.json)
+            return JsonDocument::to_json(value);
         if (value->is_object() || value->is_array()) {
-            if (is_json_type(field.type))
-                return JsonDocument::to_json(value);
-            if (value->is_array() && is_array_type(field.type)) {
+            if (value->is_array() && traits.array) {
                 std::string literal;
                 write_array_literal(value, literal, describe_field(entity, row.origin, field));
                 return literal;
@@ -207,15 +213,31 @@ class Mapper {
                      field.type + ", got " + json_kind(value),
                  kInvalidText);
         }
-        if (is_json_type(field.type))
-            return JsonDocument::to_json(value);
         return JsonDocument::value_text(value);
     }
 
     const EntityTree& tree_;
+    const std::vector<std::vector<FieldTraits>>& traits_;
     const MessageMeta& meta_;
     MappedDocument& out_;
 };
+
+std::vector<std::vector<FieldTraits>> traits_of(const std::vector<EntitySpec>& entities) {
+    std::vector<std::vector<FieldTraits>> traits(entities.size());
+    for (size_t e = 0; e < entities.size(); ++e)
+        for (const FieldSpec& field : entities[e].fields)
+            traits[e].push_back(FieldTraits{is_json_type(field.type), is_array_type(field.type)});
+    return traits;
+}
+
+bool traits_fit(const EntityTree& tree) {
+    if (tree.field_traits.size() != tree.entities.size())
+        return false;
+    for (size_t e = 0; e < tree.entities.size(); ++e)
+        if (tree.field_traits[e].size() != tree.entities[e].fields.size())
+            return false;
+    return true;
+}
 
 } // namespace
 
@@ -260,6 +282,7 @@ EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::stri
             tree.children[next].push_back(static_cast<int>(tree.entities.size()) - 1);
         }
     }
+    tree.field_traits = traits_of(tree.entities);
     return tree;
 }
 
@@ -274,8 +297,14 @@ bool map_document(const EntityTree& tree, std::string_view body, const MessageMe
                              kInvalidJson};
         return false;
     }
+    // A tree assembled or changed after build() may lack its traits.
+    std::vector<std::vector<FieldTraits>> own_traits;
+    bool fit = traits_fit(tree);
+    if (!fit)
+        own_traits = traits_of(tree.entities);
+    const auto& traits = fit ? tree.field_traits : own_traits;
     try {
-        Mapper(tree, meta, out).map_row(0, doc.root(), -1, "");
+        Mapper(tree, traits, meta, out).map_row(0, doc.root(), -1, "");
     } catch (const MappingFailure& failure) {
         error = failure.error;
         out.rows.clear();

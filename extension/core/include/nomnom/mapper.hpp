@@ -19,6 +19,14 @@ struct EntityTree {
     std::vector<int> parent;              // parent[i] is an index into entities; -1 for the root
     std::vector<std::vector<int>> children;
 
+    // What the mapper needs of a field's type, per entity and field: worked out once here
+    // rather than for every value.
+    struct FieldTraits {
+        bool json = false;  // json or jsonb: any value as JSON text
+        bool array = false; // an array type: a JSON array becomes an array literal
+    };
+    std::vector<std::vector<FieldTraits>> field_traits;
+
     // Builds the tree of `root` from all known specs. Throws SpecError when `root` is
     // unknown or derived, or when a parent chain is broken.
     static EntityTree build(const std::vector<EntitySpec>& all, const std::string& root);
