@@ -150,7 +150,9 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
 
     std::vector<Doc> docs;
     if (batch) {
-        for (const NdjsonLine& line : split_ndjson(request.body)) {
+        std::vector<NdjsonLine> lines = split_ndjson(request.body);
+        docs.reserve(lines.size());
+        for (const NdjsonLine& line : lines) {
             docs.emplace_back();
             docs.back().line = line.number;
             docs.back().text = line.text;
@@ -166,6 +168,8 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
     bool refreshed = false;
     std::vector<PublishItem> items;
     std::vector<Doc*> to_publish;
+    items.reserve(docs.size());
+    to_publish.reserve(docs.size());
     for (Doc& doc : docs) {
         // Validated, not parsed: the bytes are published as received (json_check.hpp).
         JsonCheck checked = check_json(doc.text);
@@ -205,7 +209,7 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
                 batch ? *idempotency_key + ":" + std::to_string(doc.line) : *idempotency_key);
         else
             doc.message_id = nomnom::random_uuid();
-        items.push_back(PublishItem{doc.subject, doc.message_id, doc.entity, doc.text});
+        items.push_back(PublishItem{doc.subject.c_str(), doc.message_id.c_str(), doc.entity.c_str(), doc.text});
         to_publish.push_back(&doc);
     }
 
@@ -219,6 +223,8 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         outcomes = publisher_.publish(items);
     std::vector<StatusRow> rows;
     std::vector<Doc*> stored;
+    rows.reserve(outcomes.size());
+    stored.reserve(outcomes.size());
     bool any_not_stored = false;
     for (size_t i = 0; i < outcomes.size(); ++i) {
         Doc& doc = *to_publish[i];

@@ -140,12 +140,12 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
             continue;
         }
         natsMsg* msg = nullptr;
-        natsStatus s = natsMsg_Create(&msg, item.subject.c_str(), nullptr, item.payload.data(),
+        natsStatus s = natsMsg_Create(&msg, item.subject, nullptr, item.payload.data(),
                                       static_cast<int>(item.payload.size()));
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(msg, "Nats-Msg-Id", item.message_id.c_str());
+            s = natsMsgHeader_Set(msg, "Nats-Msg-Id", item.message_id);
         if (s == NATS_OK)
-            s = natsMsgHeader_Set(msg, "Nomnom-Entity", item.entity.c_str());
+            s = natsMsgHeader_Set(msg, "Nomnom-Entity", item.entity);
         if (s != NATS_OK) {
             natsMsg_Destroy(msg);
             fail_now(i, "cannot build the message: " + status_text(s));
