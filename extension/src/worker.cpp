@@ -1,9 +1,10 @@
 // A stream worker: fetches batches from the stream's durable pull consumer, writes each
 // batch in one transaction, commits, then acknowledges.
 //
-// PostgreSQL-style code (ereport, SPI, subtransactions); nats.c is called on this thread
-// only, through status-code functions; the pure C++ core (routing, ids, options) through
-// noexcept helpers that keep their C++ objects to themselves.
+// PostgreSQL-style code (ereport, SPI, subtransactions); nats.c through status-code
+// functions, here and on the prefetch thread that fetches and maps the next batch while
+// this one is written (prefetch.hpp); the pure C++ core (routing, ids, options, the
+// prefetcher) through noexcept helpers that keep their C++ objects to themselves.
 #include "message_writer.hpp"
 #include "nats_glue.hpp"
 #include "prefetch.hpp"
