@@ -165,13 +165,41 @@ SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
     return child.delete_plan;
 }
 
+// date_in spends most of its time in PostgreSQL's general date/time parser. The canonical
+// YYYY-MM-DD of years 1000 to 9999, what producers send, is decoded here to the same
+// value; anything else (other forms, invalid dates) goes to date_in, which also reports it.
+bool iso_date(const std::string& text, Datum* out) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    auto number = [&](size_t from, size_t length, int& value) {
+        value = 0;
+        for (size_t i = from; i < from + length; ++i) {
+            if (text[i] < '0' || text[i] > '9')
+                return false;
+            value = value * 10 + (text[i] - '0');
+        }
+        return true;
+    };
+    int year, month, day;
+    if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || year < 1000 ||
+        month < 1 || month > 12 || day < 1 || day > day_tab[isleap(year) ? 1 : 0][month - 1])
+        return false;
+    *out = DateADTGetDatum(date2j(year, month, day) - POSTGRES_EPOCH_JDATE);
+    return true;
+}
+
+// PostgreSQL-style (may ereport): `text` through the column's input function.
+Datum input_value(const Column& column, const std::string& text) {
+    Datum value;
+    if (column.type_oid == DATEOID && iso_date(text, &value))
+        return value;
+    return InputFunctionCall(const_cast<FmgrInfo*>(&column.input), const_cast<char*>(text.c_str()),
+                             column.typioparam, column.typmod);
+}
+
 Datum text_to_datum(const Column& column, const std::string& text) {
     Datum value = 0;
-    pg_call([&] {
-        value = InputFunctionCall(const_cast<FmgrInfo*>(&column.input),
-                                  const_cast<char*>(text.c_str()), column.typioparam,
-                                  column.typmod);
-    });
+    pg_call([&] { value = input_value(column, text); });
     return value;
 }
 
@@ -357,33 +385,6 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 
 } // namespace
 
-namespace {
-
-// date_in spends most of its time in PostgreSQL's general date/time parser. The canonical
-// YYYY-MM-DD of years 1000 to 9999, what producers send, is decoded here to the same
-// value; anything else (other forms, invalid dates) goes to date_in, which also reports it.
-bool iso_date(const std::string& text, Datum* out) {
-    if (text.size() != 10 || text[4] != '-' || text[7] != '-')
-        return false;
-    auto number = [&](size_t from, size_t length, int& value) {
-        value = 0;
-        for (size_t i = from; i < from + length; ++i) {
-            if (text[i] < '0' || text[i] > '9')
-                return false;
-            value = value * 10 + (text[i] - '0');
-        }
-        return true;
-    };
-    int year, month, day;
-    if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || year < 1000 ||
-        month < 1 || month > 12 || day < 1 || day > day_tab[isleap(year) ? 1 : 0][month - 1])
-        return false;
-    *out = DateADTGetDatum(date2j(year, month, day) - POSTGRES_EPOCH_JDATE);
-    return true;
-}
-
-} // namespace
-
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls) {
     // One PG_TRY for the row, not one a value: a batch converts millions of values. The
     // field it stopped at names the culprit (volatile: read after the longjmp).
@@ -397,12 +398,7 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
                     values[field] = 0;
                     continue;
                 }
-                const Column& column = entity.columns[field];
-                if (column.type_oid == DATEOID && iso_date(*text, &values[field]))
-                    continue;
-                values[field] = InputFunctionCall(const_cast<FmgrInfo*>(&column.input),
-                                                  const_cast<char*>(text->c_str()),
-                                                  column.typioparam, column.typmod);
+                values[field] = input_value(entity.columns[field], *text);
             }
         });
     } catch (const PgError& error) {
