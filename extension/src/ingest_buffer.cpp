@@ -5,6 +5,7 @@
 
 #include "pg_guard.hpp"
 #include "spi_session.hpp"
+#include "subtransaction.hpp"
 
 namespace nomnom {
 namespace {
@@ -23,33 +24,14 @@ bool enqueuing = false; // our own catalog reads must not flush mid-call
 ExecutorFinish_hook_type previous_executor_finish = nullptr;
 
 void discard(SubTransactionId from) {
+    // A flush writes in subtransactions of its own; the batch it took out of the queue
+    // still needs its Datums when one of those rolls back.
+    if (flushing)
+        return;
     while (!queue.empty() && queue.back().subtransaction >= from)
         queue.pop_back();
     if (queue.empty() && datum_context)
         MemoryContextReset(datum_context);
-}
-
-// Runs `body` in a subtransaction; false (and rolled back) when it threw.
-template <typename Body> bool in_subtransaction(Body&& body) {
-    MemoryContext context = CurrentMemoryContext;
-    ResourceOwner owner = CurrentResourceOwner;
-    pg_call([] { BeginInternalSubTransaction(nullptr); });
-    MemoryContextSwitchTo(context);
-    bool ok = true;
-    try {
-        body();
-    } catch (const std::exception&) {
-        ok = false;
-    }
-    pg_call([&] {
-        if (ok)
-            ReleaseCurrentSubTransaction();
-        else
-            RollbackAndReleaseCurrentSubTransaction();
-    });
-    MemoryContextSwitchTo(context);
-    CurrentResourceOwner = owner;
-    return ok;
 }
 
 void write_queue(std::vector<QueuedMessage>& batch) {
@@ -64,7 +46,7 @@ void write_queue(std::vector<QueuedMessage>& batch) {
     // Set-wise first. If that fails (two versions of one order in the batch, a constraint
     // violation), write one by one, in order: the same result as one call at a time, and
     // the culprit's own error.
-    if (in_subtransaction([&] { write_prepared(messages); }))
+    if (!in_subtransaction([&] { write_prepared(messages); }))
         return;
     for (PreparedMessage* message : messages)
         write_prepared({message});
