@@ -168,6 +168,8 @@ ResolvedTree::~ResolvedTree() {
     for (ResolvedEntity& entity : entities) {
         if (entity.insert_plan)
             SPI_freeplan(entity.insert_plan);
+        if (entity.plain_insert_plan)
+            SPI_freeplan(entity.plain_insert_plan);
         if (entity.delete_plan)
             SPI_freeplan(entity.delete_plan);
     }

@@ -10,6 +10,7 @@
 
 #include "nomnom/mapper.hpp"
 #include "pg_prelude.hpp"
+#include "plain_first.hpp"
 
 namespace nomnom {
 
@@ -48,6 +49,8 @@ struct ResolvedEntity {
     bool returns_id = false;      // a child copies this row's generated id
     // Prepared on first use, kept for the life of the cache.
     SPIPlanPtr insert_plan = nullptr;
+    SPIPlanPtr plain_insert_plan = nullptr; // the upsert without ON CONFLICT (plain_first.hpp)
+    PlainFirst plain_first;
     SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to given parent rows
     std::vector<std::string> delete_returning; // what delete_plan returns, for cascading
 };

@@ -9,6 +9,7 @@
 #include "nomnom/mapper.hpp"
 #include "pg_guard.hpp"
 #include "pg_text.hpp"
+#include "plain_first.hpp"
 #include "signal_safe_thread.hpp"
 #include "spi_session.hpp"
 
@@ -18,11 +19,15 @@ namespace {
 // Claims ids: inserts them as completed, or turns pending/failed rows completed. A row that
 // is already completed is left alone and not returned. A conflicting row is locked, so a
 // concurrent writer of the same id waits and then sees it completed.
-constexpr const char* kClaimSql =
+// kClaimInsert alone, a plain INSERT, is tried first (plain_first.hpp): ids are usually new.
+// A concurrent writer's uncommitted row of the same id makes it wait, then fail with a
+// unique violation, and the upsert follows.
+constexpr const char kClaimInsert[] =
     "INSERT INTO nomnom.message_status AS s "
     "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
     "SELECT unnest($1), unnest($2), unnest($3), unnest($4), 'completed', unnest($5), unnest($6), "
-    "       unnest($7), clock_timestamp() "
+    "       unnest($7), clock_timestamp() ";
+const std::string kClaimSql = std::string(kClaimInsert) +
     "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
     "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
     "  entity = EXCLUDED.entity, attempts = GREATEST(EXCLUDED.attempts, s.attempts), "
@@ -32,13 +37,30 @@ constexpr const char* kClaimSql =
     "RETURNING s.message_id";
 
 SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr plain_claim_plan = nullptr;
+PlainFirst plain_claim;
+
+SPIPlanPtr prepare_claim(const char* sql) {
+    SPIPlanPtr plan = nullptr;
+    pg_call([&] {
+        Oid types[] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+                       INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+        plan = SPI_prepare_cursor(sql, 7, types, CURSOR_OPT_GENERIC_PLAN);
+        if (plan == nullptr)
+            elog(ERROR, "nomnom: cannot prepare the status claim: %s",
+                 SPI_result_code_string(SPI_result));
+        SPI_keepplan(plan);
+    });
+    return plan;
+}
 
 std::string id_key(const pg_uuid_t& id) {
     return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
 }
 
-// Claims the messages; returns the ids that were not already completed.
-std::unordered_set<std::string> claim(const std::vector<PreparedMessage*>& messages) {
+// Claims the messages: true when every one was new, else false with the ids that were
+// not already completed in `claimed`.
+bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std::string>& claimed) {
     std::vector<Datum> ids, streams, subjects, entities, attempts, seqs, received;
     std::vector<char> no_nulls(messages.size(), 0), stream_nulls, subject_nulls, seq_nulls;
     pg_call([&] {
@@ -61,20 +83,15 @@ std::unordered_set<std::string> claim(const std::vector<PreparedMessage*>& messa
         make_array(TEXTOID, subjects, subject_nulls), make_array(TEXTOID, entities, no_nulls),
         make_array(INT4OID, attempts, no_nulls),      make_array(INT8OID, seqs, seq_nulls),
         make_array(TIMESTAMPTZOID, received, no_nulls)};
-    if (claim_plan == nullptr) {
-        pg_call([&] {
-            Oid types[] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-                           INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-            SPIPlanPtr plan = SPI_prepare_cursor(kClaimSql, 7, types, CURSOR_OPT_GENERIC_PLAN);
-            if (plan == nullptr)
-                elog(ERROR, "nomnom: cannot prepare the status claim: %s",
-                     SPI_result_code_string(SPI_result));
-            SPI_keepplan(plan);
-            claim_plan = plan;
-        });
+    if (plain_claim.worth_trying(messages.size())) {
+        if (plain_claim_plan == nullptr)
+            plain_claim_plan = prepare_claim(kClaimInsert);
+        if (plain_claim.try_insert(plain_claim_plan, params, "status claim"))
+            return true; // every id was new
     }
+    if (claim_plan == nullptr)
+        claim_plan = prepare_claim(kClaimSql.c_str());
     execute(claim_plan, params, "status claim");
-    std::unordered_set<std::string> claimed;
     pg_call([&] {
         for (uint64 r = 0; r < SPI_processed; ++r) {
             bool is_null;
@@ -82,7 +99,7 @@ std::unordered_set<std::string> claim(const std::vector<PreparedMessage*>& messa
             claimed.insert(id_key(*DatumGetUUIDP(id)));
         }
     });
-    return claimed;
+    return false;
 }
 
 } // namespace
@@ -201,8 +218,9 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
         if (message->message.track_status)
             to_claim.push_back(message);
     }
-    if (!to_claim.empty()) {
-        std::unordered_set<std::string> claimed = claim(to_claim);
+    std::unordered_set<std::string> claimed;
+    bool all_claimed = to_claim.empty() || claim(to_claim, claimed);
+    if (!all_claimed) {
         for (PreparedMessage* message : to_claim)
             if (claimed.count(id_key(message->message.message_id)) == 0)
                 message->kind = NOMNOM_DUPLICATE; // already completed: a redelivery

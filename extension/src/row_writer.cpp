@@ -72,29 +72,31 @@ bool ignores_conflicts(const ResolvedEntity& entity) {
            !replaced_whole(entity);
 }
 
+bool has_conflict_clause(const ResolvedEntity& entity) {
+    const EntitySpec& spec = *entity.spec;
+    return !spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity);
+}
+
 // INSERT ... SELECT unnest($1), unnest($2), ... [ON CONFLICT ...] [RETURNING ...]: one array
 // per column, unnested side by side in the select list (a ProjectSet streams the rows;
 // unnest in FROM would first copy them all into a tuplestore). Rows come back in input
 // order; with DO NOTHING a skipped row is missing, so then the unique key comes back too
-// and rows are matched by it.
-SPIPlanPtr insert_plan(ResolvedEntity& entity) {
-    if (entity.insert_plan)
-        return entity.insert_plan;
+// and rows are matched by it. Without `conflict_clause`: the plain INSERT that
+// plain_first.hpp tries first, which returns every row in input order.
+std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
-    std::vector<Oid> types;
     std::string select;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
         const Column& column = entity.columns[i];
         names.push_back(spec.fields[i].name);
-        types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
         select += (i ? ", " : "") + std::string("unnest($") + std::to_string(i + 1) + ")";
         if (travels_as_text(column))
             select += "::" + column.type_sql;
     }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + quote_ident_list(names) +
                       ") SELECT " + select;
-    if (!spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity)) {
+    if (conflict_clause) {
         sql += " ON CONFLICT (" + quote_ident_list(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
             sql += "NOTHING";
@@ -115,11 +117,33 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     if (needs_result(entity)) {
         sql += " RETURNING (t.xmax = 0)";
         sql += entity.returns_id ? ", t.id" : ", 0::int8";
-        if (ignores_conflicts(entity))
+        if (conflict_clause && ignores_conflicts(entity))
             sql += ", " + quote_ident_list(spec.unique, "t.");
     }
-    entity.insert_plan = prepare_kept(sql, types, spec.name);
+    return sql;
+}
+
+std::vector<Oid> insert_param_types(const ResolvedEntity& entity) {
+    std::vector<Oid> types;
+    for (const Column& column : entity.columns)
+        types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
+    return types;
+}
+
+// The entity's insert as its spec says (with ON CONFLICT when it has one).
+SPIPlanPtr insert_plan(ResolvedEntity& entity) {
+    if (!entity.insert_plan)
+        entity.insert_plan = prepare_kept(insert_sql(entity, has_conflict_clause(entity)),
+                                          insert_param_types(entity), entity.spec->name);
     return entity.insert_plan;
+}
+
+// The same without ON CONFLICT, for an entity that has one.
+SPIPlanPtr plain_insert_plan(ResolvedEntity& entity) {
+    if (!entity.plain_insert_plan)
+        entity.plain_insert_plan = prepare_kept(insert_sql(entity, false),
+                                                insert_param_types(entity), entity.spec->name);
+    return entity.plain_insert_plan;
 }
 
 // What rows of `entity` hand to their replace-mode children when they are deleted.
@@ -336,9 +360,12 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         }
         params.push_back(make_array(travels_as_text(column) ? TEXTOID : column.type_oid, values, nulls));
     }
-    SPIPlanPtr plan = insert_plan(entity);
+    bool all_new = false; // written by the plain INSERT: every row is new
     try {
-        execute(plan, params, "insert");
+        if (has_conflict_clause(entity) && entity.plain_first.worth_trying(rows.size()))
+            all_new = entity.plain_first.try_insert(plain_insert_plan(entity), params, "insert");
+        if (!all_new)
+            execute(insert_plan(entity), params, "insert");
     } catch (const PgError& error) {
         throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
                         error.data()->detail ? error.data()->detail : "");
@@ -352,7 +379,7 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         doc.ids[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[result_row],
                                                  SPI_tuptable->tupdesc, 2, &is_null));
     };
-    if (!ignores_conflicts(entity)) {
+    if (all_new || !ignores_conflicts(entity)) {
         pg_call([&] {
             if (SPI_processed != rows.size())
                 elog(ERROR, "nomnom: insert into %s returned %lu rows for %zu",

@@ -166,7 +166,7 @@ fixtures_sql() {
     done < <(find test/fixtures -type f -print0 2>/dev/null | sort -z)
 }
 
-# The template every suite database is copied from: pgtap, nomnom, the fixtures.
+# The template every suite database is copied from: pgtap, nomnom, the fixtures, helpers.
 make_template() {
     stack_psql postgres -c "CREATE DATABASE nomnom_template" || return 1
     stack_psql nomnom_template -c "CREATE EXTENSION pgtap" || return 1
@@ -177,6 +177,7 @@ make_template() {
         }
     fi
     fixtures_sql | stack_psql nomnom_template -f - || return 1
+    stack_psql nomnom_template -f test/pgtap/lib/order_doc.sql || return 1
 }
 
 # run_suite FILE: one count per assertion: "ok" passes, "not ok" fails, a TODO counts as

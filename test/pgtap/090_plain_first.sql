@@ -1,0 +1,87 @@
+-- Upserts are first tried as a plain INSERT in a subtransaction (extension/src/plain_first.hpp):
+-- a batch of new rows takes that path; a batch where one row already exists rolls it back
+-- and runs the upsert. Either way the result must be what the upsert alone writes.
+-- Batches here have at least 16 rows (fewer go straight to the upsert). The documents are
+-- made beforehand (a SQL function that finishes its own executor would flush the queue
+-- early), and each batch is ingested by a statement of its own, so that it is written in
+-- the transaction itself, not inside one of pgTAP's functions.
+BEGIN;
+SELECT plan(16);
+
+SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/order.json')::jsonb);
+SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/orderlineitem.json')::jsonb);
+
+CREATE FUNCTION pg_temp.id(i int) RETURNS uuid LANGUAGE sql AS $$
+  SELECT ('c0000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid $$;
+CREATE TEMP TABLE docs (body text, id uuid);
+
+-- 1. Forty new orders with ids: the claim and the orders go in as plain INSERTs. Each ran in
+-- a subtransaction of its own, so status rows and order rows carry two different xmins (the
+-- upsert would have written both in the batch's one subtransaction).
+INSERT INTO docs SELECT test_order_doc('N' || i, i, 2), pg_temp.id(i) FROM generate_series(1, 40) i;
+SELECT count(nomnom.ingest('Order', body, id)) AS ingested FROM docs;
+SELECT is((SELECT count(*)::int FROM orders), 40, '40 new orders written');
+SELECT is((SELECT count(DISTINCT x)::int FROM (
+             SELECT xmin::text AS x FROM orders
+             UNION ALL SELECT xmin::text FROM nomnom.message_status) v),
+          2, 'status rows and orders were written by separate plain inserts');
+SELECT is((SELECT count(*)::int FROM nomnom.message_status WHERE status = 'completed'), 40, 'every message completed');
+
+-- 2. Thirty orders: twenty are new versions of existing ones (price 1000 + i, one item
+-- instead of two), ten are new. The plain insert meets a duplicate key; the upsert writes.
+TRUNCATE docs;
+INSERT INTO docs SELECT test_order_doc('N' || i, 1000 + i, 1), pg_temp.id(100 + i) FROM generate_series(21, 50) i;
+SELECT count(nomnom.ingest('Order', body, id)) AS ingested FROM docs;
+SELECT is((SELECT count(*)::int FROM nomnom.message_status), 70, 'updates mixed with new orders: every message claimed');
+SELECT is_empty($$SELECT order_key FROM orders
+                  WHERE total_price <> CASE WHEN substr(order_key, 2)::int > 20 THEN 1000 + substr(order_key, 2)::int
+                                            ELSE substr(order_key, 2)::int END$$,
+                'each order has its latest price');
+SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE substr(order_key, 2)::int > 20)::int FROM order_line_items$$,
+                  $$VALUES (20 * 2 + 30 * 1, 30)$$,
+                  'updated orders have exactly their new line items, the others keep theirs');
+SELECT is((SELECT count(*)::int FROM orders), 50, 'no order written twice');
+-- Had the failed plain insert sunk the batch, it would have been written one message at a
+-- time, in the transaction itself rather than in the batch's subtransaction.
+SELECT ok((SELECT bool_and(xmin::text <> (txid_current() % 4294967296)::text) FROM orders
+           WHERE substr(order_key, 2)::int > 20), 'and the batch stayed one set-wise write');
+
+-- 3. The claim meets existing status rows: twenty the bridge recorded as pending (they become
+-- completed), and a redelivery of ten completed ids (acknowledged, not written again: their
+-- changed price must not land).
+INSERT INTO nomnom.message_status (message_id, stream, subject, entity, status, attempts, stream_seq, received_at)
+SELECT pg_temp.id(200 + i), 'MESSAGES', 'messages.ingest.Order', 'Order', 'pending', 0, i, '2025-01-01 00:00:00+00'
+FROM generate_series(1, 20) i;
+TRUNCATE docs;
+INSERT INTO docs SELECT test_order_doc('P' || i, i, 1), pg_temp.id(200 + i) FROM generate_series(1, 20) i;
+INSERT INTO docs SELECT test_order_doc('N' || i, 9999, 1), pg_temp.id(i) FROM generate_series(1, 10) i;
+SELECT count(nomnom.ingest('Order', body, id)) AS ingested FROM docs; -- pending and redelivered ids
+SELECT is((SELECT count(*)::int FROM nomnom.message_status WHERE status = 'pending'), 0, 'no message left pending');
+SELECT results_eq($$SELECT count(*)::int, min(stream), min(stream_seq), max(received_at) FROM nomnom.message_status
+                    WHERE message_id IN (SELECT pg_temp.id(200 + i) FROM generate_series(1, 20) i) AND status = 'completed'$$,
+                  $$VALUES (20, 'MESSAGES'::text, 1::bigint, '2025-01-01 00:00:00+00'::timestamptz)$$,
+                  'pending rows become completed, keeping what the bridge recorded');
+SELECT is((SELECT count(*)::int FROM orders WHERE order_key LIKE 'P%'), 20, 'the pending messages wrote their orders');
+SELECT is((SELECT count(*)::int FROM orders WHERE total_price = 9999), 0, 'redelivered completed ids wrote nothing');
+SELECT ok((SELECT bool_and(xmin::text <> (txid_current() % 4294967296)::text) FROM orders
+           WHERE order_key LIKE 'P%'), 'a failed plain claim keeps the batch one set-wise write');
+
+-- 4. DO NOTHING: a key already in the table and a key twice in the batch are skipped, the
+-- first version kept, as the upsert alone does.
+SELECT nomnom.define_entity('{"name": "Tag", "table": "tags", "unique": ["k"], "on_conflict": "ignore",
+  "fields": [{"name": "k", "type": "String"}, {"name": "v", "type": "int4"}]}'::jsonb);
+TRUNCATE docs;
+INSERT INTO docs SELECT json_build_object('k', 'T' || i, 'v', i) FROM generate_series(1, 20) i;
+SELECT count(nomnom.ingest('Tag', body)) AS ingested FROM docs;
+SELECT is((SELECT count(*)::int FROM tags), 20, '20 new tags');
+TRUNCATE docs;
+INSERT INTO docs SELECT json_build_object('k', 'T' || (i % 25), 'v', 100 + i) FROM generate_series(1, 40) i;
+SELECT count(nomnom.ingest('Tag', body)) AS ingested FROM docs; -- existing keys, and keys twice
+SELECT is((SELECT count(*)::int FROM nomnom.message_status WHERE entity = 'Tag'), 60, 'every tag message is completed, the skipped ones too');
+SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE v >= 100)::int, min(v) FILTER (WHERE k = 'T0')
+                    FROM tags$$,
+                  $$VALUES (25, 5, 125)$$,
+                  'existing tags kept, new keys written once with their first version');
+
+SELECT * FROM finish();
+ROLLBACK;
