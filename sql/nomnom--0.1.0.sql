@@ -114,7 +114,7 @@ CREATE FUNCTION nomnom.effective_stream_options(options jsonb)
                                      'nats://127.0.0.1:4222'),
         'consumer',         'workers',
         'workers',          1,
-        'batch_size',       500,
+        'batch_size',       1000,
         'max_wait_ms',      500,
         'max_deliver',      5,
         'ack_wait_ms',      30000,

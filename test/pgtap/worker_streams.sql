@@ -66,7 +66,7 @@ SELECT is((SELECT state FROM nomnom.stream_status WHERE name = 'PGTAP_STREAMS'),
 -- alter_stream merges; a null goes back to the default
 SELECT lives_ok($$SELECT nomnom.alter_stream('PGTAP_STREAMS', '{"max_deliver": 7, "batch_size": null}')$$, 'alter_stream');
 SELECT is((SELECT (options->>'max_deliver') || '/' || (options->>'batch_size') FROM nomnom.streams WHERE name = 'PGTAP_STREAMS'),
-          '7/500', 'alter_stream merged max_deliver, reset batch_size');
+          '7/1000', 'alter_stream merged max_deliver, reset batch_size');
 SELECT throws_ok($$SELECT nomnom.alter_stream('NO_SUCH_STREAM', '{}')$$, '42704', NULL, 'altering an unknown stream');
 SELECT throws_ok($$SELECT nomnom.alter_stream('PGTAP_STREAMS', '{"storage": "disk"}')$$, '22023', NULL, 'alter_stream validates');
 

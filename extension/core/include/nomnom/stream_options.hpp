@@ -14,7 +14,7 @@ struct StreamOptions {
     std::string nats_url = "nats://127.0.0.1:4222";
     std::string consumer = "workers"; // durable pull consumer, shared by the workers
     int workers = 1;
-    int batch_size = 500;
+    int batch_size = 1000; // per transaction: each commit waits for its WAL flush
     int max_wait_ms = 500; // fetch timeout: the idle wait
     int max_deliver = 5;
     int64_t ack_wait_ms = 30000;
