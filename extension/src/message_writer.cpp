@@ -304,6 +304,9 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     write_prepared(to_write);
     for (size_t k = 0; k < to_write.size(); ++k)
         outcomes[index_of[k]].kind = to_write[k]->kind;
+    for (int i = 0; i < count; ++i)
+        if (prepared[i] && messages[i].premapped != nullptr)
+            messages[i].premapped->spent = std::move(prepared[i]->rows); // freed by the prefetch
 }
 
 } // namespace nomnom

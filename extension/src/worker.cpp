@@ -65,14 +65,7 @@ bool cpp_route_and_id(const nomnom::StreamOptions* options, const char* stream, 
         std::string routed =
             nomnom::route_entity(*options, subject, entity_header ? entity_header : "");
         snprintf(entity, entity_len, "%s", routed.c_str());
-        std::string uuid;
-        if (nomnom_id != nullptr && nomnom::parse_uuid(nomnom_id))
-            uuid = *nomnom::parse_uuid(nomnom_id);
-        else if (msg_id != nullptr && msg_id[0] != '\0')
-            uuid = nomnom::message_uuid_from_id(msg_id);
-        else
-            uuid = nomnom::message_uuid_from_sequence(stream, stream_seq);
-        snprintf(id, 37, "%s", uuid.c_str());
+        snprintf(id, 37, "%s", nomnom::message_uuid(stream, stream_seq, nomnom_id, msg_id).c_str());
         return true;
     } catch (...) {
         return false;
@@ -102,10 +95,10 @@ bool cpp_prefetch_create(nomnom::Prefetcher** prefetch,
 }
 
 bool cpp_prefetch_start(nomnom::Prefetcher* prefetch, natsSubscription* sub, int batch_size,
-                        int wait_ms, const nomnom::StreamOptions* options,
-                        const nomnom::TreeSnapshot* trees) noexcept {
+                        int wait_ms, const char* stream, const nomnom::StreamOptions* options,
+                        uint64 options_generation, const nomnom::TreeSnapshot* trees) noexcept {
     try {
-        prefetch->start(sub, batch_size, wait_ms, *options, *trees);
+        prefetch->start(sub, batch_size, wait_ms, stream, *options, options_generation, *trees);
         return true;
     } catch (...) {
         return false;
@@ -793,6 +786,41 @@ int64 retry_delay_ms(int delivered) {
 }
 
 // Reads what the batch needs from each message: routing, id, metadata.
+// TimestampTz from Unix nanoseconds.
+TimestampTz from_unix_ns(int64 ns) {
+    return static_cast<TimestampTz>(ns / 1000) -
+           (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+// What the backend reads itself when the prefetch could not (or routed with older options).
+void read_facts(Item* item, int64* pending) {
+    natsMsg* msg = item->msg;
+    item->delivered = 1;
+    item->received_at = GetCurrentTimestamp();
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        item->stream_seq = meta->Sequence.Stream;
+        item->delivered = static_cast<int>(meta->NumDelivered);
+        if (meta->Timestamp > 0)
+            item->received_at = from_unix_ns(meta->Timestamp);
+        *pending = static_cast<int64>(meta->NumPending);
+        jsMsgMetaData_Destroy(meta);
+    }
+    const char* entity_header = nullptr;
+    const char* nomnom_id = nullptr;
+    const char* msg_id = nullptr;
+    natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
+    natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
+    if (!cpp_route_and_id(W.options, W.stream, item->subject, entity_header, nomnom_id, msg_id,
+                          item->stream_seq, item->entity, sizeof item->entity, item->id_text))
+        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    uuid_t bytes;
+    if (uuid_parse(item->id_text, bytes) != 0)
+        elog(ERROR, "nomnom worker: bad message id \"%s\"", item->id_text);
+    memcpy(item->id.data, bytes, UUID_LEN);
+}
+
 int64 prepare_items(natsMsgList* list) {
     int64 pending = -1;
     W.items =
@@ -809,33 +837,19 @@ int64 prepare_items(natsMsgList* list) {
         item->body_len = natsMsg_GetDataLength(msg);
         if (item->body == nullptr)
             item->body = "";
-        item->delivered = 1;
-        item->received_at = GetCurrentTimestamp();
-        jsMsgMetaData* meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-            item->stream_seq = meta->Sequence.Stream;
-            item->delivered = static_cast<int>(meta->NumDelivered);
-            if (meta->Timestamp > 0)
-                item->received_at =
-                    static_cast<TimestampTz>(meta->Timestamp / 1000) -
-                    (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-                     USECS_PER_DAY);
-            pending = static_cast<int64>(meta->NumPending);
-            jsMsgMetaData_Destroy(meta);
+        const nomnom::MessageFacts* facts = item->premapped ? &item->premapped->facts : nullptr;
+        if (facts == nullptr || !facts->known || facts->options_generation != W.generation) {
+            read_facts(item, &pending);
+            continue;
         }
-        const char* entity_header = nullptr;
-        const char* nomnom_id = nullptr;
-        const char* msg_id = nullptr;
-        natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
-        natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
-        natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
-        if (!cpp_route_and_id(W.options, W.stream, item->subject, entity_header, nomnom_id, msg_id,
-                              item->stream_seq, item->entity, sizeof item->entity, item->id_text))
-            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-        uuid_t bytes;
-        if (uuid_parse(item->id_text, bytes) != 0)
-            elog(ERROR, "nomnom worker: bad message id \"%s\"", item->id_text);
-        memcpy(item->id.data, bytes, UUID_LEN);
+        strlcpy(item->entity, facts->entity.c_str(), sizeof item->entity);
+        memcpy(item->id_text, facts->id_text, sizeof item->id_text);
+        item->id = facts->id;
+        item->stream_seq = facts->stream_seq;
+        item->delivered = facts->delivered;
+        item->received_at =
+            facts->timestamp_ns > 0 ? from_unix_ns(facts->timestamp_ns) : GetCurrentTimestamp();
+        pending = facts->pending;
     }
     return pending;
 }
@@ -961,7 +975,8 @@ void process_batch(natsMsgList* list) {
 // promptly whatever max_wait_ms.
 bool start_prefetch(void) {
     return cpp_prefetch_start(W.prefetch, W.sub, W.options->batch_size,
-                              Min(W.options->max_wait_ms, 1000), W.options, W.trees);
+                              Min(W.options->max_wait_ms, 1000), W.stream, W.options, W.generation,
+                              W.trees);
 }
 
 // After an empty fetch: the consumer's pending count, at most every 2 seconds. A pull that

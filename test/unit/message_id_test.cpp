@@ -25,6 +25,15 @@ TEST(MessageId, DerivesStableVersion5Ids) {
     EXPECT_NE(message_uuid_from_sequence("MESSAGES", 7), message_uuid_from_sequence("OTHER", 7));
 }
 
+TEST(MessageId, JetStreamMessageIdsPreferTheNomnomHeaderThenNatsMsgIdThenTheSequence) {
+    const char* uuid = "1B4E28BA-2FA1-11D2-883F-0016D3CCA427";
+    EXPECT_EQ(message_uuid("S", 7, uuid, "order-42"), "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    EXPECT_EQ(message_uuid("S", 7, "not-a-uuid", "order-42"), message_uuid_from_id("order-42"));
+    EXPECT_EQ(message_uuid("S", 7, nullptr, "order-42"), message_uuid_from_id("order-42"));
+    EXPECT_EQ(message_uuid("S", 7, nullptr, ""), message_uuid_from_sequence("S", 7));
+    EXPECT_EQ(message_uuid("S", 7, nullptr, nullptr), message_uuid_from_sequence("S", 7));
+}
+
 TEST(MessageId, RandomIdsAreVersion4AndDistinct) {
     std::string a = random_uuid();
     EXPECT_EQ(a[14], '4');

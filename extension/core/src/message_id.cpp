@@ -87,6 +87,17 @@ std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequenc
     return uuid_v5(name);
 }
 
+std::string message_uuid(std::string_view stream, uint64_t sequence, const char* nomnom_id,
+                         const char* nats_msg_id) {
+    if (nomnom_id != nullptr) {
+        if (std::optional<std::string> id = parse_uuid(nomnom_id))
+            return *id;
+    }
+    if (nats_msg_id != nullptr && nats_msg_id[0] != '\0')
+        return message_uuid_from_id(nats_msg_id);
+    return message_uuid_from_sequence(stream, sequence);
+}
+
 std::string random_uuid() {
     uuid_t id;
     random_bytes(id, sizeof id);

@@ -19,6 +19,11 @@ std::string message_uuid_from_id(std::string_view id);
 // UUIDv5(nomnom namespace, "<stream>:<sequence>") for a message that carries no id.
 std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequence);
 
+// A JetStream message's id, from its headers (either may be null): `Nomnom-Message-Id` when
+// it is a UUID, else from `Nats-Msg-Id` when there is one, else from (stream, sequence).
+std::string message_uuid(std::string_view stream, uint64_t sequence, const char* nomnom_id,
+                         const char* nats_msg_id);
+
 // A random (version 4) UUID.
 std::string random_uuid();
 
