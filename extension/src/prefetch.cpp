@@ -16,34 +16,31 @@ namespace {
 
 constexpr int kNiceness = 10; // of the prefetch thread; the backend's stays as it was
 
-// Routes `msg` and derives its id as the worker's prepare_items would, and reads its
-// JetStream metadata. Leaves `facts.known` false when something is missing.
+} // namespace
+
 void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& options,
                 MessageFacts& facts) {
+    facts = MessageFacts{};
     const char* entity_header = nullptr;
     const char* nomnom_id = nullptr;
     const char* msg_id = nullptr;
     natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
     natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
-    const char* subject = natsMsg_GetSubject(msg);
     jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, msg) != NATS_OK)
-        return;
-    facts.stream_seq = meta->Sequence.Stream;
-    facts.delivered = static_cast<int>(meta->NumDelivered);
-    facts.timestamp_ns = meta->Timestamp;
-    facts.pending = static_cast<int64_t>(meta->NumPending);
-    jsMsgMetaData_Destroy(meta);
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        facts.stream_seq = meta->Sequence.Stream;
+        facts.delivered = static_cast<int>(meta->NumDelivered);
+        facts.timestamp_ns = meta->Timestamp;
+        facts.pending = static_cast<int64_t>(meta->NumPending);
+        jsMsgMetaData_Destroy(meta);
+    }
+    const char* subject = natsMsg_GetSubject(msg);
     facts.entity = route_entity(options, subject ? subject : "", entity_header ? entity_header : "");
     std::string id = message_uuid(stream, facts.stream_seq, nomnom_id, msg_id);
     snprintf(facts.id_text, sizeof facts.id_text, "%s", id.c_str());
-    if (uuid_parse(facts.id_text, facts.id.data) != 0)
-        return;
-    facts.known = true;
+    facts.known = uuid_parse(facts.id_text, facts.id.data) == 0; // message_uuid makes only UUIDs
 }
-
-} // namespace
 
 Prefetcher::~Prefetcher() {
     if (thread_.joinable())
@@ -94,6 +91,8 @@ void Prefetcher::run() noexcept {
             MessageFacts& facts = premapped_[static_cast<size_t>(i)].facts;
             read_facts(msg, stream_, options_, facts);
             facts.options_generation = options_generation_;
+            if (trees_.empty())
+                continue;
             auto found = trees_.find(facts.entity);
             if (!facts.known || found == trees_.end() || found->second->uses_metadata)
                 continue;

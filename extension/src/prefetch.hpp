@@ -62,6 +62,11 @@ class Prefetcher {
     std::vector<PremappedMessage> premapped_;
 };
 
+// A message's entity (routed with `options`), id (derived for `stream`) and JetStream
+// metadata, as the worker needs them. C++-style (std::bad_alloc); nats.c and core only.
+void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& options,
+                MessageFacts& facts);
+
 // The trees a batch was written with, for the next prefetch.
 TreeSnapshot written_trees(const std::vector<PremappedMessage>& batch);
 

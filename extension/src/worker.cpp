@@ -28,8 +28,6 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
-#include <uuid/uuid.h>
-
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -57,16 +55,13 @@ bool cpp_parse_options(const char* json, nomnom::StreamOptions** out, char* err,
     }
 }
 
-// Routes a message and derives its id (text form, 36 characters + NUL).
-bool cpp_route_and_id(const nomnom::StreamOptions* options, const char* stream, const char* subject,
-                      const char* entity_header, const char* nomnom_id, const char* msg_id,
-                      uint64 stream_seq, char* entity, size_t entity_len, char* id) noexcept {
+// Reads a message's facts (see MessageFacts) on the backend's thread.
+bool cpp_read_facts(natsMsg* msg, const char* stream, const nomnom::StreamOptions* options,
+                    uint64 options_generation, nomnom::MessageFacts* facts) noexcept {
     try {
-        std::string routed =
-            nomnom::route_entity(*options, subject, entity_header ? entity_header : "");
-        snprintf(entity, entity_len, "%s", routed.c_str());
-        snprintf(id, 37, "%s", nomnom::message_uuid(stream, stream_seq, nomnom_id, msg_id).c_str());
-        return true;
+        nomnom::read_facts(msg, stream, *options, *facts);
+        facts->options_generation = options_generation;
+        return facts->known;
     } catch (...) {
         return false;
     }
@@ -792,35 +787,6 @@ TimestampTz from_unix_ns(int64 ns) {
            (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 }
 
-// What the backend reads itself when the prefetch could not (or routed with older options).
-void read_facts(Item* item, int64* pending) {
-    natsMsg* msg = item->msg;
-    item->delivered = 1;
-    item->received_at = GetCurrentTimestamp();
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-        item->stream_seq = meta->Sequence.Stream;
-        item->delivered = static_cast<int>(meta->NumDelivered);
-        if (meta->Timestamp > 0)
-            item->received_at = from_unix_ns(meta->Timestamp);
-        *pending = static_cast<int64>(meta->NumPending);
-        jsMsgMetaData_Destroy(meta);
-    }
-    const char* entity_header = nullptr;
-    const char* nomnom_id = nullptr;
-    const char* msg_id = nullptr;
-    natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
-    natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
-    natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
-    if (!cpp_route_and_id(W.options, W.stream, item->subject, entity_header, nomnom_id, msg_id,
-                          item->stream_seq, item->entity, sizeof item->entity, item->id_text))
-        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-    uuid_t bytes;
-    if (uuid_parse(item->id_text, bytes) != 0)
-        elog(ERROR, "nomnom worker: bad message id \"%s\"", item->id_text);
-    memcpy(item->id.data, bytes, UUID_LEN);
-}
-
 int64 prepare_items(natsMsgList* list) {
     int64 pending = -1;
     W.items =
@@ -830,18 +796,19 @@ int64 prepare_items(natsMsgList* list) {
         Item* item = &W.items[i];
         natsMsg* msg = list->Msgs[i];
         item->msg = msg;
-        if (static_cast<size_t>(i) < W.premapped->size())
-            item->premapped = &(*W.premapped)[i];
+        if (static_cast<size_t>(i) >= W.premapped->size()) // the prefetch ran out of memory
+            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+        item->premapped = &(*W.premapped)[i];
         item->subject = natsMsg_GetSubject(msg);
         item->body = natsMsg_GetData(msg);
         item->body_len = natsMsg_GetDataLength(msg);
         if (item->body == nullptr)
             item->body = "";
-        const nomnom::MessageFacts* facts = item->premapped ? &item->premapped->facts : nullptr;
-        if (facts == nullptr || !facts->known || facts->options_generation != W.generation) {
-            read_facts(item, &pending);
-            continue;
-        }
+        // Read here when the prefetch could not, or routed it with options changed since.
+        nomnom::MessageFacts* facts = &item->premapped->facts;
+        if ((!facts->known || facts->options_generation != W.generation) &&
+            !cpp_read_facts(msg, W.stream, W.options, W.generation, facts))
+            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
         strlcpy(item->entity, facts->entity.c_str(), sizeof item->entity);
         memcpy(item->id_text, facts->id_text, sizeof item->id_text);
         item->id = facts->id;
@@ -849,7 +816,8 @@ int64 prepare_items(natsMsgList* list) {
         item->delivered = facts->delivered;
         item->received_at =
             facts->timestamp_ns > 0 ? from_unix_ns(facts->timestamp_ns) : GetCurrentTimestamp();
-        pending = facts->pending;
+        if (facts->pending >= 0)
+            pending = facts->pending;
     }
     return pending;
 }
