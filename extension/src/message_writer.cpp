@@ -266,7 +266,7 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
         if (ahead != nullptr && ahead->mapped_with != nullptr &&
             ahead->mapped_with == prepared[i]->tree) {
             ahead->mapped_with = nullptr; // taken
-            prepared[i]->rows.doc = std::move(ahead->doc);
+            prepared[i]->rows = std::move(ahead->rows);
             prepared[i]->message.body = nullptr;
             prepared[i]->message.body_len = 0;
             mapped[i] = ahead->ok;

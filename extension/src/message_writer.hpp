@@ -76,13 +76,14 @@ struct MessageFacts {
 };
 
 // A message as the prefetch thread worked it out ahead of its batch (prefetch.hpp). The
-// writer takes the mapping when `mapped_with` is still the entity's current tree (and maps
-// again otherwise), then notes the entity and tree it wrote with, for the next prefetch.
+// writer takes the mapping (and the values fast_input converted) when `mapped_with` is still
+// the entity's current tree, and maps again otherwise; then notes the entity and tree it
+// wrote with, for the next prefetch.
 struct PremappedMessage {
     MessageFacts facts;
     std::shared_ptr<ResolvedTree> mapped_with; // nullptr: not mapped ahead, or taken
     bool ok = false;                           // mapped; else `error` says why not
-    MappedDocument doc;
+    DocumentRows rows;                         // mapped, values preconverted
     MappingError error;
     std::string written_entity;
     std::shared_ptr<ResolvedTree> written_tree;

@@ -101,7 +101,9 @@ void Prefetcher::run() noexcept {
             ahead.ok = map_document(found->second->tree,
                                     std::string_view(body ? body : "",
                                                      static_cast<size_t>(natsMsg_GetDataLength(msg))),
-                                    MessageMeta{}, ahead.doc, ahead.error);
+                                    MessageMeta{}, ahead.rows.doc, ahead.error);
+            if (ahead.ok)
+                preconvert_document(*found->second, ahead.rows);
             ahead.mapped_with = found->second;
         }
     } catch (...) {

@@ -8,11 +8,6 @@
 #include "pg_guard.hpp"
 #include "spi_session.hpp"
 
-extern "C" {
-#include "utils/date.h"
-#include "utils/datetime.h"
-}
-
 namespace nomnom {
 namespace {
 
@@ -189,30 +184,8 @@ SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
     return child.delete_plan;
 }
 
-// date_in spends most of its time in PostgreSQL's general date/time parser. The canonical
-// YYYY-MM-DD of years 1000 to 9999, what producers send, is decoded here to the same
-// value; anything else (other forms, invalid dates) goes to date_in, which also reports it.
-bool iso_date(const std::string& text, Datum* out) {
-    if (text.size() != 10 || text[4] != '-' || text[7] != '-')
-        return false;
-    auto number = [&](size_t from, size_t length, int& value) {
-        value = 0;
-        for (size_t i = from; i < from + length; ++i) {
-            if (text[i] < '0' || text[i] > '9')
-                return false;
-            value = value * 10 + (text[i] - '0');
-        }
-        return true;
-    };
-    int year, month, day;
-    if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || year < 1000 ||
-        month < 1 || month > 12 || day < 1 || day > day_tab[isleap(year) ? 1 : 0][month - 1])
-        return false;
-    *out = DateADTGetDatum(date2j(year, month, day) - POSTGRES_EPOCH_JDATE);
-    return true;
-}
-
-// PostgreSQL-style (may ereport): `text` through the column's input function.
+// PostgreSQL-style (may ereport): `text` through the column's input function. date_in
+// spends most of its time in the general date/time parser: a canonical date is decoded here.
 Datum input_value(const Column& column, const std::string& text) {
     Datum value;
     if (column.type_oid == DATEOID && iso_date(text, &value))
@@ -412,20 +385,26 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 
 } // namespace
 
-void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls) {
+void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
+                 ValueArena* arena, bool only_not_converted) {
     // One PG_TRY for the row, not one a value: a batch converts millions of values. The
     // field it stopped at names the culprit (volatile: read after the longjmp).
     volatile size_t field = 0;
     try {
         pg_call([&] {
             for (; field < row.values.size(); field = field + 1) {
+                if (only_not_converted && nulls[field] != kNotConverted)
+                    continue;
                 const std::optional<std::string>& text = row.values[field];
                 nulls[field] = text ? ' ' : 'n';
                 if (!text) {
                     values[field] = 0;
                     continue;
                 }
-                values[field] = input_value(entity.columns[field], *text);
+                const Column& column = entity.columns[field];
+                if (arena == nullptr ||
+                    !fast_input(column.type_oid, column.typmod, *text, *arena, &values[field]))
+                    values[field] = input_value(column, *text);
             }
         });
     } catch (const PgError& error) {
@@ -433,6 +412,27 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
                             ": " + error.what(),
                         error.sqlerrcode());
     }
+}
+
+void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.values.resize(count);
+    rows.nulls.resize(count);
+    for (size_t r = 0; r < count; ++r) {
+        const MappedRow& row = rows.doc.rows[r];
+        const ResolvedEntity& entity = resolved.entities[row.entity];
+        rows.values[r].assign(row.values.size(), 0);
+        rows.nulls[r].assign(row.values.size(), kNotConverted);
+        for (size_t f = 0; f < row.values.size(); ++f) {
+            const std::optional<std::string>& text = row.values[f];
+            if (!text)
+                rows.nulls[r][f] = 'n';
+            else if (fast_input(entity.columns[f].type_oid, entity.columns[f].typmod, *text,
+                                rows.arena, &rows.values[r][f]))
+                rows.nulls[r][f] = ' ';
+        }
+    }
+    rows.preconverted = true;
 }
 
 void reset_write_state(DocumentRows& rows) {
@@ -444,14 +444,19 @@ void reset_write_state(DocumentRows& rows) {
 
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     const size_t count = rows.doc.rows.size();
-    rows.values.resize(count);
-    rows.nulls.resize(count);
+    if (!rows.preconverted) {
+        rows.values.resize(count);
+        rows.nulls.resize(count);
+    }
     reset_write_state(rows);
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
-        rows.values[r].resize(row.values.size());
-        rows.nulls[r].resize(row.values.size());
-        convert_row(resolved.entities[row.entity], row, rows.values[r].data(), rows.nulls[r].data());
+        if (!rows.preconverted) {
+            rows.values[r].resize(row.values.size());
+            rows.nulls[r].resize(row.values.size());
+        }
+        convert_row(resolved.entities[row.entity], row, rows.values[r].data(), rows.nulls[r].data(),
+                    &rows.arena, rows.preconverted);
     }
 }
 

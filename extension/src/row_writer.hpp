@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "entity_registry.hpp"
+#include "fast_input.hpp"
 
 namespace nomnom {
 
@@ -17,20 +18,33 @@ namespace nomnom {
 struct DocumentRows {
     MappedDocument doc;
     std::vector<std::vector<Datum>> values; // per row, per field
-    std::vector<std::vector<char>> nulls;   // 'n' for NULL, as SPI wants
+    std::vector<std::vector<char>> nulls;   // 'n' for NULL, as SPI wants; kNotConverted
+    ValueArena arena;                       // the values fast_input made
+    bool preconverted = false;              // preconvert_document ran
     std::vector<char> skipped;              // a conflict was ignored here or above
     std::vector<char> inserted;             // new row, not an update of an older version
     std::vector<int64> ids;                 // generated ids, where a child copies them
 };
 
+// In DocumentRows::nulls: a value preconvert_document left for the type's input function.
+constexpr char kNotConverted = '?';
+
 // Text -> Datum for every field of `row`. C++-style: a bad value is a DataError naming the
-// entity, the field and its path. Parent-id fields are left for the writer.
-void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls);
+// entity, the field and its path. Parent-id fields are left for the writer. With an
+// `arena`, common types go through fast_input; with `only_not_converted`, only fields
+// marked kNotConverted are converted.
+void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
+                 ValueArena* arena = nullptr, bool only_not_converted = false);
+
+// What convert_document can do off the backend: every value fast_input takes; the others
+// are marked kNotConverted. Pure C++ (std::bad_alloc): safe on the prefetch thread.
+void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows);
 
 // Clears what an earlier write attempt found (skipped, inserted, ids).
 void reset_write_state(DocumentRows& rows);
 
-// Converts every row of `rows.doc`. C++-style (DataError).
+// Converts every row of `rows.doc` (what preconvert_document left, if it ran). C++-style
+// (DataError).
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
 
 // Writes converted documents that share `resolved` (SPI connected). C++-style: any error
