@@ -5,12 +5,15 @@ extern "C" {
 }
 
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 namespace nomnom {
 namespace {
 
-constexpr size_t kBlockSize = 2048;
+// Values of a document share blocks. Below glibc's 1 KiB threshold for large requests,
+// each of which first consolidates the free lists (that showed as ~5% of the prefetch).
+constexpr size_t kBlockSize = 960;
 
 // Digits only, at least one and at most `max_digits`, with an optional leading '-'.
 bool simple_integer(const std::string& text, size_t max_digits, int64* out) {
@@ -60,14 +63,16 @@ bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Dat
     bool negative = !text.empty() && text[0] == '-';
     size_t start = negative ? 1 : 0;
     size_t point = text.find('.', start);
-    std::string integer = text.substr(start, point == std::string::npos ? std::string::npos : point - start);
-    std::string fraction = point == std::string::npos ? "" : text.substr(point + 1);
+    std::string_view all(text);
+    std::string_view integer = all.substr(start, point == std::string::npos ? std::string::npos : point - start);
+    std::string_view fraction = point == std::string::npos ? std::string_view() : all.substr(point + 1);
     if (integer.empty() || (point != std::string::npos && fraction.empty()) ||
         integer.size() + fraction.size() > kMaxNumericDigits)
         return false;
-    for (char c : integer + fraction)
-        if (c < '0' || c > '9')
-            return false;
+    for (std::string_view part : {integer, fraction})
+        for (char c : part)
+            if (c < '0' || c > '9')
+                return false;
     int dscale = static_cast<int>(fraction.size());
     size_t significant = integer.find_first_not_of('0');
     size_t integer_digits = significant == std::string::npos ? 0 : integer.size() - significant;
@@ -80,19 +85,18 @@ bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Dat
         dscale = scale;
     }
     // Base-10000 digits aligned on the decimal point, as numeric.c's set_var_from_str.
-    std::string decimal = integer + fraction;
     int dweight = static_cast<int>(integer.size()) - 1;
     int weight = (dweight + 1 + kDecDigits - 1) / kDecDigits - 1;
     size_t offset = static_cast<size_t>((weight + 1) * kDecDigits - (dweight + 1));
-    size_t ndigits = (decimal.size() + offset + kDecDigits - 1) / kDecDigits;
-    std::string padded = std::string(offset, '0') + decimal;
-    padded.resize(ndigits * kDecDigits, '0');
-    std::vector<int16> digits(ndigits);
-    for (size_t d = 0; d < ndigits; ++d) {
-        int value = 0;
-        for (size_t i = d * kDecDigits; i < (d + 1) * kDecDigits; ++i)
-            value = value * 10 + (padded[i] - '0');
-        digits[d] = static_cast<int16>(value);
+    size_t decimal_digits = integer.size() + fraction.size();
+    size_t ndigits = (decimal_digits + offset + kDecDigits - 1) / kDecDigits;
+    int16 digits[kMaxNumericDigits / kDecDigits + 2] = {}; // ndigits at most
+    for (size_t i = 0; i < decimal_digits; ++i) {
+        char c = i < integer.size() ? integer[i] : fraction[i - integer.size()];
+        size_t position = i + offset; // in the zero-padded decimal digits
+        static constexpr int16 kPlace[kDecDigits] = {1000, 100, 10, 1};
+        digits[position / kDecDigits] = static_cast<int16>(digits[position / kDecDigits] +
+                                                           (c - '0') * kPlace[position % kDecDigits]);
     }
     // Strip leading and trailing zero digits (make_result); zero is positive, weight 0.
     size_t first = 0, last = ndigits;
@@ -125,7 +129,7 @@ bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Dat
         std::memcpy(value + VARHDRSZ, &word, sizeof word);
         std::memcpy(value + VARHDRSZ + sizeof word, &long_weight, sizeof long_weight);
     }
-    std::memcpy(value + header, digits.data() + first, count * sizeof(int16));
+    std::memcpy(value + header, digits + first, count * sizeof(int16));
     *out = PointerGetDatum(value);
     return true;
 }
@@ -166,11 +170,11 @@ ValueArena& ValueArena::operator=(ValueArena&& other) noexcept {
 void* ValueArena::allocate(size_t size) {
     size = MAXALIGN(size);
     if (size > kBlockSize / 2) { // a large value: a block of its own
-        blocks_.push_back(std::make_unique<char[]>(size));
+        blocks_.emplace_back(new char[size]); // uninitialised, unlike make_unique
         return blocks_.back().get();
     }
     if (current_ == nullptr || used_ + size > kBlockSize) {
-        blocks_.push_back(std::make_unique<char[]>(kBlockSize));
+        blocks_.emplace_back(new char[kBlockSize]);
         current_ = blocks_.back().get();
         used_ = 0;
     }
