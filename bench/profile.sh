@@ -82,7 +82,7 @@ attach_worker() {
 # (waits for fsync and for NATS are off-CPU).
 sample_worker_cpu() { WORKER_CPU1=$(cpu_seconds "$WORKER_PID"); }
 wait_committed() { # lib.sh's, plus the CPU reading before the pause ends the worker
-    wait_until 3600 drained || fail "drain did not finish"
+    wait_drained
     sample_worker_cpu
 }
 DRAIN_HOOK=attach_worker drain_run ""
