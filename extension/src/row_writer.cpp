@@ -77,7 +77,7 @@ bool has_conflict_clause(const ResolvedEntity& entity) {
 // unnest in FROM would first copy them all into a tuplestore). Rows come back in input
 // order; with DO NOTHING a skipped row is missing, so then the unique key comes back too
 // and rows are matched by it. Without `conflict_clause`: the plain INSERT that
-// plain_first.hpp tries first, which returns every row in input order.
+// plain_first.hpp tries first.
 std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
@@ -109,7 +109,9 @@ std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
             }
         }
     }
-    if (needs_result(entity)) {
+    // The plain INSERT's rows are all new: it returns something only when a child copies
+    // the generated ids.
+    if (conflict_clause ? needs_result(entity) : entity.returns_id) {
         sql += " RETURNING (t.xmax = 0)";
         sql += entity.returns_id ? ", t.id" : ", 0::int8";
         if (conflict_clause && ignores_conflicts(entity))
@@ -343,8 +345,8 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
                         error.data()->detail ? error.data()->detail : "");
     }
-    if (!needs_result(entity))
-        return;
+    if (!needs_result(entity) || (all_new && !entity.returns_id))
+        return; // (all new: reset_write_state's "inserted, not skipped" stands)
     auto apply = [](DocumentRows& doc, int r, uint64 result_row) {
         bool is_null;
         doc.inserted[r] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[result_row],

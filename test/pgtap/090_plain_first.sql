@@ -6,7 +6,7 @@
 -- early), and each batch is ingested by a statement of its own, so that it is written in
 -- the transaction itself, not inside one of pgTAP's functions.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/order.json')::jsonb);
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/orderlineitem.json')::jsonb);
@@ -82,6 +82,28 @@ SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE v >= 100)::int,
                     FROM tags$$,
                   $$VALUES (25, 5, 125)$$,
                   'existing tags kept, new keys written once with their first version');
+
+-- 5. Children linked by the parent's generated id: the plain insert returns the ids, new
+-- rows and updates alike (the second batch falls back to the upsert).
+SELECT nomnom.define_entity('{"name": "Box", "table": "boxes", "unique": ["ref"],
+  "fields": [{"name": "ref", "type": "text"}, {"name": "v", "type": "int4"}]}'::jsonb);
+SELECT nomnom.define_entity('{"name": "Slot", "table": "slots", "parent": "Box", "each": "slots",
+  "fields": [{"name": "box_id", "type": "int8", "from_parent": "id"},
+             {"name": "box_ref", "type": "text", "from_parent": "ref"},
+             {"name": "n", "type": "int4"}]}'::jsonb);
+TRUNCATE docs;
+INSERT INTO docs SELECT json_build_object('ref', 'B' || i, 'v', i, 'slots', json_build_array(json_build_object('n', 1), json_build_object('n', 2)))
+FROM generate_series(1, 20) i;
+SELECT count(nomnom.ingest('Box', body)) AS ingested FROM docs;
+SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE s.box_id = b.id)::int FROM slots s JOIN boxes b ON b.ref = s.box_ref$$,
+                  $$VALUES (40, 40)$$, 'new boxes: every slot carries its own box''s generated id');
+TRUNCATE docs;
+INSERT INTO docs SELECT json_build_object('ref', 'B' || i, 'v', 100 + i, 'slots', json_build_array(json_build_object('n', 3)))
+FROM generate_series(11, 30) i;
+SELECT count(nomnom.ingest('Box', body)) AS ingested FROM docs;
+SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE s.box_id = b.id)::int, count(*) FILTER (WHERE s.n = 3)::int
+                    FROM slots s JOIN boxes b ON b.ref = s.box_ref$$,
+                  $$VALUES (10 * 2 + 20, 40, 20)$$, 'updated and new boxes: slots replaced, ids still matching');
 
 SELECT * FROM finish();
 ROLLBACK;
