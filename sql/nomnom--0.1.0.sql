@@ -87,6 +87,15 @@ CREATE FUNCTION nomnom.preview(entity text, body text)
 COMMENT ON FUNCTION nomnom.preview(text, text) IS
     'Dry run of nomnom.ingest: the rows it would write, in order, writing nothing';
 
+-- Internal: the rows of the batch nomnom's writer is inserting, read by its own statements
+-- (INSERT ... SELECT ... FROM nomnom.batch_rows($1) AS r(...)). Outside them it finds no batch.
+CREATE FUNCTION nomnom.batch_rows(handle bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'nomnom_batch_rows'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.batch_rows(bigint) IS
+    'Internal to nomnom''s writer: the rows of the batch it is inserting';
+
 ------------------------------------------------------------------------------
 -- Streams and workers: JetStream streams consumed by background workers
 ------------------------------------------------------------------------------

@@ -23,10 +23,8 @@ struct Column {
     FmgrInfo input{};     // the type's input function, in TopMemoryContext
     Oid output_fn = InvalidOid;
     char category = 'U';  // pg_type.typcategory, for preview's JSON
-    // Rows of a batch travel as one array per column. A type with no array type (an array
-    // type itself) travels as text[] and is cast back: `type_sql` is what to cast to.
-    Oid array_type = InvalidOid;
-    std::string type_sql;
+    Oid array_type = InvalidOid; // parent keys of replace-mode deletes travel as arrays
+    std::string type_sql;        // with its modifier: "numeric(15,2)"
     int16 typlen = 0;
     bool typbyval = false;
     char typalign = 'i';

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "nomnom/mapper.hpp"
+#include "batch_rows.hpp"
 #include "pg_guard.hpp"
 #include "pg_text.hpp"
 #include "plain_first.hpp"
@@ -25,8 +26,10 @@ namespace {
 constexpr const char kClaimInsert[] =
     "INSERT INTO nomnom.message_status AS s "
     "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
-    "SELECT unnest($1), unnest($2), unnest($3), unnest($4), 'completed', unnest($5), unnest($6), "
-    "       unnest($7), clock_timestamp() ";
+    "SELECT r.message_id, r.stream, r.subject, r.entity, 'completed', r.attempts, r.stream_seq, "
+    "       r.received_at, clock_timestamp() "
+    "FROM nomnom.batch_rows($1) AS r(message_id uuid, stream text, subject text, entity text, "
+    "                                attempts int4, stream_seq int8, received_at timestamptz) ";
 const std::string kClaimSql = std::string(kClaimInsert) +
     "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
     "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
@@ -43,9 +46,8 @@ PlainFirst plain_claim;
 SPIPlanPtr prepare_claim(const char* sql) {
     SPIPlanPtr plan = nullptr;
     pg_call([&] {
-        Oid types[] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-                       INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-        plan = SPI_prepare_cursor(sql, 7, types, CURSOR_OPT_GENERIC_PLAN);
+        Oid types[] = {INT8OID}; // a nomnom.batch_rows handle
+        plan = SPI_prepare_cursor(sql, 1, types, CURSOR_OPT_GENERIC_PLAN);
         if (plan == nullptr)
             elog(ERROR, "nomnom: cannot prepare the status claim: %s",
                  SPI_result_code_string(SPI_result));
@@ -61,28 +63,47 @@ std::string id_key(const pg_uuid_t& id) {
 // Claims the messages: true when every one was new, else false with the ids that were
 // not already completed in `claimed`.
 bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std::string>& claimed) {
-    std::vector<Datum> ids, streams, subjects, entities, attempts, seqs, received;
-    std::vector<char> no_nulls(messages.size(), 0), stream_nulls, subject_nulls, seq_nulls;
+    // The text columns as Datums (PostgreSQL calls: made here, not in the filler), one for
+    // each run of equal values: a batch's messages mostly share stream, subject and entity.
+    struct TextColumns {
+        Datum stream = 0, subject = 0, entity = 0;
+    };
+    std::vector<TextColumns> texts(messages.size());
+    auto text_datum = [](const char* value, const char* previous_value, Datum previous) {
+        if (value == nullptr)
+            return Datum(0);
+        if (previous_value != nullptr && strcmp(previous_value, value) == 0)
+            return previous;
+        return CStringGetTextDatum(value);
+    };
     pg_call([&] {
-        for (const PreparedMessage* prepared : messages) {
-            const MessageToWrite& m = prepared->message;
-            ids.push_back(UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id)));
-            streams.push_back(m.stream ? CStringGetTextDatum(m.stream) : 0);
-            stream_nulls.push_back(m.stream == nullptr);
-            subjects.push_back(m.subject ? CStringGetTextDatum(m.subject) : 0);
-            subject_nulls.push_back(m.subject == nullptr);
-            entities.push_back(CStringGetTextDatum(m.entity));
-            attempts.push_back(Int32GetDatum(m.attempts));
-            seqs.push_back(Int64GetDatum(m.stream_seq));
-            seq_nulls.push_back(m.stream_seq <= 0);
-            received.push_back(TimestampTzGetDatum(m.received_at));
+        const MessageToWrite* previous = nullptr;
+        TextColumns last;
+        for (size_t i = 0; i < messages.size(); ++i) {
+            const MessageToWrite& m = messages[i]->message;
+            texts[i].stream = text_datum(m.stream, previous ? previous->stream : nullptr, last.stream);
+            texts[i].subject = text_datum(m.subject, previous ? previous->subject : nullptr, last.subject);
+            texts[i].entity = text_datum(m.entity, previous ? previous->entity : nullptr, last.entity);
+            previous = &m;
+            last = texts[i];
         }
     });
-    std::vector<Datum> params = {
-        make_array(UUIDOID, ids, no_nulls),           make_array(TEXTOID, streams, stream_nulls),
-        make_array(TEXTOID, subjects, subject_nulls), make_array(TEXTOID, entities, no_nulls),
-        make_array(INT4OID, attempts, no_nulls),      make_array(INT8OID, seqs, seq_nulls),
-        make_array(TIMESTAMPTZOID, received, no_nulls)};
+    BatchRows batch(messages.size(), [&](size_t i, Datum* values, bool* nulls) {
+        const MessageToWrite& m = messages[i]->message;
+        values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id));
+        values[1] = texts[i].stream;
+        values[2] = texts[i].subject;
+        values[3] = texts[i].entity;
+        values[4] = Int32GetDatum(m.attempts);
+        values[5] = Int64GetDatum(m.stream_seq);
+        values[6] = TimestampTzGetDatum(m.received_at);
+        for (int c = 0; c < 7; ++c)
+            nulls[c] = false;
+        nulls[1] = m.stream == nullptr;
+        nulls[2] = m.subject == nullptr;
+        nulls[5] = m.stream_seq <= 0;
+    });
+    std::vector<Datum> params = {batch.handle()};
     if (plain_claim.worth_trying(messages.size())) {
         if (plain_claim_plan == nullptr)
             plain_claim_plan = prepare_claim(kClaimInsert);

@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "batch_rows.hpp"
 #include "pg_guard.hpp"
 #include "spi_session.hpp"
 
@@ -29,10 +30,6 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
                         error.sqlerrcode());
     }
     return plan;
-}
-
-bool travels_as_text(const Column& column) {
-    return column.array_type == InvalidOid;
 }
 
 bool is_replace_child(const ResolvedEntity& entity) {
@@ -72,25 +69,21 @@ bool has_conflict_clause(const ResolvedEntity& entity) {
     return !spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity);
 }
 
-// INSERT ... SELECT unnest($1), unnest($2), ... [ON CONFLICT ...] [RETURNING ...]: one array
-// per column, unnested side by side in the select list (a ProjectSet streams the rows;
-// unnest in FROM would first copy them all into a tuplestore). Rows come back in input
-// order; with DO NOTHING a skipped row is missing, so then the unique key comes back too
-// and rows are matched by it. Without `conflict_clause`: the plain INSERT that
-// plain_first.hpp tries first.
+// INSERT ... SELECT * FROM nomnom.batch_rows($1) AS r(c1 type1, ...) [ON CONFLICT ...]
+// [RETURNING ...]: the batch's rows as they are (batch_rows.hpp), each column with its
+// type modifier. Rows come back in input order; with DO NOTHING a skipped row is missing,
+// so then the unique key comes back too and rows are matched by it. Without
+// `conflict_clause`: the plain INSERT that plain_first.hpp tries first.
 std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
-    std::string select;
+    std::string definitions;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
-        const Column& column = entity.columns[i];
         names.push_back(spec.fields[i].name);
-        select += (i ? ", " : "") + std::string("unnest($") + std::to_string(i + 1) + ")";
-        if (travels_as_text(column))
-            select += "::" + column.type_sql;
+        definitions += (i ? ", c" : "c") + std::to_string(i + 1) + " " + entity.columns[i].type_sql;
     }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + quote_ident_list(names) +
-                      ") SELECT " + select;
+                      ") SELECT * FROM nomnom.batch_rows($1) AS r(" + definitions + ")";
     if (conflict_clause) {
         sql += " ON CONFLICT (" + quote_ident_list(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
@@ -120,26 +113,19 @@ std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
     return sql;
 }
 
-std::vector<Oid> insert_param_types(const ResolvedEntity& entity) {
-    std::vector<Oid> types;
-    for (const Column& column : entity.columns)
-        types.push_back(travels_as_text(column) ? TEXTARRAYOID : column.array_type);
-    return types;
-}
-
 // The entity's insert as its spec says (with ON CONFLICT when it has one).
 SPIPlanPtr insert_plan(ResolvedEntity& entity) {
     if (!entity.insert_plan)
-        entity.insert_plan = prepare_kept(insert_sql(entity, has_conflict_clause(entity)),
-                                          insert_param_types(entity), entity.spec->name);
+        entity.insert_plan = prepare_kept(insert_sql(entity, has_conflict_clause(entity)), {INT8OID},
+                                          entity.spec->name);
     return entity.insert_plan;
 }
 
 // The same without ON CONFLICT, for an entity that has one.
 SPIPlanPtr plain_insert_plan(ResolvedEntity& entity) {
     if (!entity.plain_insert_plan)
-        entity.plain_insert_plan = prepare_kept(insert_sql(entity, false),
-                                                insert_param_types(entity), entity.spec->name);
+        entity.plain_insert_plan = prepare_kept(insert_sql(entity, false), {INT8OID},
+                                                entity.spec->name);
     return entity.plain_insert_plan;
 }
 
@@ -316,25 +302,14 @@ std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int 
 
 void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows) {
     const size_t field_count = entity.columns.size();
-    std::vector<Datum> params;
-    for (size_t f = 0; f < field_count; ++f) {
-        std::vector<Datum> values;
-        std::vector<char> nulls;
-        values.reserve(rows.size());
-        nulls.reserve(rows.size());
-        const Column& column = entity.columns[f];
-        for (const auto& [doc, r] : rows) {
-            bool is_null = doc->nulls[r][f] == 'n';
-            Datum value = doc->values[r][f];
-            if (travels_as_text(column) && !is_null)
-                pg_call([&] {
-                    value = CStringGetTextDatum(OidOutputFunctionCall(column.output_fn, value));
-                });
-            values.push_back(value);
-            nulls.push_back(is_null);
+    BatchRows batch(rows.size(), [&](size_t i, Datum* values, bool* nulls) {
+        const auto& [doc, r] = rows[i];
+        for (size_t f = 0; f < field_count; ++f) {
+            nulls[f] = doc->nulls[r][f] == 'n';
+            values[f] = nulls[f] ? 0 : doc->values[r][f];
         }
-        params.push_back(make_array(travels_as_text(column) ? TEXTOID : column.type_oid, values, nulls));
-    }
+    });
+    std::vector<Datum> params = {batch.handle()};
     bool all_new = false; // written by the plain INSERT: every row is new
     try {
         if (has_conflict_clause(entity) && entity.plain_first.worth_trying(rows.size()))

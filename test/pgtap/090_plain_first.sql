@@ -6,7 +6,7 @@
 -- early), and each batch is ingested by a statement of its own, so that it is written in
 -- the transaction itself, not inside one of pgTAP's functions.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/order.json')::jsonb);
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/orderlineitem.json')::jsonb);
@@ -104,6 +104,10 @@ SELECT count(nomnom.ingest('Box', body)) AS ingested FROM docs;
 SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE s.box_id = b.id)::int, count(*) FILTER (WHERE s.n = 3)::int
                     FROM slots s JOIN boxes b ON b.ref = s.box_ref$$,
                   $$VALUES (10 * 2 + 20, 40, 20)$$, 'updated and new boxes: slots replaced, ids still matching');
+
+-- The writer's statements read their rows through nomnom.batch_rows; outside them it has none.
+SELECT throws_ok($$SELECT * FROM nomnom.batch_rows(1) AS r(a int)$$, '22023', NULL,
+                 'nomnom.batch_rows outside the writer: no batch');
 
 SELECT * FROM finish();
 ROLLBACK;
