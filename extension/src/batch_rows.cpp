@@ -16,8 +16,8 @@ int64 last_handle = 0;
 
 } // namespace
 
-BatchRows::BatchRows(size_t count, RowFiller fill)
-    : handle_(++last_handle), count_(count), fill_(std::move(fill)) {
+BatchRows::BatchRows(std::vector<Oid> types, size_t count, RowFiller fill)
+    : handle_(++last_handle), types_(std::move(types)), count_(count), fill_(std::move(fill)) {
     registered.push_back(this);
 }
 
@@ -45,7 +45,15 @@ Datum nomnom_batch_rows(PG_FUNCTION_ARGS) {
                         errhint("The function is nomnom's own: its writer's statements call it.")));
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    // The filler writes Datums of its own types: any other row shape would misread them.
     int natts = rsinfo->setDesc->natts;
+    bool same_shape = static_cast<size_t>(natts) == batch->types().size();
+    for (int i = 0; same_shape && i < natts; ++i)
+        same_shape = TupleDescAttr(rsinfo->setDesc, i)->atttypid == batch->types()[i];
+    if (!same_shape)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("nomnom.batch_rows: the column definition list does not match batch %lld",
+                               static_cast<long long>(PG_GETARG_INT64(0)))));
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * natts));
     bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * natts));
     for (size_t row = 0; row < batch->count(); ++row) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "pg_prelude.hpp"
 
@@ -15,20 +16,23 @@ namespace nomnom {
 // runs inside a PostgreSQL function: it must not throw, nor call PostgreSQL.
 using RowFiller = std::function<void(size_t row, Datum* values, bool* nulls)>;
 
-// Makes `count` rows readable through nomnom.batch_rows(handle()) for the life of the scope.
+// Makes `count` rows of columns of `types` readable through nomnom.batch_rows(handle()) for
+// the life of the scope. A call whose column definition list has other types is an error.
 class BatchRows {
   public:
-    BatchRows(size_t count, RowFiller fill);
+    BatchRows(std::vector<Oid> types, size_t count, RowFiller fill);
     ~BatchRows();
     BatchRows(const BatchRows&) = delete;
     BatchRows& operator=(const BatchRows&) = delete;
 
     Datum handle() const { return Int64GetDatum(handle_); }
     size_t count() const { return count_; }
+    const std::vector<Oid>& types() const { return types_; }
     void fill(size_t row, Datum* values, bool* nulls) const { fill_(row, values, nulls); }
 
   private:
     int64 handle_;
+    std::vector<Oid> types_;
     size_t count_;
     RowFiller fill_;
 };

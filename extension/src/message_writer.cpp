@@ -88,7 +88,8 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
             last = texts[i];
         }
     });
-    BatchRows batch(messages.size(), [&](size_t i, Datum* values, bool* nulls) {
+    BatchRows batch({UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID},
+                    messages.size(), [&](size_t i, Datum* values, bool* nulls) {
         const MessageToWrite& m = messages[i]->message;
         values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id));
         values[1] = texts[i].stream;

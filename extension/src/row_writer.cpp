@@ -302,7 +302,10 @@ std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int 
 
 void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows) {
     const size_t field_count = entity.columns.size();
-    BatchRows batch(rows.size(), [&](size_t i, Datum* values, bool* nulls) {
+    std::vector<Oid> types;
+    for (const Column& column : entity.columns)
+        types.push_back(column.type_oid);
+    BatchRows batch(std::move(types), rows.size(), [&](size_t i, Datum* values, bool* nulls) {
         const auto& [doc, r] = rows[i];
         for (size_t f = 0; f < field_count; ++f) {
             nulls[f] = doc->nulls[r][f] == 'n';

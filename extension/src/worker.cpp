@@ -780,13 +780,14 @@ int64 retry_delay_ms(int delivered) {
     return Min(delay, 30000);
 }
 
-// Reads what the batch needs from each message: routing, id, metadata.
 // TimestampTz from Unix nanoseconds.
 TimestampTz from_unix_ns(int64 ns) {
     return static_cast<TimestampTz>(ns / 1000) -
            (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 }
 
+// Reads what the batch needs from each message: routing, id, metadata (mostly read ahead by
+// the prefetch thread).
 int64 prepare_items(natsMsgList* list) {
     int64 pending = -1;
     W.items =

@@ -6,7 +6,7 @@
 -- early), and each batch is ingested by a statement of its own, so that it is written in
 -- the transaction itself, not inside one of pgTAP's functions.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/order.json')::jsonb);
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/orderlineitem.json')::jsonb);
@@ -108,6 +108,23 @@ SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE s.box_id = b.id
 -- The writer's statements read their rows through nomnom.batch_rows; outside them it has none.
 SELECT throws_ok($$SELECT * FROM nomnom.batch_rows(1) AS r(a int)$$, '22023', NULL,
                  'nomnom.batch_rows outside the writer: no batch');
+-- Inside one (here a statement trigger on a target table), a row shape other than the
+-- batch's is refused rather than misread.
+CREATE TEMP TABLE probe (sqlstate text);
+CREATE FUNCTION pg_temp.probe_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  FOR h IN 1..5000 LOOP
+    BEGIN
+      PERFORM * FROM nomnom.batch_rows(h) AS r(a int);
+    EXCEPTION WHEN OTHERS THEN
+      IF SQLSTATE <> '22023' THEN INSERT INTO probe VALUES (SQLSTATE); RETURN NULL; END IF;
+    END;
+  END LOOP;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER probe BEFORE INSERT ON tags FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.probe_batch();
+SELECT nomnom.ingest('Tag', '{"k": "probe", "v": 1}');
+SELECT is((SELECT string_agg(sqlstate, ',') FROM probe), '42804', 'a wrong row shape is refused (datatype_mismatch)');
 
 SELECT * FROM finish();
 ROLLBACK;
