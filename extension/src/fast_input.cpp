@@ -58,7 +58,9 @@ constexpr uint16 kDscaleMask = 0x3FFF;
 constexpr size_t kMaxNumericDigits = 1000; // longer texts go to numeric_in
 
 // numeric_in for `[-]digits[.digits]`, without rounding: declined when the text has more
-// fraction digits than the typmod's scale, or more integer digits than it allows (an error).
+// fraction digits than the typmod's scale, or more integer digits than it allows (an error),
+// and for the unusual modifiers (negative scale, scale above precision). The writer's
+// statements promise the column's modifier (batch_rows.hpp): no cast checks it again.
 bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Datum* out) {
     bool negative = !text.empty() && text[0] == '-';
     size_t start = negative ? 1 : 0;
@@ -80,7 +82,8 @@ bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Dat
         int32 packed = typmod - VARHDRSZ;
         int precision = (packed >> 16) & 0xFFFF;
         int scale = ((packed & 0x7FF) ^ 1024) - 1024;
-        if (scale < 0 || dscale > scale || integer_digits > static_cast<size_t>(precision - scale))
+        if (scale < 0 || scale > precision || dscale > scale ||
+            integer_digits > static_cast<size_t>(precision - scale))
             return false;
         dscale = scale;
     }

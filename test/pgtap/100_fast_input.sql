@@ -2,13 +2,14 @@
 -- value must be exactly what the type's own input function makes of the same text (value,
 -- display scale, on-disk size), and what that function rejects must still be rejected.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT nomnom.define_entity('{"name": "Sample", "table": "samples", "unique": ["k"], "fields": [
   {"name": "k", "type": "text"},
   {"name": "n", "type": "numeric", "nullable": true},
   {"name": "n152", "type": "numeric(15,2)", "nullable": true},
   {"name": "n42", "type": "numeric(4,2)", "nullable": true},
+  {"name": "n25", "type": "numeric(2,5)", "nullable": true},
   {"name": "i2", "type": "int2", "nullable": true},
   {"name": "i4", "type": "int4", "nullable": true},
   {"name": "i8", "type": "int8", "nullable": true},
@@ -25,6 +26,7 @@ SELECT 'n', x FROM unnest(ARRAY['0', '-0', '0.000', '00012.3400', '-1.5', '10000
   repeat('9', 300), '0.' || repeat('0', 70) || '1', '1.' || repeat('5', 70)]) x
 UNION ALL SELECT 'n152', x FROM unnest(ARRAY['0', '12.5', '-12.50', '1234567890123.99', '0.01', '1.555', '-0.004']) x
 UNION ALL SELECT 'n42', x FROM unnest(ARRAY['99.99', '0.5', '-1.25', '1.555', '00.10']) x
+UNION ALL SELECT 'n25', x FROM unnest(ARRAY['0.00099', '-0.0005', '0']) x
 UNION ALL SELECT 'i2', x FROM unnest(ARRAY['0', '-0', '1234', '-9999', '32767', '-32768', '007']) x
 UNION ALL SELECT 'i4', x FROM unnest(ARRAY['999999999', '-999999999', '2147483647', '-2147483648', '+5', ' 6']) x
 UNION ALL SELECT 'i8', x FROM unnest(ARRAY['123456789012345678', '-123456789012345678', '9223372036854775807']) x
@@ -40,7 +42,7 @@ SELECT is((SELECT count(nomnom.ingest('Sample', json_build_object('k', k::text, 
 CREATE TEMP TABLE expected AS
 SELECT k::text AS k,
   CASE WHEN col = 'n' THEN txt::numeric END AS n, CASE WHEN col = 'n152' THEN txt::numeric(15,2) END AS n152,
-  CASE WHEN col = 'n42' THEN txt::numeric(4,2) END AS n42, CASE WHEN col = 'i2' THEN txt::int2 END AS i2,
+  CASE WHEN col = 'n42' THEN txt::numeric(4,2) END AS n42, CASE WHEN col = 'n25' THEN txt::numeric(2,5) END AS n25, CASE WHEN col = 'i2' THEN txt::int2 END AS i2,
   CASE WHEN col = 'i4' THEN txt::int4 END AS i4, CASE WHEN col = 'i8' THEN txt::int8 END AS i8,
   CASE WHEN col = 'b' THEN txt::bool END AS b, CASE WHEN col = 't' THEN txt END AS t,
   CASE WHEN col = 'v' THEN txt::varchar END AS v, CASE WHEN col = 'v5' THEN txt::varchar(5) END AS v5
@@ -54,7 +56,8 @@ SELECT is_empty($$SELECT k FROM samples s JOIN expected e USING (k)
                   WHERE numeric_send(s.n152) IS DISTINCT FROM numeric_send(e.n152) OR s.n152::text IS DISTINCT FROM e.n152::text
                      OR pg_column_size(s.n152) IS DISTINCT FROM pg_column_size(e.n152)
                      OR numeric_send(s.n42) IS DISTINCT FROM numeric_send(e.n42) OR s.n42::text IS DISTINCT FROM e.n42::text
-                     OR pg_column_size(s.n42) IS DISTINCT FROM pg_column_size(e.n42)$$,
+                     OR pg_column_size(s.n42) IS DISTINCT FROM pg_column_size(e.n42)
+                     OR numeric_send(s.n25) IS DISTINCT FROM numeric_send(e.n25)$$,
                 'numeric(p,s): scaled and rounded as numeric_in does');
 SELECT is_empty($$SELECT k FROM samples s JOIN expected e USING (k)
                   WHERE s.i2 IS DISTINCT FROM e.i2 OR s.i4 IS DISTINCT FROM e.i4 OR s.i8 IS DISTINCT FROM e.i8
@@ -68,6 +71,8 @@ SELECT is_empty($$SELECT k FROM samples s JOIN expected e USING (k)
 -- Rejected as before, with the input function's SQLSTATE.
 SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "n152": "12345678901234"}')$$, '22003', NULL,
                  'numeric(15,2): too many integer digits');
+SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "n25": "0.001"}')$$, '22003', NULL,
+                 'numeric(2,5): too large for its precision');
 SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "i2": "32768"}')$$, '22003', NULL,
                  'int2 out of range');
 SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "i4": "12a"}')$$, '22P02', NULL,
