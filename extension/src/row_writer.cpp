@@ -1,6 +1,7 @@
 #include "row_writer.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -367,6 +368,8 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
                  ValueArena* arena, bool only_not_converted) {
+    if (only_not_converted && std::memchr(nulls, kNotConverted, row.values.size()) == nullptr)
+        return; // all done ahead: no PG_TRY to set up
     // One PG_TRY for the row, not one a value: a batch converts millions of values. The
     // field it stopped at names the culprit (volatile: read after the longjmp).
     volatile size_t field = 0;
