@@ -2,7 +2,7 @@
 -- value must be exactly what the type's own input function makes of the same text (value,
 -- display scale, on-disk size), and what that function rejects must still be rejected.
 BEGIN;
-SELECT plan(10);
+SELECT plan(12);
 
 SELECT nomnom.define_entity('{"name": "Sample", "table": "samples", "unique": ["k"], "fields": [
   {"name": "k", "type": "text"},
@@ -79,6 +79,21 @@ SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "i4": "12a"}')$$, 
                  'int4: not a number');
 SELECT throws_ok($$SELECT nomnom.ingest('Sample', '{"k": "x", "v5": "abcdef"}')$$, '22001', NULL,
                  'varchar(5): too long');
+
+-- A field whose type differs from its column's (here by kind or by modifier) is cast to the
+-- column on the way in, the column's modifier applied.
+CREATE TABLE conv (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text UNIQUE, v bigint,
+                   n numeric(10,1), s varchar(20));
+SELECT nomnom.define_entity('{"name": "Conv", "table": "conv", "unique": ["k"], "fields": [
+  {"name": "k", "type": "text"}, {"name": "v", "type": "int4"}, {"name": "n", "type": "numeric(12,3)"},
+  {"name": "s", "type": "text"}]}'::jsonb, false);
+CREATE TEMP TABLE conv_docs AS
+SELECT json_build_object('k', 'K' || i, 'v', i, 'n', i || '.25', 's', 'str' || i)::text AS body FROM generate_series(1, 30) i;
+SELECT count(nomnom.ingest('Conv', body)) AS ingested FROM conv_docs;
+SELECT is((SELECT count(*)::int FROM conv WHERE v BETWEEN 1 AND 30 AND s LIKE 'str%'), 30,
+          'int4 into bigint, text into varchar(20): cast on the way in');
+SELECT is((SELECT n::text FROM conv WHERE k = 'K7'), '7.3',
+          'numeric(12,3) into numeric(10,1): rounded by the column''s modifier');
 
 SELECT * FROM finish();
 ROLLBACK;
