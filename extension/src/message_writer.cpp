@@ -328,7 +328,7 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
         outcomes[index_of[k]].kind = to_write[k]->kind;
     for (int i = 0; i < count; ++i)
         if (prepared[i] && messages[i].premapped != nullptr)
-            messages[i].premapped->spent = std::move(prepared[i]->rows); // freed by the prefetch
+            messages[i].premapped->rows = std::move(prepared[i]->rows); // freed by the prefetch
 }
 
 } // namespace nomnom

@@ -192,8 +192,8 @@ Datum text_to_datum(const Column& column, const std::string& text) {
 // Parent keys as text, one vector per link of `child`: (link i) -> values.
 using KeyColumns = std::vector<std::vector<std::optional<std::string>>>;
 
-} // namespace
-
+// One SQL array of `element_type` from Datums (nulls: nonzero for NULL), for the keys of
+// replace-mode deletes. C++-style.
 Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::vector<char>& nulls) {
     Datum array = 0;
     pg_call([&] {
@@ -211,6 +211,8 @@ Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::
     });
     return array;
 }
+
+} // namespace
 
 void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what) {
     std::vector<char> nulls(params.size(), ' ');

@@ -51,9 +51,6 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
 // throws, and the caller's (sub)transaction must be rolled back.
 void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs);
 
-// One SQL array of `element_type` from Datums (nulls: nonzero for NULL). C++-style.
-Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::vector<char>& nulls);
-
 // Runs a prepared statement whose parameters are never NULL. C++-style.
 void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what);
 
