@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "nomnom/utf8.hpp"
+
 namespace bridge {
 
 namespace {
@@ -228,34 +230,6 @@ class Scanner {
         }
     }
 
-    // Length of the valid UTF-8 sequence starting at pos_ (lead byte >= 0x80), or 0.
-    size_t utf8_length() const {
-        auto at = [&](size_t i) -> unsigned {
-            return pos_ + i < s_.size() ? static_cast<unsigned char>(s_[pos_ + i]) : 0u;
-        };
-        unsigned c = at(0);
-        auto cont = [&](size_t i) { return (at(i) & 0xC0) == 0x80; };
-        if (c >= 0xC2 && c <= 0xDF)
-            return cont(1) ? 2 : 0;
-        if (c >= 0xE0 && c <= 0xEF) {
-            unsigned c1 = at(1);
-            if (c == 0xE0 && c1 < 0xA0)
-                return 0; // overlong
-            if (c == 0xED && c1 > 0x9F)
-                return 0; // UTF-16 surrogate
-            return cont(1) && cont(2) ? 3 : 0;
-        }
-        if (c >= 0xF0 && c <= 0xF4) {
-            unsigned c1 = at(1);
-            if (c == 0xF0 && c1 < 0x90)
-                return 0; // overlong
-            if (c == 0xF4 && c1 > 0x8F)
-                return 0; // beyond U+10FFFF
-            return cont(1) && cont(2) && cont(3) ? 4 : 0;
-        }
-        return 0;
-    }
-
     // A string at pos_ ('"'); its decoded value goes to `out` when given.
     bool string(std::string* out) {
         ++pos_;
@@ -273,7 +247,7 @@ class Scanner {
             if (c < 0x20)
                 return fail("control character in string");
             if (c >= 0x80) {
-                size_t n = utf8_length();
+                size_t n = nomnom::utf8_sequence_length(s_, pos_);
                 if (n == 0)
                     return fail("invalid UTF-8");
                 pos_ += n;

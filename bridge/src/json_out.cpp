@@ -1,30 +1,8 @@
 #include "json_out.hpp"
 
-namespace bridge {
+#include "nomnom/utf8.hpp"
 
-namespace {
-// Length of a valid UTF-8 sequence at s[i] (lead byte >= 0x80), or 0.
-size_t utf8_length(std::string_view s, size_t i) {
-    auto at = [&](size_t k) -> unsigned {
-        return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u;
-    };
-    auto cont = [&](size_t k) { return (at(k) & 0xC0) == 0x80; };
-    unsigned c = at(0);
-    if (c >= 0xC2 && c <= 0xDF)
-        return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((c == 0xE0 && at(1) < 0xA0) || (c == 0xED && at(1) > 0x9F))
-            return 0;
-        return cont(1) && cont(2) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((c == 0xF0 && at(1) < 0x90) || (c == 0xF4 && at(1) > 0x8F))
-            return 0;
-        return cont(1) && cont(2) && cont(3) ? 4 : 0;
-    }
-    return 0;
-}
-} // namespace
+namespace bridge {
 
 void append_json_string(std::string& out, std::string_view value) {
     static const char* hex = "0123456789abcdef";
@@ -32,7 +10,7 @@ void append_json_string(std::string& out, std::string_view value) {
     for (size_t i = 0; i < value.size();) {
         unsigned char c = static_cast<unsigned char>(value[i]);
         if (c >= 0x80) {
-            size_t n = utf8_length(value, i);
+            size_t n = nomnom::utf8_sequence_length(value, i);
             if (n == 0) {
                 out += "\\ufffd";
                 ++i;

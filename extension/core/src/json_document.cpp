@@ -1,12 +1,18 @@
 #include "nomnom/json_document.hpp"
 
 #include "nomnom/json_ptr.hpp"
+#include "nomnom/utf8.hpp"
 
 // RapidJSON in a namespace of its own here: its templates are compiled into nomnom.so, whose
 // symbols must not meet those of another library's RapidJSON in the same backend.
 #define RAPIDJSON_NAMESPACE nomnom_rapidjson
 #define RAPIDJSON_NAMESPACE_BEGIN namespace nomnom_rapidjson {
 #define RAPIDJSON_NAMESPACE_END }
+// Strings and whitespace scanned 16 bytes at a time; every x86-64 has SSE2. The scans read
+// whole aligned blocks, up to 15 bytes past a string's end: the parsed copy is padded.
+#if defined(__SSE2__)
+#define RAPIDJSON_SSE2
+#endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
@@ -22,10 +28,14 @@ namespace {
 // jansson's JSON_PARSER_MAX_DEPTH: a value nested in more containers than this is rejected.
 constexpr size_t kMaxDepth = 2048;
 
-// Numbers as their text, strings unescaped in place, UTF-8 checked, and no recursion.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag |
-    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+// Numbers as their text, strings unescaped in place, and no recursion. The UTF-8 of a text
+// is checked before the parse (is_valid_utf8): RapidJSON's own check goes a byte at a time
+// and turns its 16-byte string scan off. Only a text that fails it is parsed with RapidJSON's
+// check, for the same outcome as before (jansson's error message).
+constexpr unsigned kParseFlags = rapidjson::kParseNumbersAsStringsFlag |
+                                 rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
+constexpr unsigned kValidatingParseFlags = kParseFlags | rapidjson::kParseValidateEncodingFlag;
+constexpr size_t kScanPadding = 16; // see RAPIDJSON_SSE2 above
 
 // Would strtod() overflow on this (valid) JSON number literal, as jansson's does when it
 // rejects a "real number overflow"? Decided from the decimal exponent; only a value in
@@ -295,12 +305,15 @@ bool JsonDocument::parse(std::string_view text, std::string& error) {
         return false;
     }
     text_.assign(text.data(), text.size());
+    text_.append(kScanPadding, '\0'); // the parse stops at the first NUL
     bool has_escapes = std::memchr(text.data(), '\\', text.size()) != nullptr;
     nodes_.reserve(text.size() / 16 + 4);
     JsonBuilder builder(nodes_, has_escapes);
     rapidjson::InsituStringStream stream(text_.data());
     rapidjson::Reader reader;
-    rapidjson::ParseResult result = reader.Parse<kParseFlags>(stream, builder);
+    rapidjson::ParseResult result =
+        is_valid_utf8(text) ? reader.Parse<kParseFlags>(stream, builder)
+                            : reader.Parse<kValidatingParseFlags>(stream, builder);
     if (result)
         return true;
     nodes_.clear();
@@ -315,6 +328,13 @@ bool JsonDocument::parse(std::string_view text, std::string& error) {
                 where(text, result.Offset());
     }
     return false;
+}
+
+void JsonDocument::trim(size_t keep_bytes) {
+    if (text_.capacity() + nodes_.capacity() * sizeof(JsonNode) <= keep_bytes)
+        return;
+    std::string().swap(text_);
+    std::vector<JsonNode>().swap(nodes_);
 }
 
 const JsonNode* JsonDocument::find(const JsonNode* from, const std::vector<std::string>& path) {

@@ -10,6 +10,7 @@ namespace {
 constexpr const char* kInvalidJson = "22032";        // invalid_json_text
 constexpr const char* kNotNullViolation = "23502";
 constexpr const char* kInvalidText = "22P02";        // invalid_text_representation
+constexpr size_t kKeptDocumentBytes = 1 << 20;       // a thread's parse buffers, at most
 
 struct MappingFailure {
     MappingError error;
@@ -289,7 +290,11 @@ EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::stri
 bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
                   MappedDocument& out, MappingError& error) {
     out.rows.clear();
-    JsonDocument doc;
+    // One document a thread, parsed into again and again: its buffers outlive the call.
+    thread_local JsonDocument doc;
+    struct Trim {
+        ~Trim() { doc.trim(kKeptDocumentBytes); }
+    } trim_on_return;
     std::string parse_error;
     if (!doc.parse(body, parse_error)) {
         error = MappingError{"entity \"" + tree.entities[0].name +

@@ -102,6 +102,10 @@ class JsonDocument {
     static std::string to_json(const JsonNode* value);
     static void append_json(const JsonNode* value, std::string& out);
 
+    // Frees the buffers when they hold more than `keep_bytes`. A document parsed again and
+    // again reuses them; this keeps a rare huge text from holding its memory on.
+    void trim(size_t keep_bytes);
+
   private:
     std::string text_; // parsed in place: strings are unescaped where they stand
     std::vector<JsonNode> nodes_;
