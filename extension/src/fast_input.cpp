@@ -6,17 +6,14 @@ extern "C" {
 
 #include <cstring>
 #include <string_view>
-#include <utility>
 
 namespace nomnom {
 namespace {
 
-// Values of a document share blocks. Below glibc's 1 KiB threshold for large requests,
-// each of which first consolidates the free lists (that showed as ~5% of the prefetch).
-constexpr size_t kBlockSize = 960;
+static_assert(MAXIMUM_ALIGNOF <= Arena::kAlign, "Datums need PostgreSQL's alignment");
 
 // Digits only, at least one and at most `max_digits`, with an optional leading '-'.
-bool simple_integer(const std::string& text, size_t max_digits, int64* out) {
+bool simple_integer(std::string_view text, size_t max_digits, int64* out) {
     size_t start = !text.empty() && text[0] == '-' ? 1 : 0;
     size_t digits = text.size() - start;
     if (digits == 0 || digits > max_digits)
@@ -31,7 +28,7 @@ bool simple_integer(const std::string& text, size_t max_digits, int64* out) {
     return true;
 }
 
-Datum text_datum(const std::string& text, ValueArena& arena) {
+Datum text_datum(std::string_view text, Arena& arena) {
     size_t size = VARHDRSZ + text.size();
     auto* value = static_cast<struct varlena*>(arena.allocate(size));
     SET_VARSIZE(value, size);
@@ -61,14 +58,14 @@ constexpr size_t kMaxNumericDigits = 1000; // longer texts go to numeric_in
 // fraction digits than the typmod's scale, or more integer digits than it allows (an error),
 // and for the unusual modifiers (negative scale, scale above precision). The writer's
 // statements promise the column's modifier (batch_rows.hpp): no cast checks it again.
-bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Datum* out) {
+bool numeric_datum(std::string_view text, int32 typmod, Arena& arena, Datum* out) {
     bool negative = !text.empty() && text[0] == '-';
     size_t start = negative ? 1 : 0;
     size_t point = text.find('.', start);
-    std::string_view all(text);
-    std::string_view integer = all.substr(start, point == std::string::npos ? std::string::npos : point - start);
-    std::string_view fraction = point == std::string::npos ? std::string_view() : all.substr(point + 1);
-    if (integer.empty() || (point != std::string::npos && fraction.empty()) ||
+    std::string_view all = text;
+    std::string_view integer = all.substr(start, point == std::string_view::npos ? std::string_view::npos : point - start);
+    std::string_view fraction = point == std::string_view::npos ? std::string_view() : all.substr(point + 1);
+    if (integer.empty() || (point != std::string_view::npos && fraction.empty()) ||
         integer.size() + fraction.size() > kMaxNumericDigits)
         return false;
     for (std::string_view part : {integer, fraction})
@@ -77,7 +74,7 @@ bool numeric_datum(const std::string& text, int32 typmod, ValueArena& arena, Dat
                 return false;
     int dscale = static_cast<int>(fraction.size());
     size_t significant = integer.find_first_not_of('0');
-    size_t integer_digits = significant == std::string::npos ? 0 : integer.size() - significant;
+    size_t integer_digits = significant == std::string_view::npos ? 0 : integer.size() - significant;
     if (typmod >= static_cast<int32>(VARHDRSZ)) {
         int32 packed = typmod - VARHDRSZ;
         int precision = (packed >> 16) & 0xFFFF;
@@ -159,34 +156,7 @@ bool leap_year(int year) {
 
 } // namespace
 
-ValueArena::ValueArena(ValueArena&& other) noexcept
-    : blocks_(std::move(other.blocks_)), current_(std::exchange(other.current_, nullptr)),
-      used_(std::exchange(other.used_, 0)) {}
-
-ValueArena& ValueArena::operator=(ValueArena&& other) noexcept {
-    blocks_ = std::move(other.blocks_);
-    current_ = std::exchange(other.current_, nullptr);
-    used_ = std::exchange(other.used_, 0);
-    return *this;
-}
-
-void* ValueArena::allocate(size_t size) {
-    size = MAXALIGN(size);
-    if (size > kBlockSize / 2) { // a large value: a block of its own
-        blocks_.emplace_back(new char[size]); // uninitialised, unlike make_unique
-        return blocks_.back().get();
-    }
-    if (current_ == nullptr || used_ + size > kBlockSize) {
-        blocks_.emplace_back(new char[kBlockSize]);
-        current_ = blocks_.back().get();
-        used_ = 0;
-    }
-    void* value = current_ + used_;
-    used_ += size;
-    return value;
-}
-
-bool iso_date(const std::string& text, Datum* out) {
+bool iso_date(std::string_view text, Datum* out) {
     static constexpr int kDaysInMonth[2][12] = {{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31},
                                                 {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}};
     if (text.size() != 10 || text[4] != '-' || text[7] != '-')
@@ -208,7 +178,7 @@ bool iso_date(const std::string& text, Datum* out) {
     return true;
 }
 
-bool fast_input(Oid type_oid, int32 typmod, const std::string& text, ValueArena& arena, Datum* out) {
+bool fast_input(Oid type_oid, int32 typmod, std::string_view text, Arena& arena, Datum* out) {
     int64 integer;
     switch (type_oid) {
     case TEXTOID:

@@ -8,34 +8,18 @@
 // No PostgreSQL function is called: safe on any thread.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <vector>
+#include <string_view>
 
+#include "nomnom/arena.hpp"
 #include "pg_prelude.hpp"
 
 namespace nomnom {
 
-// Memory for pass-by-reference Datums made off the backend (text, numeric): stable
-// addresses, MAXALIGN'd, freed with the arena.
-class ValueArena {
-  public:
-    ValueArena() = default;
-    ValueArena(ValueArena&& other) noexcept; // the values stay where they are
-    ValueArena& operator=(ValueArena&& other) noexcept;
-
-    void* allocate(size_t size); // std::bad_alloc
-
-  private:
-    std::vector<std::unique_ptr<char[]>> blocks_;
-    char* current_ = nullptr; // the block small values are taken from
-    size_t used_ = 0;
-};
-
 // The Datum of `text` for a column of type `type_oid` with `typmod`; false when declined.
-bool fast_input(Oid type_oid, int32 typmod, const std::string& text, ValueArena& arena, Datum* out);
+// Pass-by-reference Datums (text, numeric) are allocated in `arena`.
+bool fast_input(Oid type_oid, int32 typmod, std::string_view text, Arena& arena, Datum* out);
 
 // A canonical `YYYY-MM-DD` of years 1000 to 9999 as a date Datum; false otherwise.
-bool iso_date(const std::string& text, Datum* out);
+bool iso_date(std::string_view text, Datum* out);
 
 } // namespace nomnom

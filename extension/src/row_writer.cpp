@@ -175,11 +175,12 @@ SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
 
 // PostgreSQL-style (may ereport): `text` through the column's input function. date_in
 // spends most of its time in the general date/time parser: a canonical date is decoded here.
-Datum input_value(const Column& column, const std::string& text) {
+// `text` is followed by a NUL byte, as a std::string's and a MappedValue's are.
+Datum input_value(const Column& column, std::string_view text) {
     Datum value;
     if (column.type_oid == DATEOID && iso_date(text, &value))
         return value;
-    return InputFunctionCall(const_cast<FmgrInfo*>(&column.input), const_cast<char*>(text.c_str()),
+    return InputFunctionCall(const_cast<FmgrInfo*>(&column.input), const_cast<char*>(text.data()),
                              column.typioparam, column.typmod);
 }
 
@@ -268,7 +269,8 @@ void delete_cascade(ResolvedTree& resolved, int child_index, const KeyColumns& k
 std::optional<std::string> link_key(const DocumentRows& doc, int row, const LinkField& link) {
     if (link.parent_field < 0)
         return std::to_string(doc.ids[row]);
-    return doc.doc.rows[row].values[link.parent_field];
+    const MappedValue& value = doc.doc.rows[row].values[link.parent_field];
+    return value ? std::optional<std::string>(*value) : std::nullopt;
 }
 
 // Before inserting rows of a replace-mode child: delete its rows (and their descendants)
@@ -369,7 +371,7 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
 } // namespace
 
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
-                 ValueArena* arena, bool only_not_converted) {
+                 Arena* arena, bool only_not_converted) {
     if (only_not_converted && std::memchr(nulls, kNotConverted, row.values.size()) == nullptr)
         return; // all done ahead: no PG_TRY to set up
     // One PG_TRY for the row, not one a value: a batch converts millions of values. The
@@ -380,7 +382,7 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
             for (; field < row.values.size(); field = field + 1) {
                 if (only_not_converted && nulls[field] != kNotConverted)
                     continue;
-                const std::optional<std::string>& text = row.values[field];
+                const MappedValue& text = row.values[field];
                 nulls[field] = text ? ' ' : 'n';
                 if (!text) {
                     values[field] = 0;
@@ -409,11 +411,11 @@ void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
         rows.values[r].assign(row.values.size(), 0);
         rows.nulls[r].assign(row.values.size(), kNotConverted);
         for (size_t f = 0; f < row.values.size(); ++f) {
-            const std::optional<std::string>& text = row.values[f];
+            const MappedValue& text = row.values[f];
             if (!text)
                 rows.nulls[r][f] = 'n';
             else if (fast_input(entity.columns[f].type_oid, entity.columns[f].typmod, *text,
-                                rows.arena, &rows.values[r][f]))
+                                rows.doc.arena, &rows.values[r][f]))
                 rows.nulls[r][f] = ' ';
         }
     }
@@ -441,7 +443,7 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
             rows.nulls[r].resize(row.values.size());
         }
         convert_row(resolved.entities[row.entity], row, rows.values[r].data(), rows.nulls[r].data(),
-                    &rows.arena, rows.preconverted);
+                    &rows.doc.arena, rows.preconverted);
     }
 }
 

@@ -16,10 +16,9 @@ namespace nomnom {
 // One document on its way into the tables: its rows, converted to Datums, and what
 // writing them found.
 struct DocumentRows {
-    MappedDocument doc;
+    MappedDocument doc;                     // its arena also holds the Datums fast_input made
     std::vector<std::vector<Datum>> values; // per row, per field
     std::vector<std::vector<char>> nulls;   // 'n' for NULL, as SPI wants; kNotConverted
-    ValueArena arena;                       // the values fast_input made
     bool preconverted = false;              // preconvert_document ran
     std::vector<char> skipped;              // a conflict was ignored here or above
     std::vector<char> inserted;             // new row, not an update of an older version
@@ -34,7 +33,7 @@ constexpr char kNotConverted = '?';
 // `arena`, common types go through fast_input; with `only_not_converted`, only fields
 // marked kNotConverted are converted.
 void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
-                 ValueArena* arena = nullptr, bool only_not_converted = false);
+                 Arena* arena = nullptr, bool only_not_converted = false);
 
 // What convert_document can do off the backend: every value fast_input takes; the others
 // are marked kNotConverted. Pure C++ (std::bad_alloc): safe on the prefetch thread.

@@ -42,7 +42,7 @@ void dump(const nomnom::MappedDocument& doc) {
     for (const nomnom::MappedRow& row : doc.rows) {
         std::printf(" [%d<%d %s", row.entity, row.parent_row, row.origin.c_str());
         for (const auto& value : row.values)
-            std::printf(value ? " '%s'" : " NULL", value ? value->c_str() : "");
+            std::printf(value ? " '%s'" : " NULL", value ? std::string(*value).c_str() : "");
         for (int field : row.parent_id_fields)
             std::printf(" id>%d", field);
         std::printf("]");

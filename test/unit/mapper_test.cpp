@@ -259,3 +259,25 @@ TEST(Mapper, MapsOnTwoThreadsAtOnce) {
     EXPECT_EQ(first, 0);
     EXPECT_EQ(second, 0);
 }
+
+TEST(Mapper, ValuesOutliveTheNextDocumentAndMovesOfTheirOwn) {
+    // The parse buffers are reused from one document to the next on a thread: values are
+    // the document's own copies, and a moved MappedDocument keeps them where they were.
+    Mapped first = map(R"({"order_key": "first key, longer than sixteen bytes", "lines": [{"n": 1}]})");
+    ASSERT_TRUE(first.ok) << first.error.message;
+    Mapped second = map(R"({"order_key": "second", "total": 3.5, "lines": [{"n": 2}, {"n": 3}]})");
+    ASSERT_TRUE(second.ok) << second.error.message;
+    std::vector<MappedDocument> kept;
+    kept.push_back(std::move(first.doc));
+    kept.push_back(std::move(second.doc));
+    EXPECT_EQ(*kept[0].rows[0].values[0], "first key, longer than sixteen bytes");
+    EXPECT_EQ(*kept[0].rows[1].values[0], "first key, longer than sixteen bytes") << "from_parent";
+    EXPECT_EQ(*kept[0].rows[1].values[2], "1");
+    EXPECT_EQ(*kept[1].rows[0].values[1], "3.5");
+    EXPECT_EQ(*kept[1].rows[2].values[2], "3");
+    for (const MappedDocument& doc : kept)
+        for (const MappedRow& row : doc.rows)
+            for (const MappedValue& value : row.values)
+                if (value)
+                    EXPECT_EQ(std::string(value.c_str()), *value) << "NUL-terminated";
+}

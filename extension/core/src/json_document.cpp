@@ -347,20 +347,6 @@ const JsonNode* JsonDocument::find(const JsonNode* from, const std::vector<std::
     return current;
 }
 
-std::string JsonDocument::value_text(const JsonNode* value) {
-    switch (value->type()) {
-    case JsonType::String:
-    case JsonType::Number:
-        return std::string(value->text());
-    case JsonType::True:
-        return "true";
-    case JsonType::False:
-        return "false";
-    default:
-        return to_json(value);
-    }
-}
-
 std::string JsonDocument::to_json(const JsonNode* value) {
     std::string out;
     append_json(value, out);

@@ -110,9 +110,9 @@ class Mapper {
         row.entity = entity_index;
         row.parent_row = parent_row;
         row.origin = std::move(origin);
-        row.values.reserve(entity.fields.size());
+        row.values.resize(entity.fields.size());
         for (size_t i = 0; i < entity.fields.size(); ++i)
-            row.values.push_back(field_value(entity_index, row, static_cast<int>(i), context));
+            row.values[i] = field_value(entity_index, row, static_cast<int>(i), context);
         out_.rows.push_back(std::move(row));
         int row_index = static_cast<int>(out_.rows.size()) - 1;
 
@@ -138,11 +138,11 @@ class Mapper {
             map_row(child_index, &element, parent_row, base + "[" + std::to_string(index++) + "]");
     }
 
-    std::optional<std::string> field_value(int entity_index, MappedRow& row, int field_index,
-                                           const JsonNode* context) {
+    MappedValue field_value(int entity_index, MappedRow& row, int field_index,
+                            const JsonNode* context) {
         const EntitySpec& entity = tree_.entities[entity_index];
         const FieldSpec& field = entity.fields[field_index];
-        std::optional<std::string> value;
+        MappedValue value;
         if (!field.from_parent.empty()) {
             value = parent_value(entity, row, field_index);
         } else if (field.source != FieldSource::Document) {
@@ -162,14 +162,13 @@ class Mapper {
         return value;
     }
 
-    std::optional<std::string> parent_value(const EntitySpec& entity, MappedRow& row,
-                                            int field_index) {
+    MappedValue parent_value(const EntitySpec& entity, MappedRow& row, int field_index) {
         const FieldSpec& field = entity.fields[field_index];
         const MappedRow& parent_row = out_.rows[row.parent_row];
         const EntitySpec& parent = tree_.entities[parent_row.entity];
         if (field.from_parent == "id") {
             row.parent_id_fields.push_back(field_index);
-            return std::nullopt;
+            return MappedValue();
         }
         for (size_t i = 0; i < parent.fields.size(); ++i)
             if (parent.fields[i].name == field.from_parent)
@@ -179,42 +178,55 @@ class Mapper {
              "42703");
     }
 
-    std::optional<std::string> source_value(FieldSource source) const {
+    // A text kept in the document's arena; an empty text is NULL.
+    MappedValue kept_or_null(std::string_view text) {
+        return text.empty() ? MappedValue() : MappedValue(out_.arena.copy(text));
+    }
+
+    MappedValue source_value(FieldSource source) {
         switch (source) {
         case FieldSource::MessageId:
-            return meta_.message_id.empty() ? std::nullopt
-                                            : std::optional<std::string>(meta_.message_id);
+            return kept_or_null(meta_.message_id);
         case FieldSource::Subject:
-            return meta_.subject.empty() ? std::nullopt
-                                         : std::optional<std::string>(meta_.subject);
+            return kept_or_null(meta_.subject);
         case FieldSource::StreamSeq:
-            return meta_.stream_seq ? std::optional<std::string>(std::to_string(*meta_.stream_seq))
-                                    : std::nullopt;
+            return meta_.stream_seq ? kept_or_null(std::to_string(*meta_.stream_seq))
+                                    : MappedValue();
         case FieldSource::ReceivedAt:
-            return meta_.received_at.empty() ? std::nullopt
-                                             : std::optional<std::string>(meta_.received_at);
+            return kept_or_null(meta_.received_at);
         case FieldSource::Document:
             break;
         }
-        return std::nullopt;
+        return MappedValue();
     }
 
-    std::string document_value(const EntitySpec& entity, const MappedRow& row,
-                               const FieldSpec& field, FieldTraits traits,
-                               const JsonNode* value) const {
+    MappedValue document_value(const EntitySpec& entity, const MappedRow& row,
+                               const FieldSpec& field, FieldTraits traits, const JsonNode* value) {
         if (traits.json)
-            return JsonDocument::to_json(value);
-        if (value->is_object() || value->is_array()) {
-            if (value->is_array() && traits.array) {
+            return MappedValue(out_.arena.copy(JsonDocument::to_json(value)));
+        switch (value->type()) {
+        case JsonType::String:
+        case JsonType::Number: // the common case: the text as it stands, no std::string
+            return MappedValue(out_.arena.copy(value->text()));
+        case JsonType::True:
+            return MappedValue("true");
+        case JsonType::False:
+            return MappedValue("false");
+        case JsonType::Array:
+            if (traits.array) {
                 std::string literal;
                 write_array_literal(value, literal, describe_field(entity, row.origin, field));
-                return literal;
+                return MappedValue(out_.arena.copy(literal));
             }
-            fail(describe_field(entity, row.origin, field) + ": expected a value of type " +
-                     field.type + ", got " + json_kind(value),
-                 kInvalidText);
+            break;
+        case JsonType::Object:
+            break;
+        case JsonType::Null: // not asked for: a null field is NULL
+            return MappedValue();
         }
-        return JsonDocument::value_text(value);
+        fail(describe_field(entity, row.origin, field) + ": expected a value of type " +
+                 field.type + ", got " + json_kind(value),
+             kInvalidText);
     }
 
     const EntityTree& tree_;
@@ -290,6 +302,7 @@ EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::stri
 bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
                   MappedDocument& out, MappingError& error) {
     out.rows.clear();
+    out.arena = Arena();
     // One document a thread, parsed into again and again: its buffers outlive the call.
     thread_local JsonDocument doc;
     struct Trim {

@@ -22,11 +22,16 @@ std::string unparse(const uuid_t id) {
     return text;
 }
 
+// The namespace as bytes, parsed once.
+struct Namespace {
+    uuid_t bytes;
+    Namespace() { uuid_parse(kNomnomNamespace, bytes); }
+};
+
 std::string uuid_v5(std::string_view name) {
-    uuid_t ns;
-    uuid_parse(kNomnomNamespace, ns);
+    static const Namespace ns;
     uuid_t out;
-    uuid_generate_sha1(out, ns, name.data(), name.size());
+    uuid_generate_sha1(out, ns.bytes, name.data(), name.size());
     return unparse(out);
 }
 

@@ -93,10 +93,6 @@ class JsonDocument {
     // The member at `path` below `from` (object keys only); nullptr when any step is missing.
     static const JsonNode* find(const JsonNode* from, const std::vector<std::string>& path);
 
-    // The text PostgreSQL's input function gets for a scalar: strings as they are, numbers
-    // as written, booleans as true/false. Objects and arrays (and null) as compact JSON.
-    static std::string value_text(const JsonNode* value);
-
     // Compact JSON of any value, numbers as written, strings escaped as jansson's
     // json_dumps(JSON_COMPACT) escapes them.
     static std::string to_json(const JsonNode* value);

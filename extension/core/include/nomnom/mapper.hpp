@@ -3,12 +3,13 @@
 // PostgreSQL side only converts the texts with each column type's input function.
 #pragma once
 
+#include "nomnom/arena.hpp"
 #include "nomnom/entity_spec.hpp"
-#include <string_view>
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nomnom {
@@ -40,18 +41,39 @@ struct MessageMeta {
     std::string received_at;              // timestamptz text
 };
 
+// A field's value: SQL NULL, or a text followed by a NUL byte, kept in its MappedDocument's
+// arena (or a string literal). Copying a value copies the reference, not the text.
+class MappedValue {
+  public:
+    MappedValue() = default; // NULL
+    // `text` must be NUL-terminated and outlive the value (Arena::copy makes such texts).
+    explicit MappedValue(std::string_view text)
+        : data_(text.data()), size_(text.size()) {}
+
+    explicit operator bool() const { return data_ != nullptr; } // not NULL
+    std::string_view operator*() const { return {data_, size_}; }
+    const char* c_str() const { return data_; }
+
+  private:
+    const char* data_ = nullptr;
+    size_t size_ = 0;
+};
+
 struct MappedRow {
     int entity = 0;                       // index into EntityTree::entities
     int parent_row = -1;                  // index into MappedDocument::rows
     std::string origin;                   // where in the document, e.g. "line_items[1]"
-    // One per field of the entity; nullopt is SQL NULL. A field taking the parent's
-    // generated id holds nullopt here and is listed in `parent_id_fields`.
-    std::vector<std::optional<std::string>> values;
+    // One per field of the entity. A field taking the parent's generated id is NULL here
+    // and is listed in `parent_id_fields`.
+    std::vector<MappedValue> values;
     std::vector<int> parent_id_fields;
 };
 
 struct MappedDocument {
     std::vector<MappedRow> rows;          // pre-order: every parent before its children
+    // The values' texts. Its owner may add what it derives from them (the extension's
+    // Datums), to be freed together.
+    Arena arena;
 };
 
 // A data problem in a document. `sqlstate` is a PostgreSQL error code.
