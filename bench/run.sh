@@ -18,7 +18,7 @@
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 ROUNDS=3 OUT=$HERE/results
+ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 ROUNDS=5 OUT=$HERE/results
 while (($#)); do
     case $1 in
     --orders) ORDERS=$2; shift 2 ;;
