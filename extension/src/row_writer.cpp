@@ -401,6 +401,17 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
     }
 }
 
+namespace {
+
+// Row r's Datums and null flags, in the document's arena (no allocation a row to free).
+void allocate_row(DocumentRows& rows, size_t r, size_t fields) {
+    rows.values[r] = static_cast<Datum*>(rows.doc.arena.allocate(fields * sizeof(Datum)));
+    rows.nulls[r] = static_cast<char*>(rows.doc.arena.allocate(fields));
+    std::fill(rows.values[r], rows.values[r] + fields, Datum(0));
+}
+
+} // namespace
+
 void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     const size_t count = rows.doc.rows.size();
     rows.values.resize(count);
@@ -408,8 +419,8 @@ void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
         const ResolvedEntity& entity = resolved.entities[row.entity];
-        rows.values[r].assign(row.values.size(), 0);
-        rows.nulls[r].assign(row.values.size(), kNotConverted);
+        allocate_row(rows, r, row.values.size());
+        std::memset(rows.nulls[r], kNotConverted, row.values.size());
         for (size_t f = 0; f < row.values.size(); ++f) {
             const MappedValue& text = row.values[f];
             if (!text)
@@ -439,10 +450,9 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
         if (!rows.preconverted) {
-            rows.values[r].resize(row.values.size());
-            rows.nulls[r].resize(row.values.size());
+            allocate_row(rows, r, row.values.size());
         }
-        convert_row(resolved.entities[row.entity], row, rows.values[r].data(), rows.nulls[r].data(),
+        convert_row(resolved.entities[row.entity], row, rows.values[r], rows.nulls[r],
                     &rows.doc.arena, rows.preconverted);
     }
 }

@@ -16,9 +16,10 @@ namespace nomnom {
 // One document on its way into the tables: its rows, converted to Datums, and what
 // writing them found.
 struct DocumentRows {
-    MappedDocument doc;                     // its arena also holds the Datums fast_input made
-    std::vector<std::vector<Datum>> values; // per row, per field
-    std::vector<std::vector<char>> nulls;   // 'n' for NULL, as SPI wants; kNotConverted
+    // Its arena also holds the Datums fast_input made, and the rows' arrays below.
+    MappedDocument doc;
+    std::vector<Datum*> values; // per row: one per field
+    std::vector<char*> nulls;   // per row: one per field, 'n' for NULL as SPI wants; kNotConverted
     bool preconverted = false;              // preconvert_document ran
     std::vector<char> skipped;              // a conflict was ignored here or above
     std::vector<char> inserted;             // new row, not an update of an older version

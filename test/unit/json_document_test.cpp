@@ -377,3 +377,20 @@ TEST(NumberText, ZeroWithAHugeExponentIsRejected) {
     EXPECT_TRUE(doc.parse("0.000e311", error)) << error;
     EXPECT_EQ(doc.root()->text(), "0.000e311");
 }
+
+TEST(JsonPath, AMemberIsFoundFromAnyHint) {
+    JsonDocument doc;
+    std::string error;
+    ASSERT_TRUE(doc.parse(R"({"a": 1, "b": {"a": 2, "c": [3]}, "c": [4, 5], "d": null})", error))
+        << error;
+    const JsonNode* root = doc.root();
+    std::vector<const JsonNode*> hints = {nullptr, root->next()};
+    for (const JsonNode& member : root->children())
+        hints.push_back(&member);
+    for (const char* key : {"a", "b", "c", "d", "e", ""})
+        for (const JsonNode* hint : hints)
+            EXPECT_EQ(root->member(key, hint), root->member(key)) << key;
+    // Members of a member are not members: "b" holds a "c" of its own.
+    EXPECT_EQ(JsonDocument::to_json(root->member("c", root->member("b"))), "[4,5]");
+    EXPECT_EQ(JsonDocument::to_json(root->member("a", root->member("c"))), "1");
+}

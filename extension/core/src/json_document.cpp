@@ -282,12 +282,19 @@ void append_string(std::string_view s, std::string& out) {
 
 } // namespace
 
-const JsonNode* JsonNode::member(std::string_view key) const {
+const JsonNode* JsonNode::member(std::string_view key, const JsonNode* hint) const {
     if (type_ != JsonType::Object)
         return nullptr;
-    for (const JsonNode& child : children())
-        if (same_key(child.key(), key))
-            return &child;
+    const JsonNode* first = this + 1;
+    const JsonNode* end = next();
+    if (hint == nullptr || hint < first || hint >= end)
+        hint = first;
+    for (const JsonNode* node = hint; node != end; node = node->next())
+        if (same_key(node->key(), key))
+            return node;
+    for (const JsonNode* node = first; node != hint; node = node->next())
+        if (same_key(node->key(), key))
+            return node;
     return nullptr;
 }
 

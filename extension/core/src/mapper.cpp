@@ -2,6 +2,7 @@
 
 #include "nomnom/json_document.hpp"
 
+#include <charconv>
 #include <map>
 
 namespace nomnom {
@@ -11,6 +12,7 @@ constexpr const char* kInvalidJson = "22032";        // invalid_json_text
 constexpr const char* kNotNullViolation = "23502";
 constexpr const char* kInvalidText = "22P02";        // invalid_text_representation
 constexpr size_t kKeptDocumentBytes = 1 << 20;       // a thread's parse buffers, at most
+constexpr size_t kRowsReserved = 8;                  // an order and its line items, say
 
 struct MappingFailure {
     MappingError error;
@@ -37,6 +39,19 @@ bool is_array_type(const std::string& type) {
 }
 
 using FieldTraits = EntityTree::FieldTraits;
+
+// `base[index]`, e.g. line_items[1], built without temporaries: one a derived row.
+std::string element_origin(const std::string& base, size_t index) {
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, index).ptr;
+    std::string origin;
+    origin.reserve(base.size() + static_cast<size_t>(end - digits) + 2);
+    origin += base;
+    origin += '[';
+    origin.append(digits, end);
+    origin += ']';
+    return origin;
+}
 
 const char* json_kind(const JsonNode* value) {
     switch (value->type()) {
@@ -111,6 +126,7 @@ class Mapper {
         row.parent_row = parent_row;
         row.origin = std::move(origin);
         row.values.resize(entity.fields.size());
+        next_member_ = nullptr;
         for (size_t i = 0; i < entity.fields.size(); ++i)
             row.values[i] = field_value(entity_index, row, static_cast<int>(i), context);
         out_.rows.push_back(std::move(row));
@@ -135,7 +151,18 @@ class Mapper {
                  kInvalidText);
         size_t index = 0;
         for (const JsonNode& element : array->children())
-            map_row(child_index, &element, parent_row, base + "[" + std::to_string(index++) + "]");
+            map_row(child_index, &element, parent_row, element_origin(base, index++));
+    }
+
+    // The field's member of `context`. A field named by one key (most are) is looked for
+    // from the member after the last one found: fields usually come in document order.
+    const JsonNode* find_member(const JsonNode* context, const FieldSpec& field) {
+        if (field.path.size() != 1)
+            return JsonDocument::find(context, field.path);
+        const JsonNode* found = context->member(field.path[0], next_member_);
+        if (found != nullptr)
+            next_member_ = found->next();
+        return found;
     }
 
     MappedValue field_value(int entity_index, MappedRow& row, int field_index,
@@ -148,7 +175,7 @@ class Mapper {
         } else if (field.source != FieldSource::Document) {
             value = source_value(field.source);
         } else {
-            const JsonNode* found = JsonDocument::find(context, field.path);
+            const JsonNode* found = find_member(context, field);
             if (found != nullptr && !found->is_null())
                 value =
                     document_value(entity, row, field, traits_[entity_index][field_index], found);
@@ -233,6 +260,7 @@ class Mapper {
     const std::vector<std::vector<FieldTraits>>& traits_;
     const MessageMeta& meta_;
     MappedDocument& out_;
+    const JsonNode* next_member_ = nullptr; // of the row being mapped: see find_member
 };
 
 std::vector<std::vector<FieldTraits>> traits_of(const std::vector<EntitySpec>& entities) {
@@ -302,6 +330,7 @@ EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::stri
 bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
                   MappedDocument& out, MappingError& error) {
     out.rows.clear();
+    out.rows.reserve(kRowsReserved);
     out.arena = Arena();
     // One document a thread, parsed into again and again: its buffers outlive the call.
     thread_local JsonDocument doc;

@@ -63,7 +63,13 @@ class JsonNode {
 
     // The member named `key` of an object (the first: a document has no duplicates);
     // nullptr when there is none or this is not an object.
-    const JsonNode* member(std::string_view key) const;
+    const JsonNode* member(std::string_view key) const { return member(key, nullptr); }
+    // The same, searched from `hint` (a member of this object; else from the first) to the
+    // last member, then from the first: members looked up in document order, each with the
+    // one after the last found as its hint, are found at once.
+    const JsonNode* member(std::string_view key, const JsonNode* hint) const;
+    // The node after this one's subtree: its next sibling, or where its parent ends.
+    const JsonNode* next() const { return this + span_; }
 
   private:
     friend class JsonBuilder; // the parser's SAX handler (json_document.cpp)
