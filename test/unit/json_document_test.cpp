@@ -264,7 +264,7 @@ TEST(JsonDocument, RejectsInvalidUtf8) {
     EXPECT_EQ(doc.root()->text(), "\xe2\x82\xac \xf0\x9f\x98\x80");
 }
 
-TEST(JsonDocument, DeepNestingIsRejectedWithoutRecursion) {
+TEST(JsonDocument, DeepNestingIsRejectedAtJanssonsDepth) {
     JsonDocument doc;
     std::string error;
     EXPECT_FALSE(doc.parse(std::string(100000, '['), error));
