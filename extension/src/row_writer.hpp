@@ -1,11 +1,10 @@
-// Writes mapped documents set-wise: one statement per entity for a whole batch, its rows
-// passed as one array per column. Upserts follow the entity's `unique`/`on_conflict`; for a
-// derived entity with on_parent_update = replace, the rows (and replace-mode descendants)
-// of an older version of a document are deleted before the new ones are inserted.
+// Writes mapped documents set-wise: one statement per entity for a whole batch, which reads
+// the batch's rows through nomnom.batch_rows (batch_rows.hpp). Upserts follow the entity's
+// `unique`/`on_conflict`; for a derived entity with on_parent_update = replace, the rows (and
+// replace-mode descendants) of an older version of a document are deleted before the new
+// ones are inserted.
 #pragma once
 
-#include <optional>
-#include <string>
 #include <vector>
 
 #include "entity_registry.hpp"
