@@ -5,7 +5,7 @@ EXTENSION    = nomnom
 MODULE_big   = nomnom
 DATA         = $(wildcard sql/nomnom--*.sql)
 CORE_SOURCES = $(wildcard extension/core/src/*.cpp)
-PG_SOURCES   = $(wildcard extension/src/*.cpp)
+PG_SOURCES   = $(wildcard extension/src/*.cpp extension/src/*/*.cpp)
 OBJS         = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
 
 PG_CONFIG   ?= pg_config

@@ -1,9 +1,9 @@
 // The nomnom module: its magic block and _PG_init.
-#include "pg_prelude.hpp"
+#include "pg/pg_prelude.hpp"
 
-#include "ingest_buffer.hpp"
+#include "ingest/ingest_buffer.hpp"
 #include "nomnom/json_arena.hpp"
-#include "worker_init.hpp"
+#include "gucs.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;

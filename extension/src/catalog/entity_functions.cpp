@@ -1,0 +1,149 @@
+// SQL functions nomnom.define_entity and nomnom.drop_entity.
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pg/pg_prelude.hpp"
+
+#include "catalog/entity_registry.hpp"
+#include "nomnom/entity_spec.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
+#include "catalog/entity_tables.hpp"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(nomnom_define_entity);
+PG_FUNCTION_INFO_V1(nomnom_drop_entity);
+}
+
+namespace nomnom {
+namespace {
+
+[[noreturn]] void fail(const std::string& message, int sqlerrcode) {
+    throw DataError(message, sqlerrcode);
+}
+
+const EntitySpec* find_spec(const std::vector<EntitySpec>& all, const std::string& name) {
+    for (const EntitySpec& spec : all)
+        if (spec.name == name)
+            return &spec;
+    return nullptr;
+}
+
+// Checks `spec` against the other entities: its parent exists and is no descendant of it,
+// its from_parent fields name parent fields, and its children still find their fields.
+void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all) {
+    const std::string where = "entity \"" + spec.name + "\"";
+    if (!spec.is_root()) {
+        const EntitySpec* parent = find_spec(all, spec.parent);
+        if (parent == nullptr)
+            fail(where + ": unknown parent entity \"" + spec.parent + "\"", ERRCODE_UNDEFINED_OBJECT);
+        // Walk up from the parent; meeting this entity again is a cycle.
+        std::vector<std::string> chain{spec.name};
+        for (std::string next = spec.parent; !next.empty();) {
+            chain.push_back(next);
+            if (next == spec.name || chain.size() > all.size() + 2) {
+                std::string path;
+                for (const std::string& name : chain)
+                    path += (path.empty() ? "" : " -> ") + name;
+                fail(where + ": parent chain is a cycle (" + path + ")",
+                     ERRCODE_INVALID_OBJECT_DEFINITION);
+            }
+            const EntitySpec* up = find_spec(all, next);
+            next = up ? up->parent : std::string();
+        }
+        bool linked = false;
+        for (const FieldSpec& field : spec.fields) {
+            if (field.from_parent.empty())
+                continue;
+            linked = true;
+            if (field.from_parent != "id" && parent->find_field(field.from_parent) == nullptr)
+                fail(where + ", field \"" + field.name + "\": parent entity \"" + parent->name +
+                         "\" has no field \"" + field.from_parent + "\"",
+                     ERRCODE_UNDEFINED_COLUMN);
+        }
+        if (!linked && spec.on_parent_update == OnParentUpdate::Replace)
+            fail(where + ": on_parent_update \"replace\" needs a field with \"from_parent\" that "
+                         "links each row to its parent row (or set on_parent_update to \"upsert\")",
+                 ERRCODE_INVALID_PARAMETER_VALUE);
+    }
+    for (const EntitySpec& child : all) {
+        if (child.parent != spec.name)
+            continue;
+        for (const FieldSpec& field : child.fields)
+            if (!field.from_parent.empty() && field.from_parent != "id" &&
+                spec.find_field(field.from_parent) == nullptr)
+                fail(where + ": derived entity \"" + child.name + "\" copies field \"" +
+                         field.from_parent + "\", which this definition no longer has",
+                     ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST);
+    }
+}
+
+std::string define_entity(const std::string& spec_json, bool create_table) {
+    EntitySpec spec;
+    try {
+        spec = parse_entity_spec(spec_json);
+    } catch (const SpecError& error) {
+        fail(error.what(), sqlstate_code(error.sqlstate));
+    }
+    SpiSession spi;
+    std::vector<EntitySpec> all = load_entity_specs();
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&](const EntitySpec& other) { return other.name == spec.name; }),
+              all.end());
+    check_relations(spec, all);
+
+    std::vector<Column> columns;
+    for (const FieldSpec& field : spec.fields)
+        columns.push_back(resolve_column(field.name, field.type,
+                                         "entity \"" + spec.name + "\", field \"" + field.name + "\""));
+    const EntitySpec* parent = spec.is_root() ? nullptr : find_spec(all, spec.parent);
+    ensure_table(spec, columns, parent, create_table);
+
+    spi_query("INSERT INTO nomnom.entity_catalog (name, table_name, parent, each_path, unique_fields, spec) "
+              "VALUES ($1, $2, $3, $4, "
+              "  ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> 'unique')), $5::jsonb) "
+              "ON CONFLICT (name) DO UPDATE SET table_name = EXCLUDED.table_name, "
+              "  parent = EXCLUDED.parent, each_path = EXCLUDED.each_path, "
+              "  unique_fields = EXCLUDED.unique_fields, spec = EXCLUDED.spec, defined_at = now()",
+              {spec.name, spec.table,
+               spec.is_root() ? std::nullopt : std::optional<std::string>(spec.parent),
+               spec.is_root() ? std::nullopt : std::optional<std::string>(spec.each_text),
+               spec.to_json()});
+    invalidate_entity_cache();
+    return spec.name;
+}
+
+void drop_entity(const std::string& name) {
+    SpiSession spi;
+    std::vector<TextRow> children = spi_query(
+        "SELECT string_agg(name, ', ' ORDER BY name) FROM nomnom.entity_catalog WHERE parent = $1",
+        {name});
+    if (children[0][0])
+        fail("entity \"" + name + "\" has derived entities (" + *children[0][0] +
+                 "): drop them first",
+             ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST);
+    std::vector<TextRow> deleted =
+        spi_query("DELETE FROM nomnom.entity_catalog WHERE name = $1 RETURNING name", {name});
+    if (deleted.empty())
+        fail("unknown entity \"" + name + "\"", ERRCODE_UNDEFINED_OBJECT);
+    invalidate_entity_cache();
+}
+
+} // namespace
+} // namespace nomnom
+
+Datum nomnom_define_entity(PG_FUNCTION_ARGS) {
+    char* spec = JsonbToCString(nullptr, &PG_GETARG_JSONB_P(0)->root, VARSIZE(PG_GETARG_JSONB_P(0)));
+    bool create_table = PG_GETARG_BOOL(1);
+    char* name = nullptr;
+    nomnom::run_guarded([&] { name = pstrdup(nomnom::define_entity(spec, create_table).c_str()); });
+    PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+Datum nomnom_drop_entity(PG_FUNCTION_ARGS) {
+    char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    nomnom::run_guarded([&] { nomnom::drop_entity(name); });
+    PG_RETURN_VOID();
+}

@@ -1,0 +1,130 @@
+#include "catalog/entity_tables.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
+
+namespace nomnom {
+namespace {
+
+[[noreturn]] void fail(const std::string& message, int sqlerrcode) {
+    throw DataError(message, sqlerrcode);
+}
+
+// The child's from_parent columns: what replace-mode deletes look rows up by.
+std::vector<std::string> link_columns(const EntitySpec& spec) {
+    std::vector<std::string> links;
+    for (const FieldSpec& field : spec.fields)
+        if (!field.from_parent.empty())
+            links.push_back(field.name);
+    return links;
+}
+
+void create(const EntitySpec& spec, const std::vector<Column>& columns, const TableName& table) {
+    std::string sql = "CREATE TABLE " + table.sql +
+                      " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+    for (size_t i = 0; i < spec.fields.size(); ++i) {
+        sql += ", " + quote_ident(spec.fields[i].name) + " " + columns[i].type_sql;
+        if (!spec.fields[i].nullable)
+            sql += " NOT NULL";
+    }
+    if (!spec.unique.empty())
+        sql += ", UNIQUE (" + quote_ident_list(spec.unique) + ")";
+    sql += ")";
+    spi_query(sql);
+    // Replacing a document's children looks them up by their link to the parent; index it
+    // unless the unique key already starts with the link columns.
+    std::vector<std::string> links = link_columns(spec);
+    if (!spec.is_root() && !links.empty()) {
+        bool covered = spec.unique.size() >= links.size() &&
+                       std::is_permutation(links.begin(), links.end(), spec.unique.begin());
+        if (!covered)
+            spi_query("CREATE INDEX ON " + table.sql + " (" + quote_ident_list(links) + ")");
+    }
+    spi_query("COMMENT ON TABLE " + table.sql + " IS " +
+              [&] {
+                  std::string literal;
+                  std::string text = "rows of nomnom entity " + spec.name;
+                  pg_call([&] { literal = quote_literal_cstr(text.c_str()); });
+                  return literal;
+              }());
+}
+
+void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, const TableName& table) {
+    const std::string where = "entity \"" + spec.name + "\": table \"" + spec.table + "\"";
+    for (size_t i = 0; i < spec.fields.size(); ++i) {
+        const std::string& name = spec.fields[i].name;
+        AttrNumber attnum = InvalidAttrNumber;
+        Oid column_type = InvalidOid;
+        bool coercible = false;
+        std::string column_type_sql;
+        pg_call([&] {
+            attnum = get_attnum(table.relid, name.c_str());
+            if (attnum == InvalidAttrNumber)
+                return;
+            column_type = get_atttype(table.relid, attnum);
+            Oid spec_type = columns[i].type_oid;
+            coercible = spec_type == column_type ||
+                        can_coerce_type(1, &spec_type, &column_type, COERCION_ASSIGNMENT);
+            column_type_sql = format_type_be(column_type);
+        });
+        if (attnum == InvalidAttrNumber)
+            fail(where + " has no column \"" + name + "\"", ERRCODE_UNDEFINED_COLUMN);
+        if (!coercible)
+            fail(where + ": column \"" + name + "\" is " + column_type_sql +
+                     ", which field type " + columns[i].type_sql + " cannot be stored in",
+                 ERRCODE_DATATYPE_MISMATCH);
+    }
+    if (spec.unique.empty())
+        return;
+    std::vector<TextRow> found = spi_query(
+        "SELECT 1 FROM pg_index i WHERE i.indrelid = $1::oid AND i.indisunique "
+        "AND i.indpred IS NULL AND i.indnkeyatts = cardinality($2::text[]) "
+        "AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a "
+        "     WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) "
+        "  = (SELECT array_agg(u ORDER BY u) FROM unnest($2::text[]) u)",
+        {std::to_string(table.relid),
+         [&] {
+             std::string array = "{";
+             for (const std::string& name : spec.unique)
+                 array += (array.size() > 1 ? ",\"" : "\"") + name + "\"";
+             return array + "}";
+         }()},
+        true);
+    if (found.empty())
+        fail(where + " has no unique index on (" + quote_ident_list(spec.unique) +
+                 "), which \"unique\" needs",
+             ERRCODE_INVALID_COLUMN_REFERENCE);
+}
+
+} // namespace
+
+void ensure_table(const EntitySpec& spec, const std::vector<Column>& columns,
+                  const EntitySpec* parent, bool create_table) {
+    TableName table = resolve_table_name(spec.table);
+    if (table.relid == InvalidOid) {
+        if (!create_table)
+            fail("entity \"" + spec.name + "\": table \"" + spec.table +
+                     "\" does not exist (create_table is false)",
+                 ERRCODE_UNDEFINED_TABLE);
+        create(spec, columns, table);
+    } else {
+        check_existing(spec, columns, table);
+    }
+    bool copies_parent_id = std::any_of(spec.fields.begin(), spec.fields.end(),
+                                        [](const FieldSpec& f) { return f.from_parent == "id"; });
+    if (parent != nullptr && copies_parent_id) {
+        TableName parent_table = resolve_table_name(parent->table);
+        AttrNumber attnum = InvalidAttrNumber;
+        if (parent_table.relid != InvalidOid)
+            pg_call([&] { attnum = get_attnum(parent_table.relid, "id"); });
+        if (attnum == InvalidAttrNumber)
+            fail("entity \"" + spec.name + "\": a field copies the parent's \"id\", but table \"" +
+                     parent->table + "\" of entity \"" + parent->name + "\" has no column \"id\"",
+                 ERRCODE_UNDEFINED_COLUMN);
+    }
+}
+
+} // namespace nomnom

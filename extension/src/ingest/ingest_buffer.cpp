@@ -1,0 +1,142 @@
+#include "ingest/ingest_buffer.hpp"
+
+#include <memory>
+#include <vector>
+
+#include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
+#include "pg/subtransaction.hpp"
+
+namespace nomnom {
+namespace {
+
+constexpr size_t kFlushAt = 1000;
+
+struct QueuedMessage {
+    std::unique_ptr<PreparedMessage> prepared;
+    SubTransactionId subtransaction; // dropped if this subtransaction aborts
+};
+
+std::vector<QueuedMessage> queue;
+MemoryContext datum_context = nullptr; // the queued messages' Datums
+bool flushing = false;
+bool enqueuing = false; // our own catalog reads must not flush mid-call
+ExecutorFinish_hook_type previous_executor_finish = nullptr;
+
+void discard(SubTransactionId from) {
+    // A flush writes in subtransactions of its own; the batch it took out of the queue
+    // still needs its Datums when one of those rolls back.
+    if (flushing)
+        return;
+    while (!queue.empty() && queue.back().subtransaction >= from)
+        queue.pop_back();
+    if (queue.empty() && datum_context)
+        MemoryContextReset(datum_context);
+}
+
+void write_queue(std::vector<QueuedMessage>& batch) {
+    SpiSession spi;
+    std::vector<PreparedMessage*> messages;
+    for (QueuedMessage& queued : batch)
+        messages.push_back(queued.prepared.get());
+    if (messages.size() == 1) {
+        write_prepared(messages);
+        return;
+    }
+    // Set-wise first. If that fails (two versions of one order in the batch, a constraint
+    // violation), write one by one, in order: the same result as one call at a time, and
+    // the culprit's own error.
+    if (!in_subtransaction([&] { write_prepared(messages); }))
+        return;
+    for (PreparedMessage* message : messages)
+        write_prepared({message});
+}
+
+void executor_finish(QueryDesc* query) {
+    if (previous_executor_finish)
+        previous_executor_finish(query);
+    else
+        standard_ExecutorFinish(query);
+    if (!queue.empty() && !flushing && !enqueuing)
+        run_guarded([] { ingest_flush(); });
+}
+
+void on_transaction(XactEvent event, void*) {
+    switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PARALLEL_PRE_COMMIT:
+    case XACT_EVENT_PRE_PREPARE:
+        if (!queue.empty())
+            run_guarded([] { ingest_flush(); });
+        break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PREPARE:
+        queue.clear();
+        datum_context = nullptr; // a child of TopTransactionContext: gone with it
+        flushing = enqueuing = false;
+        break;
+    }
+}
+
+void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction, SubTransactionId,
+                       void*) {
+    if (event == SUBXACT_EVENT_ABORT_SUB)
+        discard(subtransaction);
+}
+
+// Resets a flag when the scope ends, by return or by exception.
+struct FlagScope {
+    explicit FlagScope(bool& flag) : flag_(flag) { flag_ = true; }
+    ~FlagScope() { flag_ = false; }
+    bool& flag_;
+};
+
+} // namespace
+
+void ingest_enqueue(const MessageToWrite& message) {
+    if (datum_context == nullptr)
+        pg_call([] {
+            datum_context = AllocSetContextCreate(TopTransactionContext, "nomnom ingest queue",
+                                                  ALLOCSET_DEFAULT_SIZES);
+        });
+    {
+        FlagScope scope(enqueuing);
+        SpiSession spi;
+        QueuedMessage queued{prepare_message(message, datum_context), GetCurrentSubTransactionId()};
+        queue.push_back(std::move(queued));
+    }
+    if (queue.size() >= kFlushAt)
+        ingest_flush();
+}
+
+void ingest_flush() {
+    if (queue.empty() || flushing)
+        return;
+    FlagScope scope(flushing);
+    std::vector<QueuedMessage> batch;
+    batch.swap(queue);
+    // At the end of a top-level statement the portal's snapshot is already gone.
+    bool push_snapshot = false;
+    pg_call([&] {
+        push_snapshot = !ActiveSnapshotSet();
+        if (push_snapshot)
+            PushActiveSnapshot(GetTransactionSnapshot());
+    });
+    write_queue(batch);
+    if (push_snapshot)
+        pg_call([] { PopActiveSnapshot(); });
+    batch.clear();
+    MemoryContextReset(datum_context);
+}
+
+void ingest_buffer_init() {
+    previous_executor_finish = ExecutorFinish_hook;
+    ExecutorFinish_hook = executor_finish;
+    RegisterXactCallback(on_transaction, nullptr);
+    RegisterSubXactCallback(on_subtransaction, nullptr);
+}
+
+} // namespace nomnom

@@ -1,0 +1,112 @@
+// The boundary between C++ and PostgreSQL error handling (see STYLE.md).
+//
+// PostgreSQL reports errors with ereport(ERROR), a longjmp that must never cross a C++
+// frame with live destructors, and a C++ exception must never reach a PostgreSQL frame.
+// So: C++ code calls PostgreSQL through pg_call(), which turns a PostgreSQL error into a
+// PgError exception; every entry point PostgreSQL calls runs its C++ body through
+// run_guarded(), which turns any exception back into a PostgreSQL error once no C++
+// object is left alive.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "pg/pg_prelude.hpp"
+
+namespace nomnom {
+
+// A PostgreSQL error caught by pg_call, carried as a C++ exception.
+class PgError : public std::exception {
+  public:
+    explicit PgError(ErrorData* data) : data_(data) {}
+    const char* what() const noexcept override { return data_->message ? data_->message : "error"; }
+    ErrorData* data() const { return data_; }
+    int sqlerrcode() const { return data_->sqlerrcode; }
+
+  private:
+    ErrorData* data_; // palloc'd in the context that was current at the call
+};
+
+// A data problem found by nomnom itself, with the SQLSTATE to report.
+class DataError : public std::runtime_error {
+  public:
+    DataError(const std::string& message, int sqlerrcode, std::string detail = {})
+        : std::runtime_error(message), sqlerrcode_(sqlerrcode), detail_(std::move(detail)) {}
+    int sqlerrcode() const { return sqlerrcode_; }
+    const std::string& detail() const { return detail_; }
+
+  private:
+    int sqlerrcode_;
+    std::string detail_;
+};
+
+// "22023" -> ERRCODE value.
+inline int sqlstate_code(const char* sqlstate) {
+    return MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
+}
+
+// Runs `body`, a call into PostgreSQL, and rethrows its ERROR as PgError.
+template <typename Body> void pg_call(Body&& body) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ErrorData* volatile error = nullptr;
+    PG_TRY();
+    {
+        body();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_context);
+        error = CopyErrorData();
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    if (error != nullptr)
+        throw PgError(error);
+}
+
+// What run_guarded found, to raise after every C++ frame is gone.
+struct PendingError {
+    ErrorData* pg = nullptr; // a PostgreSQL error to rethrow as it was
+    int sqlerrcode = 0;      // else a nomnom error
+    char* message = nullptr;
+    char* detail = nullptr;
+};
+
+// Catches any exception `body` throws into `pending` (messages copied into palloc'd memory).
+template <typename Body> bool catch_into(PendingError& pending, Body&& body) noexcept {
+    try {
+        body();
+        return true;
+    } catch (const PgError& error) {
+        pending.pg = error.data();
+    } catch (const DataError& error) {
+        pending.sqlerrcode = error.sqlerrcode();
+        pending.message = pstrdup(error.what());
+        if (!error.detail().empty())
+            pending.detail = pstrdup(error.detail().c_str());
+    } catch (const std::bad_alloc&) {
+        pending.sqlerrcode = ERRCODE_OUT_OF_MEMORY;
+        pending.message = pstrdup("out of memory");
+    } catch (const std::exception& error) {
+        pending.sqlerrcode = ERRCODE_INTERNAL_ERROR;
+        pending.message = pstrdup(error.what());
+    } catch (...) {
+        pending.sqlerrcode = ERRCODE_INTERNAL_ERROR;
+        pending.message = pstrdup("unexpected C++ exception");
+    }
+    return false;
+}
+
+// Raises what catch_into caught. PostgreSQL-style: call it from a frame with no C++ objects.
+[[noreturn]] void raise_pending(const PendingError& pending);
+
+// The shape of every entry point PostgreSQL calls: run the C++ body, and raise its error from
+// this frame, where the only C++ objects left (the lambda's references) have no destructors.
+template <typename Body> void run_guarded(Body&& body) {
+    PendingError pending;
+    if (!catch_into(pending, body))
+        raise_pending(pending);
+}
+
+} // namespace nomnom

@@ -1,0 +1,385 @@
+#include "streams/jetstream_client.hpp"
+
+#include "nomnom/stream_options.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <pthread.h>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+// Blocks every signal for the scope: threads nats.c starts inherit the mask, so the
+// backend's signals are only ever handled by the backend's own thread.
+class SignalBlock {
+  public:
+    SignalBlock() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved_);
+    }
+    ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+    SignalBlock(const SignalBlock&) = delete;
+    SignalBlock& operator=(const SignalBlock&) = delete;
+
+  private:
+    sigset_t saved_;
+};
+
+void on_disconnected(natsConnection*, void* closure) {
+    static_cast<NatsEvents*>(closure)->disconnected.store(true);
+}
+void on_reconnected(natsConnection*, void* closure) {
+    static_cast<NatsEvents*>(closure)->reconnected.store(true);
+}
+void on_closed(natsConnection*, void* closure) {
+    static_cast<NatsEvents*>(closure)->closed.store(true);
+}
+
+std::string describe(natsStatus s) {
+    char buffer[512];
+    nn_describe(s, buffer, sizeof buffer);
+    return buffer;
+}
+
+void set_error(char* err, size_t errlen, const std::string& text) {
+    snprintf(err, errlen, "%s", text.c_str());
+}
+
+std::string join(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (size_t i = 0; i < items.size(); i++) {
+        if (i)
+            out += ", ";
+        out += items[i];
+    }
+    return out + "]";
+}
+
+struct StreamShape {
+    std::vector<std::string> subjects;
+    std::string storage;
+    int64_t replicas;
+    int64_t max_age_ms;
+    int64_t max_bytes;
+    int64_t duplicate_window_ms;
+
+    std::string text() const {
+        return "subjects " + join(subjects) + ", storage " + storage + ", replicas " +
+               std::to_string(replicas) + ", max_age " + std::to_string(max_age_ms) +
+               " ms, max_bytes " + std::to_string(max_bytes) + ", duplicate_window " +
+               std::to_string(duplicate_window_ms) + " ms";
+    }
+};
+
+StreamShape shape_of(const jsStreamConfig* cfg) {
+    StreamShape shape;
+    for (int i = 0; i < cfg->SubjectsLen; i++)
+        shape.subjects.emplace_back(cfg->Subjects[i]);
+    shape.storage = cfg->Storage == js_MemoryStorage ? "memory" : "file";
+    shape.replicas = cfg->Replicas;
+    shape.max_age_ms = cfg->MaxAge / 1000000;
+    shape.max_bytes = cfg->MaxBytes;
+    shape.duplicate_window_ms = cfg->Duplicates / 1000000;
+    return shape;
+}
+
+// Ensures one stream. `strict_subjects`: an existing stream with other subjects is an error
+// in every mode, since messages would silently go elsewhere.
+natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::string>& subjects,
+                         const nomnom::StreamOptions& options, NnEnsureMode mode, bool is_dlq,
+                         char* err, size_t errlen) {
+    std::vector<const char*> subject_ptrs;
+    for (const auto& s : subjects)
+        subject_ptrs.push_back(s.c_str());
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    cfg.Subjects = subject_ptrs.data();
+    cfg.SubjectsLen = static_cast<int>(subject_ptrs.size());
+    cfg.Storage = options.storage == "memory" ? js_MemoryStorage : js_FileStorage;
+    cfg.Replicas = options.replicas;
+    if (!is_dlq) {
+        cfg.MaxAge = options.max_age_ms * 1000000;
+        cfg.MaxBytes = options.max_bytes;
+        cfg.Duplicates = options.duplicate_window_ms * 1000000;
+    }
+
+    jsStreamInfo* info = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&info, js, name, nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
+        s = js_AddStream(&info, js, &cfg, nullptr, &code);
+        if (s != NATS_OK)
+            set_error(err, errlen,
+                      std::string("could not create JetStream stream \"") + name +
+                          "\": " + describe(s));
+        if (info)
+            jsStreamInfo_Destroy(info);
+        return s;
+    }
+    if (s != NATS_OK) {
+        set_error(err, errlen,
+                  std::string("could not read JetStream stream \"") + name + "\": " + describe(s));
+        return s;
+    }
+
+    StreamShape existing = shape_of(info->Config);
+    StreamShape wanted = shape_of(&cfg);
+    if (is_dlq) {
+        wanted.max_age_ms = existing.max_age_ms;
+        wanted.max_bytes = existing.max_bytes;
+        wanted.duplicate_window_ms = existing.duplicate_window_ms;
+    }
+    jsStreamInfo_Destroy(info);
+    info = nullptr;
+
+    std::set<std::string> a(existing.subjects.begin(), existing.subjects.end());
+    std::set<std::string> b(wanted.subjects.begin(), wanted.subjects.end());
+    bool subjects_differ = a != b;
+    bool fixed_differ = existing.storage != wanted.storage || existing.replicas != wanted.replicas;
+    bool limits_differ = existing.max_age_ms != wanted.max_age_ms ||
+                         existing.max_bytes != wanted.max_bytes ||
+                         existing.duplicate_window_ms != wanted.duplicate_window_ms;
+
+    if (subjects_differ || (mode == NN_ENSURE_VERIFY && (fixed_differ || limits_differ))) {
+        if (mode == NN_ENSURE_ADOPT && !subjects_differ)
+            return NATS_OK;
+        std::string what = subjects_differ ? "subjects " + join(existing.subjects) + ", not " +
+                                                 join(wanted.subjects) + " as requested"
+                                           : "a different configuration";
+        set_error(err, errlen,
+                  std::string("JetStream stream \"") + name + "\" already exists with " + what +
+                      "|existing: " + existing.text() + "; requested: " + wanted.text());
+        return NATS_MISMATCH;
+    }
+    if (mode == NN_ENSURE_UPDATE && (fixed_differ || limits_differ) && !is_dlq) {
+        s = js_UpdateStream(&info, js, &cfg, nullptr, &code);
+        if (info)
+            jsStreamInfo_Destroy(info);
+        if (s != NATS_OK) {
+            set_error(err, errlen,
+                      std::string("could not update JetStream stream \"") + name + "\" to " +
+                          wanted.text() + ": " + describe(s));
+            return s;
+        }
+    }
+    return NATS_OK;
+}
+
+natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOptions& options,
+                           NnEnsureMode mode, char* err, size_t errlen) {
+    jsConsumerConfig cfg;
+    jsConsumerConfig_Init(&cfg);
+    cfg.Durable = options.consumer.c_str();
+    cfg.Description = "nomnom background workers";
+    cfg.AckPolicy = js_AckExplicit;
+    cfg.DeliverPolicy = js_DeliverAll;
+    cfg.AckWait = options.ack_wait_ms * 1000000;
+    // The worker enforces max_deliver itself (it dead-letters at the last attempt), so the
+    // server never drops a message silently.
+    cfg.MaxDeliver = -1;
+    cfg.MaxAckPending =
+        std::max<int64_t>(1000, int64_t(options.batch_size) * std::max(1, options.workers) * 2);
+    cfg.MaxWaiting = 512;
+
+    jsConsumerInfo* info = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&info, js, stream, cfg.Durable, nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr) {
+        s = js_AddConsumer(&info, js, stream, &cfg, nullptr, &code);
+        if (info)
+            jsConsumerInfo_Destroy(info);
+        if (s != NATS_OK)
+            set_error(err, errlen,
+                      "could not create durable consumer \"" + options.consumer +
+                          "\" on JetStream stream \"" + stream + "\": " + describe(s));
+        return s;
+    }
+    if (s != NATS_OK) {
+        set_error(err, errlen,
+                  "could not read durable consumer \"" + options.consumer +
+                      "\" of JetStream stream \"" + stream + "\": " + describe(s));
+        return s;
+    }
+    bool differs = info->Config->AckWait != cfg.AckWait ||
+                   info->Config->MaxDeliver != cfg.MaxDeliver ||
+                   info->Config->MaxAckPending < cfg.MaxAckPending ||
+                   info->Config->AckPolicy != js_AckExplicit;
+    jsConsumerInfo_Destroy(info);
+    info = nullptr;
+    if (differs && mode != NN_ENSURE_ADOPT) {
+        s = js_UpdateConsumer(&info, js, stream, &cfg, nullptr, &code);
+        if (info)
+            jsConsumerInfo_Destroy(info);
+        if (s != NATS_OK) {
+            set_error(err, errlen,
+                      "could not update durable consumer \"" + options.consumer +
+                          "\" of JetStream stream \"" + stream + "\": " + describe(s));
+            return s;
+        }
+    }
+    return NATS_OK;
+}
+
+} // namespace
+
+void nn_describe(natsStatus s, char* out, size_t outlen) noexcept {
+    natsStatus last_status = NATS_OK;
+    const char* last = nats_GetLastError(&last_status);
+    if (last != nullptr && last[0] != '\0' && last_status == s)
+        snprintf(out, outlen, "%s (%s)", natsStatus_GetText(s), last);
+    else
+        snprintf(out, outlen, "%s", natsStatus_GetText(s));
+}
+
+natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
+                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept {
+    *nc = nullptr;
+    *js = nullptr;
+    SignalBlock block; // nats_Open and the connection start threads
+    natsOptions* opts = nullptr;
+    natsStatus s = nats_Open(-1);
+    if (s == NATS_OK)
+        s = natsOptions_Create(&opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(opts, name);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(opts, timeout_ms);
+    if (s == NATS_OK && events != nullptr) {
+        s = natsOptions_SetMaxReconnect(opts, -1);
+        if (s == NATS_OK)
+            s = natsOptions_SetReconnectWait(opts, 250);
+        if (s == NATS_OK)
+            s = natsOptions_SetReconnectBufSize(opts, 32 * 1024 * 1024);
+        if (s == NATS_OK)
+            s = natsOptions_SetDisconnectedCB(opts, on_disconnected, events);
+        if (s == NATS_OK)
+            s = natsOptions_SetReconnectedCB(opts, on_reconnected, events);
+        if (s == NATS_OK)
+            s = natsOptions_SetClosedCB(opts, on_closed, events);
+    } else if (s == NATS_OK) {
+        s = natsOptions_SetAllowReconnect(opts, false);
+    }
+    if (s == NATS_OK)
+        s = natsConnection_Connect(nc, opts);
+    if (s == NATS_OK) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = 5000;
+        s = natsConnection_JetStream(js, *nc, &jo);
+    }
+    if (s != NATS_OK) {
+        char reason[512];
+        nn_describe(s, reason, sizeof reason);
+        snprintf(err, errlen, "could not connect to NATS at %s: %s", url, reason);
+        if (*nc != nullptr)
+            natsConnection_Destroy(*nc);
+        *nc = nullptr;
+        *js = nullptr;
+    }
+    if (opts != nullptr)
+        natsOptions_Destroy(opts);
+    return s;
+}
+
+void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept {
+    if (js != nullptr)
+        jsCtx_Destroy(js);
+    if (nc != nullptr) {
+        if (flush_ms > 0 && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+            natsConnection_FlushTimeout(nc, flush_ms);
+        natsConnection_Close(nc);
+        natsConnection_Destroy(nc);
+    }
+}
+
+natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
+                               int nsubjects, const nomnom::StreamOptions& options,
+                               NnEnsureMode mode, char* err, size_t errlen) noexcept {
+    try {
+        std::vector<std::string> wanted(subjects, subjects + nsubjects);
+        natsStatus s = ensure_stream(js, name, wanted, options, mode, false, err, errlen);
+        if (s == NATS_OK && options.dlq_stream != name)
+            s = ensure_stream(js, options.dlq_stream.c_str(), {"messages.dlq.>"}, options,
+                              mode == NN_ENSURE_VERIFY ? NN_ENSURE_ADOPT : mode, true, err, errlen);
+        if (s == NATS_OK)
+            s = ensure_consumer(js, name, options, mode, err, errlen);
+        return s;
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return NATS_NO_MEMORY;
+    }
+}
+
+natsStatus nn_delete_stream(jsCtx* js, const char* name, char* err, size_t errlen) noexcept {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteStream(js, name, nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr)
+        return NATS_OK;
+    if (s != NATS_OK) {
+        char reason[512];
+        nn_describe(s, reason, sizeof reason);
+        snprintf(err, errlen, "could not delete JetStream stream \"%s\": %s", name, reason);
+    }
+    return s;
+}
+
+natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer,
+                             natsSubscription** sub, char* err, size_t errlen) noexcept {
+    SignalBlock block;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream;
+    so.Consumer = consumer;
+    so.ManualAck = true;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_PullSubscribe(sub, js, nullptr, consumer, nullptr, &so, &code);
+    if (s != NATS_OK) {
+        char reason[512];
+        nn_describe(s, reason, sizeof reason);
+        snprintf(err, errlen,
+                 "could not subscribe to consumer \"%s\" of JetStream stream \"%s\": %s", consumer,
+                 stream, reason);
+        *sub = nullptr;
+    }
+    return s;
+}
+
+natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t errlen) noexcept {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = timeout_ms;
+    jsPubAck* ack = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_PublishMsg(&ack, js, msg, &po, &code);
+    if (ack != nullptr)
+        jsPubAck_Destroy(ack);
+    if (s != NATS_OK) {
+        char reason[512];
+        nn_describe(s, reason, sizeof reason);
+        snprintf(err, errlen, "could not publish to \"%s\": %s", natsMsg_GetSubject(msg), reason);
+    }
+    return s;
+}
+
+natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,
+                               int64_t* undelivered, int64_t* unacknowledged) noexcept {
+    jsConsumerInfo* info = nullptr;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 1000;
+    natsStatus s = js_GetConsumerInfo(&info, js, stream, consumer, &jo, nullptr);
+    if (s == NATS_OK) {
+        *undelivered = static_cast<int64_t>(info->NumPending);
+        *unacknowledged = info->NumAckPending;
+        jsConsumerInfo_Destroy(info);
+    }
+    return s;
+}

@@ -1,0 +1,73 @@
+// The worker's next batch, fetched and mapped on a second thread while the backend writes
+// the current one. Fetching (a round trip to NATS), reading each message's id and metadata,
+// JSON mapping (pure C++) and freeing the last batch's rows then overlap the writing and the
+// commit, which must stay on the backend's thread.
+//
+// C++-style; the thread calls nats.c and the pure C++ core only, with signals blocked.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "writer/message_writer.hpp"
+#include "nomnom/stream_options.hpp"
+
+namespace nomnom {
+
+// Root entity name -> the tree to map its documents with (those of the last batch).
+using TreeSnapshot = std::unordered_map<std::string, std::shared_ptr<ResolvedTree>>;
+
+class Prefetcher {
+  public:
+    Prefetcher() = default;
+    Prefetcher(const Prefetcher&) = delete;
+    Prefetcher& operator=(const Prefetcher&) = delete;
+    ~Prefetcher(); // waits for the thread
+
+    // Starts the thread: it fetches up to `batch_size` messages from `sub` (waiting at most
+    // `wait_ms`), reads each one's facts (routed with `options`, of `options_generation`;
+    // ids derived for `stream`), and maps those whose entity has a tree in `trees` that takes
+    // no message metadata (the metadata's text needs PostgreSQL).
+    // Throws std::system_error when no thread can be started.
+    void start(natsSubscription* sub, int batch_size, int wait_ms, const std::string& stream,
+               const StreamOptions& options, uint64_t options_generation, TreeSnapshot trees);
+
+    bool running() const { return thread_.joinable(); }
+
+    // Waits for the thread. Hands over the fetched messages (the caller destroys `list`)
+    // and, in the same order, what was worked out for them; returns the fetch's status.
+    // What `premapped` held (the last batch, written) is freed by the next run, its trees
+    // released here first: a tree's destructor frees plans, a PostgreSQL call.
+    natsStatus finish(natsMsgList* list, std::vector<PremappedMessage>& premapped);
+
+  private:
+    void run() noexcept;
+
+    std::thread thread_;
+    natsSubscription* sub_ = nullptr;
+    int batch_size_ = 0;
+    int wait_ms_ = 0;
+    std::string stream_;
+    StreamOptions options_;
+    uint64_t options_generation_ = 0;
+    TreeSnapshot trees_; // holds the trees while the thread maps with them
+    std::vector<PremappedMessage> spent_; // the last batch's, to free
+    natsMsgList list_{nullptr, 0};
+    natsStatus status_ = NATS_OK;
+    std::vector<PremappedMessage> premapped_;
+};
+
+// A message's entity (routed with `options`), id (derived for `stream`) and JetStream
+// metadata, as the worker needs them. C++-style (std::bad_alloc); nats.c and core only.
+void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& options,
+                MessageFacts& facts);
+
+// The trees a batch was written with, for the next prefetch.
+TreeSnapshot written_trees(const std::vector<PremappedMessage>& batch);
+
+} // namespace nomnom

@@ -1,0 +1,346 @@
+#include "writer/message_writer.hpp"
+
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <map>
+#include <unordered_set>
+
+#include "nomnom/mapper.hpp"
+#include "writer/batch_rows.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/pg_text.hpp"
+#include "writer/plain_first.hpp"
+#include "pg/signal_safe_thread.hpp"
+#include "pg/spi_session.hpp"
+
+namespace nomnom {
+namespace {
+
+// Claims ids: inserts them as completed, or turns pending/failed rows completed. A row that
+// is already completed is left alone and not returned. A conflicting row is locked, so a
+// concurrent writer of the same id waits and then sees it completed.
+// kClaimInsert alone, a plain INSERT, is tried first (plain_first.hpp): ids are usually new.
+// A concurrent writer's uncommitted row of the same id makes it wait, then fail with a
+// unique violation, and the upsert follows.
+constexpr const char kClaimInsert[] =
+    "INSERT INTO nomnom.message_status AS s "
+    "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
+    "SELECT r.message_id, r.stream, r.subject, r.entity, 'completed', r.attempts, r.stream_seq, "
+    "       r.received_at, clock_timestamp() "
+    "FROM nomnom.batch_rows($1) AS r(message_id uuid, stream text, subject text, entity text, "
+    "                                attempts int4, stream_seq int8, received_at timestamptz) ";
+const std::string kClaimSql = std::string(kClaimInsert) +
+    "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
+    "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
+    "  entity = EXCLUDED.entity, attempts = GREATEST(EXCLUDED.attempts, s.attempts), "
+    "  stream_seq = COALESCE(EXCLUDED.stream_seq, s.stream_seq), error = NULL, "
+    "  completed_at = clock_timestamp() "
+    "WHERE s.status <> 'completed' "
+    "RETURNING s.message_id";
+
+SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr plain_claim_plan = nullptr;
+PlainFirst plain_claim;
+
+SPIPlanPtr prepare_claim(const char* sql) {
+    SPIPlanPtr plan = nullptr;
+    pg_call([&] {
+        Oid types[] = {INT8OID}; // a nomnom.batch_rows handle
+        plan = SPI_prepare_cursor(sql, 1, types, CURSOR_OPT_GENERIC_PLAN);
+        if (plan == nullptr)
+            elog(ERROR, "nomnom: cannot prepare the status claim: %s",
+                 SPI_result_code_string(SPI_result));
+        SPI_keepplan(plan);
+    });
+    return plan;
+}
+
+std::string id_key(const pg_uuid_t& id) {
+    return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
+}
+
+// Claims the messages: true when every one was new, else false with the ids that were
+// not already completed in `claimed`.
+bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std::string>& claimed) {
+    // The text columns as Datums (PostgreSQL calls: made here, not in the filler), one for
+    // each run of equal values: a batch's messages mostly share stream, subject and entity.
+    struct TextColumns {
+        Datum stream = 0, subject = 0, entity = 0;
+    };
+    std::vector<TextColumns> texts(messages.size());
+    auto text_datum = [](const char* value, const char* previous_value, Datum previous) {
+        if (value == nullptr)
+            return Datum(0);
+        if (previous_value != nullptr && strcmp(previous_value, value) == 0)
+            return previous;
+        return CStringGetTextDatum(value);
+    };
+    pg_call([&] {
+        const MessageToWrite* previous = nullptr;
+        TextColumns last;
+        for (size_t i = 0; i < messages.size(); ++i) {
+            const MessageToWrite& m = messages[i]->message;
+            texts[i].stream = text_datum(m.stream, previous ? previous->stream : nullptr, last.stream);
+            texts[i].subject = text_datum(m.subject, previous ? previous->subject : nullptr, last.subject);
+            texts[i].entity = text_datum(m.entity, previous ? previous->entity : nullptr, last.entity);
+            previous = &m;
+            last = texts[i];
+        }
+    });
+    BatchRows batch({UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID},
+                    messages.size(), [&](size_t i, Datum* values, bool* nulls) {
+        const MessageToWrite& m = messages[i]->message;
+        values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id));
+        values[1] = texts[i].stream;
+        values[2] = texts[i].subject;
+        values[3] = texts[i].entity;
+        values[4] = Int32GetDatum(m.attempts);
+        values[5] = Int64GetDatum(m.stream_seq);
+        values[6] = TimestampTzGetDatum(m.received_at);
+        for (int c = 0; c < 7; ++c)
+            nulls[c] = false;
+        nulls[1] = m.stream == nullptr;
+        nulls[2] = m.subject == nullptr;
+        nulls[5] = m.stream_seq <= 0;
+    });
+    std::vector<Datum> params = {batch.handle()};
+    if (plain_claim.worth_trying(messages.size())) {
+        if (plain_claim_plan == nullptr)
+            plain_claim_plan = prepare_claim(kClaimInsert);
+        if (plain_claim.try_insert(plain_claim_plan, params, "status claim"))
+            return true; // every id was new
+    }
+    if (claim_plan == nullptr)
+        claim_plan = prepare_claim(kClaimSql.c_str());
+    execute(claim_plan, params, "status claim");
+    pg_call([&] {
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool is_null;
+            Datum id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &is_null);
+            claimed.insert(id_key(*DatumGetUUIDP(id)));
+        }
+    });
+    return false;
+}
+
+} // namespace
+
+namespace {
+
+// Step 1 (PostgreSQL calls): copies what the message must keep, resolves its entity tree
+// and the metadata its fields may take. The body is kept only until it is mapped.
+std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, MessageMeta& meta) {
+    auto prepared = std::make_unique<PreparedMessage>();
+    prepared->entity = message.entity;
+    prepared->message = message;
+    prepared->message.entity = prepared->entity.c_str();
+    if (message.stream) {
+        prepared->stream = message.stream;
+        prepared->message.stream = prepared->stream.c_str();
+    }
+    if (message.subject) {
+        prepared->subject = message.subject;
+        prepared->message.subject = prepared->subject.c_str();
+    }
+    prepared->tree = resolve_tree(message.entity);
+    // Formatting the id and time costs on every message: only when a field takes them.
+    if (prepared->tree->uses_metadata) {
+        meta.message_id = uuid_text(message.message_id);
+        meta.subject = prepared->subject;
+        if (message.stream_seq > 0)
+            meta.stream_seq = message.stream_seq;
+        meta.received_at = timestamptz_text(message.received_at);
+    }
+    return prepared;
+}
+
+// Step 2 (pure C++, safe on another thread): maps the body.
+bool map_prepared(PreparedMessage& prepared, const MessageMeta& meta, MappingError& error) {
+    bool ok = map_document(prepared.tree->tree,
+                           std::string_view(prepared.message.body, prepared.message.body_len), meta,
+                           prepared.rows.doc, error);
+    prepared.message.body = nullptr; // mapped: the body is not kept
+    prepared.message.body_len = 0;
+    return ok;
+}
+
+// Step 3 (PostgreSQL calls): converts every value with its type's input function, the
+// Datums allocated in `datum_context` (the current memory context when null).
+void finish_prepare(PreparedMessage& prepared, MemoryContext datum_context) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    if (datum_context)
+        MemoryContextSwitchTo(datum_context);
+    try {
+        convert_document(*prepared.tree, prepared.rows);
+    } catch (...) {
+        MemoryContextSwitchTo(caller_context);
+        throw;
+    }
+    MemoryContextSwitchTo(caller_context);
+}
+
+// Runs body(i) for i in [0, count): the second half on one more thread when there is
+// enough work, so that a batch's JSON parsing uses both cores.
+template <typename Body> void map_in_parallel(size_t count, Body&& body) {
+    constexpr size_t kParallelFrom = 64;
+    if (count < kParallelFrom) {
+        for (size_t i = 0; i < count; ++i)
+            body(i);
+        return;
+    }
+    const size_t half = count / 2;
+    std::exception_ptr thread_error;
+    auto run_second_half = [&] {
+        try {
+            for (size_t i = half; i < count; ++i)
+                body(i);
+        } catch (...) {
+            thread_error = std::current_exception();
+        }
+    };
+    std::thread helper = start_signal_safe_thread(run_second_half);
+    try {
+        for (size_t i = 0; i < half; ++i)
+            body(i);
+    } catch (...) {
+        helper.join();
+        throw;
+    }
+    helper.join();
+    if (thread_error)
+        std::rethrow_exception(thread_error);
+}
+
+} // namespace
+
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context) {
+    MessageMeta meta;
+    std::unique_ptr<PreparedMessage> prepared = begin_prepare(message, meta);
+    MappingError error;
+    if (!map_prepared(*prepared, meta, error))
+        throw DataError(error.message, sqlstate_code(error.sqlstate));
+    finish_prepare(*prepared, datum_context);
+    return prepared;
+}
+
+void write_prepared(const std::vector<PreparedMessage*>& messages) {
+    // An id repeated within the batch is written once, the first time.
+    std::unordered_set<std::string> seen;
+    std::vector<PreparedMessage*> fresh, to_claim;
+    for (PreparedMessage* message : messages) {
+        message->kind = NOMNOM_WRITTEN;
+        reset_write_state(message->rows);
+        if (!seen.insert(id_key(message->message.message_id)).second) {
+            message->kind = NOMNOM_DUPLICATE;
+            continue;
+        }
+        fresh.push_back(message);
+        if (message->message.track_status)
+            to_claim.push_back(message);
+    }
+    std::unordered_set<std::string> claimed;
+    bool all_claimed = to_claim.empty() || claim(to_claim, claimed);
+    if (!all_claimed) {
+        for (PreparedMessage* message : to_claim)
+            if (claimed.count(id_key(message->message.message_id)) == 0)
+                message->kind = NOMNOM_DUPLICATE; // already completed: a redelivery
+    }
+    // One set-wise write per entity tree.
+    std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
+    for (PreparedMessage* message : fresh)
+        if (message->kind == NOMNOM_WRITTEN)
+            groups[message->tree.get()].push_back(&message->rows);
+    for (auto& [tree, docs] : groups)
+        write_documents(*tree, docs);
+}
+
+void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
+    SpiSession spi;
+    // A message's own problem rejects it and the others go on. The text goes in the
+    // caller's memory context, as SPI's is gone once the batch returns.
+    auto reject = [&](int i, int sqlerrcode, const char* text) {
+        outcomes[i].kind = NOMNOM_REJECTED;
+        outcomes[i].sqlerrcode = sqlerrcode;
+        pg_call([&] {
+            outcomes[i].error = static_cast<char*>(SPI_palloc(strlen(text) + 1));
+            strcpy(outcomes[i].error, text);
+        });
+    };
+    std::vector<std::unique_ptr<PreparedMessage>> prepared(count);
+    std::vector<MessageMeta> metas(count);
+    for (int i = 0; i < count; ++i) {
+        outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
+        try {
+            prepared[i] = begin_prepare(messages[i], metas[i]);
+        } catch (const DataError& error) {
+            reject(i, error.sqlerrcode(), error.what());
+        }
+    }
+    std::vector<MappingError> mapping_errors(count);
+    std::vector<char> mapped(count, 0);
+    std::vector<int> to_map; // not mapped ahead, or with a tree that has changed since
+    for (int i = 0; i < count; ++i) {
+        if (!prepared[i])
+            continue;
+        PremappedMessage* ahead = messages[i].premapped;
+        if (ahead != nullptr && ahead->mapped_with != nullptr &&
+            ahead->mapped_with == prepared[i]->tree) {
+            ahead->mapped_with = nullptr; // taken
+            prepared[i]->rows = std::move(ahead->rows);
+            prepared[i]->message.body = nullptr;
+            prepared[i]->message.body_len = 0;
+            mapped[i] = ahead->ok;
+            mapping_errors[i] = std::move(ahead->error);
+        } else {
+            to_map.push_back(i);
+        }
+        if (ahead != nullptr) {
+            ahead->written_entity = prepared[i]->entity;
+            ahead->written_tree = prepared[i]->tree;
+        }
+    }
+    map_in_parallel(to_map.size(), [&](size_t k) {
+        int i = to_map[k];
+        mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
+    });
+    std::vector<PreparedMessage*> to_write;
+    std::vector<int> index_of;
+    for (int i = 0; i < count; ++i) {
+        if (!prepared[i])
+            continue;
+        if (!mapped[i]) {
+            reject(i, sqlstate_code(mapping_errors[i].sqlstate), mapping_errors[i].message.c_str());
+            continue;
+        }
+        try {
+            finish_prepare(*prepared[i], nullptr);
+        } catch (const DataError& error) {
+            reject(i, error.sqlerrcode(), error.what());
+            continue;
+        }
+        to_write.push_back(prepared[i].get());
+        index_of.push_back(i);
+    }
+    write_prepared(to_write);
+    for (size_t k = 0; k < to_write.size(); ++k)
+        outcomes[index_of[k]].kind = to_write[k]->kind;
+    for (int i = 0; i < count; ++i)
+        if (prepared[i] && messages[i].premapped != nullptr)
+            messages[i].premapped->rows = std::move(prepared[i]->rows); // freed by the prefetch
+}
+
+} // namespace nomnom
+
+bool nomnom_write_message(const MessageToWrite* message) {
+    MessageOutcome outcome;
+    nomnom::run_guarded([&] { nomnom::write_batch(message, 1, &outcome); });
+    if (outcome.kind == NOMNOM_REJECTED)
+        ereport(ERROR, (errcode(outcome.sqlerrcode), errmsg("%s", outcome.error)));
+    return outcome.kind == NOMNOM_WRITTEN;
+}
+
+void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
+    nomnom::run_guarded([&] { nomnom::write_batch(messages, count, outcomes); });
+}

@@ -1,0 +1,117 @@
+// Writing messages: the code path shared by nomnom.ingest and the background worker.
+#pragma once
+
+#include "pg/pg_prelude.hpp"
+
+namespace nomnom {
+struct PremappedMessage;
+}
+
+extern "C" {
+
+// One message to write. Strings are NUL-terminated except `body`.
+typedef struct MessageToWrite {
+    const char* entity;      // routed entity name (a root entity)
+    const char* body;
+    int body_len;
+    pg_uuid_t message_id;
+    const char* stream;      // NULL for SQL ingest
+    const char* subject;     // NULL when none
+    int64 stream_seq;        // 0 when none
+    TimestampTz received_at;
+    bool track_status;       // claim the id and mark it completed in nomnom.message_status
+    int attempts;            // delivery count, stored in message_status.attempts
+    nomnom::PremappedMessage* premapped; // mapped ahead of its batch (the worker's prefetch), or NULL
+} MessageToWrite;
+
+typedef enum MessageOutcomeKind {
+    NOMNOM_WRITTEN,          // rows written, status completed
+    NOMNOM_DUPLICATE,        // the id was already completed (or repeated in the batch): nothing written
+    NOMNOM_REJECTED          // bad input: nothing written; sqlerrcode and error say why
+} MessageOutcomeKind;
+
+typedef struct MessageOutcome {
+    MessageOutcomeKind kind;
+    int sqlerrcode;          // for NOMNOM_REJECTED
+    char* error;             // for NOMNOM_REJECTED, palloc'd
+} MessageOutcome;
+
+// PostgreSQL-style (may ereport ERROR). Writes one message in the current (sub)transaction:
+// claims its id in nomnom.message_status (returns false and writes nothing when the id is
+// already 'completed'), maps the body with the entity tree and writes the root and derived
+// rows. Bad input raises ERROR with a SQLSTATE: class 22 (data exception), 23 (integrity
+// constraint violation), 42704 (unknown entity), 42P01 (missing table).
+bool nomnom_write_message(const MessageToWrite* message);
+
+// PostgreSQL-style. Writes `count` messages set-wise in the current (sub)transaction: one
+// claim and one statement per entity for the whole batch. A message whose body cannot be
+// mapped (bad JSON, missing or mistyped field, unknown entity) is NOMNOM_REJECTED in
+// `outcomes` and does not stop the others. An error while writing (a constraint violation,
+// a serialization failure) raises ERROR for the whole batch: roll the (sub)transaction back
+// and write the messages one by one with nomnom_write_message to find the culprit.
+void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
+}
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catalog/entity_registry.hpp"
+#include "writer/row_writer.hpp"
+
+namespace nomnom {
+
+// What the worker reads from a message before writing it: its entity, id and JetStream
+// metadata. Read on the prefetch thread (prefetch.hpp) so that the backend need not.
+struct MessageFacts {
+    bool known = false;              // false: the backend reads them itself
+    uint64_t options_generation = 0; // `entity` was routed with the options of this generation
+    std::string entity;
+    char id_text[37] = {};           // canonical lower-case UUID
+    pg_uuid_t id{};
+    uint64_t stream_seq = 0;
+    int delivered = 1;
+    int64_t timestamp_ns = 0;        // when JetStream stored it (Unix ns); 0 when unknown
+    int64_t pending = -1;            // the consumer's pending count after it; -1 when unknown
+};
+
+// A message as the prefetch thread worked it out ahead of its batch (prefetch.hpp). The
+// writer takes the mapping (and the values fast_input converted) when `mapped_with` is still
+// the entity's current tree, and maps again otherwise; then notes the entity and tree it
+// wrote with, for the next prefetch.
+struct PremappedMessage {
+    MessageFacts facts;
+    std::shared_ptr<ResolvedTree> mapped_with; // nullptr: not mapped ahead, or taken
+    bool ok = false;                           // mapped; else `error` says why not
+    // Mapped, values preconverted. Once written, the writer hands the rows back, to be freed
+    // with the batch on the prefetch thread: thousands of small allocations, most of them
+    // made there, were ~3% of the backend's time.
+    DocumentRows rows;
+    MappingError error;
+    std::string written_entity;
+    std::shared_ptr<ResolvedTree> written_tree;
+};
+
+// A message mapped and converted, ready to be claimed and written. It owns copies of the
+// message's strings, so it can wait (see ingest_buffer.hpp).
+struct PreparedMessage {
+    MessageToWrite message{};
+    std::string entity, stream, subject;
+    std::shared_ptr<ResolvedTree> tree;
+    DocumentRows rows;
+    MessageOutcomeKind kind = NOMNOM_WRITTEN;
+};
+
+// Maps and converts one message, its Datums allocated in `datum_context` (the current
+// memory context when null). A data problem is a DataError.
+std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
+                                                 MemoryContext datum_context = nullptr);
+
+// Claims and writes prepared messages set-wise (SPI connected); sets each one's `kind` to
+// NOMNOM_WRITTEN or NOMNOM_DUPLICATE. Any error throws.
+void write_prepared(const std::vector<PreparedMessage*>& messages);
+
+// nomnom_write_batch, C++-style (throws PgError/DataError).
+void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
+
+} // namespace nomnom

@@ -1,0 +1,488 @@
+#include "writer/row_writer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "writer/batch_rows.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
+
+namespace nomnom {
+namespace {
+
+SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
+                        const std::string& entity) {
+    SPIPlanPtr plan = nullptr;
+    try {
+        pg_call([&] {
+            // Generic plans: these statements have nothing a custom plan could use, and
+            // replanning each batch costs more than it could save.
+            plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(types.size()),
+                                      const_cast<Oid*>(types.data()), CURSOR_OPT_GENERIC_PLAN);
+            if (plan == nullptr)
+                elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+            SPI_keepplan(plan);
+        });
+    } catch (const PgError& error) {
+        throw DataError("entity \"" + entity + "\": cannot write its table: " + error.what(),
+                        error.sqlerrcode());
+    }
+    return plan;
+}
+
+bool is_replace_child(const ResolvedEntity& entity) {
+    return entity.parent >= 0 && entity.spec->on_parent_update == OnParentUpdate::Replace &&
+           !entity.links.empty();
+}
+
+// A replace-mode child whose unique key includes its link to the parent can only conflict
+// with rows of the same parent row, and those are deleted before the new ones go in (or
+// the parent is new): a plain INSERT does, without the cost of ON CONFLICT's pre-check.
+// A key repeated within one document is then a unique violation.
+bool replaced_whole(const ResolvedEntity& entity) {
+    if (!is_replace_child(entity))
+        return false;
+    for (const LinkField& link : entity.links) {
+        const std::string& name = entity.spec->fields[link.child_field].name;
+        if (std::find(entity.spec->unique.begin(), entity.spec->unique.end(), name) ==
+            entity.spec->unique.end())
+            return false;
+    }
+    return true;
+}
+
+// Whether the writer needs to know, row by row, what the insert did: children need the
+// new-or-updated flag and skipped parents; a child copying the id needs the id.
+bool needs_result(const ResolvedEntity& entity) {
+    return !entity.children.empty() || entity.returns_id;
+}
+
+bool ignores_conflicts(const ResolvedEntity& entity) {
+    return !entity.spec->unique.empty() && entity.spec->on_conflict == OnConflict::Ignore &&
+           !replaced_whole(entity);
+}
+
+bool has_conflict_clause(const ResolvedEntity& entity) {
+    const EntitySpec& spec = *entity.spec;
+    return !spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity);
+}
+
+// INSERT ... SELECT * FROM nomnom.batch_rows($1) AS r(c1 type1, ...) [ON CONFLICT ...]
+// [RETURNING ...]: the batch's rows as they are (batch_rows.hpp), each column with its
+// type modifier. Rows come back in input order; with DO NOTHING a skipped row is missing,
+// so then the unique key comes back too and rows are matched by it. Without
+// `conflict_clause`: the plain INSERT that plain_first.hpp tries first.
+std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
+    const EntitySpec& spec = *entity.spec;
+    std::vector<std::string> names;
+    std::string definitions;
+    for (size_t i = 0; i < spec.fields.size(); ++i) {
+        names.push_back(spec.fields[i].name);
+        definitions += (i ? ", c" : "c") + std::to_string(i + 1) + " " + entity.columns[i].type_sql;
+    }
+    std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + quote_ident_list(names) +
+                      ") SELECT * FROM nomnom.batch_rows($1) AS r(" + definitions + ")";
+    if (conflict_clause) {
+        sql += " ON CONFLICT (" + quote_ident_list(spec.unique) + ") DO ";
+        if (spec.on_conflict == OnConflict::Ignore) {
+            sql += "NOTHING";
+        } else {
+            std::vector<std::string> updates;
+            for (const FieldSpec& field : spec.fields)
+                if (std::find(spec.unique.begin(), spec.unique.end(), field.name) == spec.unique.end())
+                    updates.push_back(field.name);
+            if (updates.empty()) // a key-only table: touch the row so RETURNING sees it
+                updates.push_back(spec.unique.front());
+            sql += "UPDATE SET ";
+            for (size_t i = 0; i < updates.size(); ++i) {
+                std::string column = quote_ident(updates[i]);
+                sql += (i ? ", " : "") + column + " = EXCLUDED." + column;
+            }
+        }
+    }
+    // The plain INSERT's rows are all new: it returns something only when a child copies
+    // the generated ids.
+    if (conflict_clause ? needs_result(entity) : entity.returns_id) {
+        sql += " RETURNING (t.xmax = 0)";
+        sql += entity.returns_id ? ", t.id" : ", 0::int8";
+        if (conflict_clause && ignores_conflicts(entity))
+            sql += ", " + quote_ident_list(spec.unique, "t.");
+    }
+    return sql;
+}
+
+// The entity's insert as its spec says (with ON CONFLICT when it has one).
+SPIPlanPtr insert_plan(ResolvedEntity& entity) {
+    if (!entity.insert_plan)
+        entity.insert_plan = prepare_kept(insert_sql(entity, has_conflict_clause(entity)), {INT8OID},
+                                          entity.spec->name);
+    return entity.insert_plan;
+}
+
+// The same without ON CONFLICT, for an entity that has one.
+SPIPlanPtr plain_insert_plan(ResolvedEntity& entity) {
+    if (!entity.plain_insert_plan)
+        entity.plain_insert_plan = prepare_kept(insert_sql(entity, false), {INT8OID},
+                                                entity.spec->name);
+    return entity.plain_insert_plan;
+}
+
+// What rows of `entity` hand to their replace-mode children when they are deleted.
+std::vector<std::string> cascade_keys(const ResolvedTree& resolved, const ResolvedEntity& entity) {
+    std::vector<std::string> keys;
+    for (int child_index : entity.children) {
+        const ResolvedEntity& child = resolved.entities[child_index];
+        if (!is_replace_child(child))
+            continue;
+        for (const LinkField& link : child.links) {
+            std::string key = link.parent_field < 0 ? "id" : entity.spec->fields[link.parent_field].name;
+            if (std::find(keys.begin(), keys.end(), key) == keys.end())
+                keys.push_back(key);
+        }
+    }
+    return keys;
+}
+
+// DELETE the rows of `child` that point at any of the given parent rows (one array per
+// link column), returning what its own replace-mode children point at.
+SPIPlanPtr delete_plan(const ResolvedTree& resolved, ResolvedEntity& child) {
+    if (child.delete_plan)
+        return child.delete_plan;
+    std::string arrays, match;
+    std::vector<Oid> types;
+    for (size_t i = 0; i < child.links.size(); ++i) {
+        const LinkField& link = child.links[i];
+        std::string key = "k" + std::to_string(i + 1);
+        arrays += (i ? ", $" : "$") + std::to_string(i + 1);
+        match += (i ? " AND c." : "c.") + quote_ident(child.spec->fields[link.child_field].name) +
+                 " = parents." + key;
+        types.push_back(child.columns[link.child_field].array_type);
+    }
+    std::string columns;
+    for (size_t i = 0; i < child.links.size(); ++i)
+        columns += (i ? ", k" : "k") + std::to_string(i + 1);
+    std::string sql = "DELETE FROM " + child.table_sql + " AS c USING unnest(" + arrays +
+                      ") AS parents(" + columns + ") WHERE " + match;
+    child.delete_returning = cascade_keys(resolved, child);
+    if (!child.delete_returning.empty())
+        sql += " RETURNING " + quote_ident_list(child.delete_returning, "c.");
+    child.delete_plan = prepare_kept(sql, types, child.spec->name);
+    return child.delete_plan;
+}
+
+// PostgreSQL-style (may ereport): `text` through the column's input function. date_in
+// spends most of its time in the general date/time parser: a canonical date is decoded here.
+// `text` is followed by a NUL byte, as a std::string's and a MappedValue's are.
+Datum input_value(const Column& column, std::string_view text) {
+    Datum value;
+    if (column.type_oid == DATEOID && iso_date(text, &value))
+        return value;
+    return InputFunctionCall(const_cast<FmgrInfo*>(&column.input), const_cast<char*>(text.data()),
+                             column.typioparam, column.typmod);
+}
+
+Datum text_to_datum(const Column& column, const std::string& text) {
+    Datum value = 0;
+    pg_call([&] { value = input_value(column, text); });
+    return value;
+}
+
+// Parent keys as text, one vector per link of `child`: (link i) -> values.
+using KeyColumns = std::vector<std::vector<std::optional<std::string>>>;
+
+// One SQL array of `element_type` from Datums (nulls: nonzero for NULL), for the keys of
+// replace-mode deletes. C++-style.
+Datum make_array(Oid element_type, const std::vector<Datum>& values, const std::vector<char>& nulls) {
+    Datum array = 0;
+    pg_call([&] {
+        int16 typlen;
+        bool typbyval;
+        char typalign;
+        get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+        bool* null_flags = static_cast<bool*>(palloc(sizeof(bool) * (nulls.size() + 1)));
+        for (size_t i = 0; i < nulls.size(); ++i)
+            null_flags[i] = nulls[i] != 0;
+        int dims[1] = {static_cast<int>(values.size())};
+        int lbs[1] = {1};
+        array = PointerGetDatum(construct_md_array(const_cast<Datum*>(values.data()), null_flags, 1,
+                                                   dims, lbs, element_type, typlen, typbyval, typalign));
+    });
+    return array;
+}
+
+} // namespace
+
+void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what) {
+    std::vector<char> nulls(params.size(), ' ');
+    pg_call([&] {
+        int rc = SPI_execute_plan(plan, params.data(), nulls.data(), false, 0);
+        if (rc < 0)
+            elog(ERROR, "nomnom: %s failed: %s", what, SPI_result_code_string(rc));
+    });
+}
+
+namespace {
+
+// Deletes the rows of `child_index` pointing at the parents in `keys`, then, through the
+// keys the deleted rows return, their replace-mode descendants.
+void delete_cascade(ResolvedTree& resolved, int child_index, const KeyColumns& keys) {
+    ResolvedEntity& child = resolved.entities[child_index];
+    SPIPlanPtr plan = delete_plan(resolved, child);
+    std::vector<Datum> params;
+    for (size_t i = 0; i < child.links.size(); ++i) {
+        const Column& column = child.columns[child.links[i].child_field];
+        std::vector<Datum> values;
+        std::vector<char> nulls;
+        for (const std::optional<std::string>& key : keys[i]) {
+            values.push_back(key ? text_to_datum(column, *key) : 0);
+            nulls.push_back(!key);
+        }
+        params.push_back(make_array(column.type_oid, values, nulls));
+    }
+    execute(plan, params, "delete");
+    if (child.delete_returning.empty())
+        return;
+    auto deleted = result_rows();
+    if (deleted.empty())
+        return;
+    for (int grandchild_index : child.children) {
+        const ResolvedEntity& grandchild = resolved.entities[grandchild_index];
+        if (!is_replace_child(grandchild))
+            continue;
+        KeyColumns grand_keys(grandchild.links.size());
+        for (size_t i = 0; i < grandchild.links.size(); ++i) {
+            int parent_field = grandchild.links[i].parent_field;
+            std::string name = parent_field < 0 ? "id" : child.spec->fields[parent_field].name;
+            size_t column = std::find(child.delete_returning.begin(), child.delete_returning.end(),
+                                      name) - child.delete_returning.begin();
+            for (const auto& row : deleted)
+                grand_keys[i].push_back(row[column]);
+        }
+        delete_cascade(resolved, grandchild_index, grand_keys);
+    }
+}
+
+// A parent row's value for a link: the field's text, or its generated id.
+std::optional<std::string> link_key(const DocumentRows& doc, int row, const LinkField& link) {
+    if (link.parent_field < 0)
+        return std::to_string(doc.ids[row]);
+    const MappedValue& value = doc.doc.rows[row].values[link.parent_field];
+    return value ? std::optional<std::string>(*value) : std::nullopt;
+}
+
+// Before inserting rows of a replace-mode child: delete its rows (and their descendants)
+// under every parent row that was an update of an older version.
+void delete_replaced(ResolvedTree& resolved, int entity_index, const std::vector<DocumentRows*>& docs) {
+    const ResolvedEntity& entity = resolved.entities[entity_index];
+    KeyColumns keys(entity.links.size());
+    for (DocumentRows* doc : docs)
+        for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
+            if (doc->doc.rows[r].entity != entity.parent || doc->skipped[r] || doc->inserted[r])
+                continue;
+            for (size_t i = 0; i < entity.links.size(); ++i)
+                keys[i].push_back(link_key(*doc, static_cast<int>(r), entity.links[i]));
+        }
+    if (!keys.empty() && !keys[0].empty())
+        delete_cascade(resolved, entity_index, keys);
+}
+
+std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int row) {
+    std::string key;
+    for (const std::string& name : entity.spec->unique) {
+        size_t f = std::find_if(entity.spec->fields.begin(), entity.spec->fields.end(),
+                                [&](const FieldSpec& field) { return field.name == name; }) -
+                   entity.spec->fields.begin();
+        std::string text = "\\N";
+        if (doc.nulls[row][f] != 'n')
+            pg_call([&] {
+                text = OidOutputFunctionCall(entity.columns[f].output_fn, doc.values[row][f]);
+            });
+        key += text + '\x1f';
+    }
+    return key;
+}
+
+void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows) {
+    const size_t field_count = entity.columns.size();
+    std::vector<Oid> types;
+    for (const Column& column : entity.columns)
+        types.push_back(column.type_oid);
+    BatchRows batch(std::move(types), rows.size(), [&](size_t i, Datum* values, bool* nulls) {
+        const auto& [doc, r] = rows[i];
+        for (size_t f = 0; f < field_count; ++f) {
+            nulls[f] = doc->nulls[r][f] == 'n';
+            values[f] = nulls[f] ? 0 : doc->values[r][f];
+        }
+    });
+    std::vector<Datum> params = {batch.handle()};
+    bool all_new = false; // written by the plain INSERT: every row is new
+    try {
+        if (has_conflict_clause(entity) && entity.plain_first.worth_trying(rows.size()))
+            all_new = entity.plain_first.try_insert(plain_insert_plan(entity), params, "insert");
+        if (!all_new)
+            execute(insert_plan(entity), params, "insert");
+    } catch (const PgError& error) {
+        throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
+                        error.data()->detail ? error.data()->detail : "");
+    }
+    if (!needs_result(entity) || (all_new && !entity.returns_id))
+        return; // (all new: reset_write_state's "inserted, not skipped" stands)
+    auto apply = [](DocumentRows& doc, int r, uint64 result_row) {
+        bool is_null;
+        doc.inserted[r] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[result_row],
+                                                     SPI_tuptable->tupdesc, 1, &is_null));
+        doc.ids[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[result_row],
+                                                 SPI_tuptable->tupdesc, 2, &is_null));
+    };
+    if (all_new || !ignores_conflicts(entity)) {
+        pg_call([&] {
+            if (SPI_processed != rows.size())
+                elog(ERROR, "nomnom: insert into %s returned %lu rows for %zu",
+                     entity.table_sql.c_str(), static_cast<unsigned long>(SPI_processed), rows.size());
+            for (size_t i = 0; i < rows.size(); ++i)
+                apply(*rows[i].first, rows[i].second, i);
+        });
+        return;
+    }
+    // DO NOTHING: rows missing from the result were kept as they were; match by key.
+    auto returned = result_rows();
+    std::unordered_map<std::string, uint64> by_key;
+    for (uint64 i = 0; i < returned.size(); ++i) {
+        std::string key;
+        for (size_t c = 2; c < returned[i].size(); ++c)
+            key += (returned[i][c] ? *returned[i][c] : std::string("\\N")) + '\x1f';
+        by_key.emplace(key, i);
+    }
+    for (const auto& [doc, r] : rows) {
+        auto found = by_key.find(key_text(entity, *doc, r));
+        if (found == by_key.end()) {
+            doc->skipped[r] = true; // kept as it was, or a repeat of a key earlier in the batch
+            continue;
+        }
+        doc->inserted[r] = *returned[found->second][0] == "t";
+        doc->ids[r] = std::stoll(*returned[found->second][1]);
+        by_key.erase(found);
+    }
+}
+
+} // namespace
+
+void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
+                 Arena* arena, bool only_not_converted) {
+    if (only_not_converted && std::memchr(nulls, kNotConverted, row.values.size()) == nullptr)
+        return; // all done ahead: no PG_TRY to set up
+    // One PG_TRY for the row, not one a value: a batch converts millions of values. The
+    // field it stopped at names the culprit (volatile: read after the longjmp).
+    volatile size_t field = 0;
+    try {
+        pg_call([&] {
+            for (; field < row.values.size(); field = field + 1) {
+                if (only_not_converted && nulls[field] != kNotConverted)
+                    continue;
+                const MappedValue& text = row.values[field];
+                nulls[field] = text ? ' ' : 'n';
+                if (!text) {
+                    values[field] = 0;
+                    continue;
+                }
+                const Column& column = entity.columns[field];
+                if (arena == nullptr ||
+                    !fast_input(column.type_oid, column.typmod, *text, *arena, &values[field]))
+                    values[field] = input_value(column, *text);
+            }
+        });
+    } catch (const PgError& error) {
+        throw DataError(describe_field(*entity.spec, row.origin, entity.spec->fields[field]) +
+                            ": " + error.what(),
+                        error.sqlerrcode());
+    }
+}
+
+namespace {
+
+// Row r's Datums and null flags, in the document's arena (no allocation a row to free).
+void allocate_row(DocumentRows& rows, size_t r, size_t fields) {
+    rows.values[r] = static_cast<Datum*>(rows.doc.arena.allocate(fields * sizeof(Datum)));
+    rows.nulls[r] = static_cast<char*>(rows.doc.arena.allocate(fields));
+    std::fill(rows.values[r], rows.values[r] + fields, Datum(0));
+}
+
+} // namespace
+
+void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.values.resize(count);
+    rows.nulls.resize(count);
+    for (size_t r = 0; r < count; ++r) {
+        const MappedRow& row = rows.doc.rows[r];
+        const ResolvedEntity& entity = resolved.entities[row.entity];
+        allocate_row(rows, r, row.values.size());
+        std::memset(rows.nulls[r], kNotConverted, row.values.size());
+        for (size_t f = 0; f < row.values.size(); ++f) {
+            const MappedValue& text = row.values[f];
+            if (!text)
+                rows.nulls[r][f] = 'n';
+            else if (fast_input(entity.columns[f].type_oid, entity.columns[f].typmod, *text,
+                                rows.doc.arena, &rows.values[r][f]))
+                rows.nulls[r][f] = ' ';
+        }
+    }
+    rows.preconverted = true;
+}
+
+void reset_write_state(DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    rows.skipped.assign(count, 0);
+    rows.inserted.assign(count, 1);
+    rows.ids.assign(count, 0);
+}
+
+void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
+    const size_t count = rows.doc.rows.size();
+    if (!rows.preconverted) {
+        rows.values.resize(count);
+        rows.nulls.resize(count);
+    }
+    reset_write_state(rows);
+    for (size_t r = 0; r < count; ++r) {
+        const MappedRow& row = rows.doc.rows[r];
+        if (!rows.preconverted) {
+            allocate_row(rows, r, row.values.size());
+        }
+        convert_row(resolved.entities[row.entity], row, rows.values[r], rows.nulls[r],
+                    &rows.doc.arena, rows.preconverted);
+    }
+}
+
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs) {
+    // Entities come parents first, so each level sees its parents' results.
+    for (size_t e = 0; e < resolved.entities.size(); ++e) {
+        ResolvedEntity& entity = resolved.entities[e];
+        if (is_replace_child(entity))
+            delete_replaced(resolved, static_cast<int>(e), docs);
+        std::vector<std::pair<DocumentRows*, int>> rows;
+        for (DocumentRows* doc : docs)
+            for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
+                const MappedRow& row = doc->doc.rows[r];
+                if (row.entity != static_cast<int>(e))
+                    continue;
+                if (row.parent_row >= 0 && doc->skipped[row.parent_row]) {
+                    doc->skipped[r] = true; // the parent was kept as it was
+                    continue;
+                }
+                for (int field : row.parent_id_fields) {
+                    doc->values[r][field] = text_to_datum(entity.columns[field],
+                                                          std::to_string(doc->ids[row.parent_row]));
+                    doc->nulls[r][field] = ' ';
+                }
+                rows.emplace_back(doc, static_cast<int>(r));
+            }
+        if (!rows.empty())
+            insert_rows(entity, rows);
+    }
+}
+
+} // namespace nomnom

@@ -1,0 +1,56 @@
+// Writes mapped documents set-wise: one statement per entity for a whole batch, which reads
+// the batch's rows through nomnom.batch_rows (batch_rows.hpp). Upserts follow the entity's
+// `unique`/`on_conflict`; for a derived entity with on_parent_update = replace, the rows (and
+// replace-mode descendants) of an older version of a document are deleted before the new
+// ones are inserted.
+#pragma once
+
+#include <vector>
+
+#include "catalog/entity_registry.hpp"
+#include "writer/fast_input.hpp"
+
+namespace nomnom {
+
+// One document on its way into the tables: its rows, converted to Datums, and what
+// writing them found.
+struct DocumentRows {
+    // Its arena also holds the Datums fast_input made, and the rows' arrays below.
+    MappedDocument doc;
+    std::vector<Datum*> values; // per row: one per field
+    std::vector<char*> nulls;   // per row: one per field, 'n' for NULL as SPI wants; kNotConverted
+    bool preconverted = false;              // preconvert_document ran
+    std::vector<char> skipped;              // a conflict was ignored here or above
+    std::vector<char> inserted;             // new row, not an update of an older version
+    std::vector<int64> ids;                 // generated ids, where a child copies them
+};
+
+// In DocumentRows::nulls: a value preconvert_document left for the type's input function.
+constexpr char kNotConverted = '?';
+
+// Text -> Datum for every field of `row`. C++-style: a bad value is a DataError naming the
+// entity, the field and its path. Parent-id fields are left for the writer. With an
+// `arena`, common types go through fast_input; with `only_not_converted`, only fields
+// marked kNotConverted are converted.
+void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* values, char* nulls,
+                 Arena* arena = nullptr, bool only_not_converted = false);
+
+// What convert_document can do off the backend: every value fast_input takes; the others
+// are marked kNotConverted. Pure C++ (std::bad_alloc): safe on the prefetch thread.
+void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows);
+
+// Clears what an earlier write attempt found (skipped, inserted, ids).
+void reset_write_state(DocumentRows& rows);
+
+// Converts every row of `rows.doc` (what preconvert_document left, if it ran). C++-style
+// (DataError).
+void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
+
+// Writes converted documents that share `resolved` (SPI connected). C++-style: any error
+// throws, and the caller's (sub)transaction must be rolled back.
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs);
+
+// Runs a prepared statement whose parameters are never NULL. C++-style.
+void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what);
+
+} // namespace nomnom
