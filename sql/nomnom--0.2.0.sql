@@ -1,0 +1,250 @@
+-- nomnom 0.2.0: the catalog (entities, streams), message bookkeeping and SQL interface.
+\echo Use "CREATE EXTENSION nomnom" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Entities: how a JSON document becomes rows
+------------------------------------------------------------------------------
+
+CREATE TABLE nomnom.entity_catalog (
+    name          text PRIMARY KEY,
+    table_name    text NOT NULL,
+    parent        text REFERENCES nomnom.entity_catalog (name),
+    each_path     text,
+    unique_fields text[] NOT NULL DEFAULT '{}',
+    spec          jsonb NOT NULL,
+    defined_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK ((parent IS NULL) = (each_path IS NULL))
+);
+COMMENT ON TABLE nomnom.entity_catalog IS
+    'Entity definitions written by nomnom.define_entity; read them through nomnom.entities';
+SELECT pg_catalog.pg_extension_config_dump('nomnom.entity_catalog', '');
+
+CREATE VIEW nomnom.entities AS
+    SELECT name, table_name, parent, each_path, unique_fields, spec
+    FROM nomnom.entity_catalog;
+COMMENT ON VIEW nomnom.entities IS 'The defined entities: target table, parent, array path, unique key and full spec';
+
+CREATE FUNCTION nomnom.define_entity(spec jsonb, create_table boolean DEFAULT true)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'nomnom_define_entity'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.define_entity(jsonb, boolean) IS
+    'Defines (or redefines) an entity from a JSON spec; creates or checks its table; returns its name';
+
+CREATE FUNCTION nomnom.drop_entity(name text)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'nomnom_drop_entity'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.drop_entity(text) IS
+    'Removes an entity definition (not its table); derived entities must be dropped first';
+
+------------------------------------------------------------------------------
+-- Messages: every message's fate
+------------------------------------------------------------------------------
+
+CREATE TABLE nomnom.message_status (
+    message_id   uuid PRIMARY KEY,
+    stream       text,
+    subject      text,
+    entity       text,
+    status       text NOT NULL
+                 CHECK (status IN ('pending', 'completed', 'failed', 'dead_letter')),
+    attempts     integer NOT NULL DEFAULT 0,
+    error        text,
+    stream_seq   bigint,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz
+);
+COMMENT ON TABLE nomnom.message_status IS
+    'One row per message: pending (stored in JetStream), completed, failed (will be retried) or dead_letter';
+
+CREATE TABLE nomnom.dead_letters (
+    message_id    uuid PRIMARY KEY,
+    stream        text,
+    subject       text,
+    entity        text,
+    payload       text,
+    payload_bytes bytea,
+    headers       jsonb NOT NULL DEFAULT '{}',
+    error         text NOT NULL,
+    attempts      integer NOT NULL DEFAULT 1,
+    failed_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE nomnom.dead_letters IS
+    'Messages that could not be written: the payload (payload_bytes when it is not valid text), the error and attempts';
+
+CREATE FUNCTION nomnom.ingest(entity text, body text, message_id uuid DEFAULT NULL)
+    RETURNS uuid
+    AS 'MODULE_PATHNAME', 'nomnom_ingest'
+    LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION nomnom.ingest(text, text, uuid) IS
+    'Writes one document (root row, derived rows, message_status) in the current transaction; a completed id is a no-op';
+
+CREATE FUNCTION nomnom.preview(entity text, body text)
+    RETURNS TABLE (entity text, table_name text, "row" jsonb)
+    AS 'MODULE_PATHNAME', 'nomnom_preview'
+    LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION nomnom.preview(text, text) IS
+    'Dry run of nomnom.ingest: the rows it would write, in order, writing nothing';
+
+-- Internal: the rows of the batch nomnom's writer is inserting, read by its own statements
+-- (INSERT ... SELECT ... FROM nomnom.batch_rows($1) AS r(...)). Outside them it finds no batch.
+CREATE FUNCTION nomnom.batch_rows(handle bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'nomnom_batch_rows'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.batch_rows(bigint) IS
+    'Internal to nomnom''s writer: the rows of the batch it is inserting';
+
+------------------------------------------------------------------------------
+-- Streams and workers: JetStream streams consumed by background workers
+------------------------------------------------------------------------------
+
+CREATE TABLE nomnom.stream_catalog (
+    name        text PRIMARY KEY,
+    subjects    text[] NOT NULL,
+    options     jsonb NOT NULL DEFAULT '{}',
+    paused      boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (cardinality(subjects) > 0),
+    CHECK (jsonb_typeof(options) = 'object')
+);
+COMMENT ON TABLE nomnom.stream_catalog IS
+    'Streams written by nomnom.create_stream/alter_stream (options as given); read them through nomnom.streams';
+SELECT pg_catalog.pg_extension_config_dump('nomnom.stream_catalog', '');
+
+CREATE FUNCTION nomnom.effective_stream_options(options jsonb)
+    RETURNS jsonb
+    LANGUAGE sql STABLE STRICT
+    AS $$
+    SELECT jsonb_build_object(
+        'nats_url',         coalesce(nullif(current_setting('nomnom.nats_url', true), ''),
+                                     'nats://127.0.0.1:4222'),
+        'consumer',         'workers',
+        'workers',          1,
+        'batch_size',       1000,
+        'max_wait_ms',      500,
+        'max_deliver',      5,
+        'ack_wait_ms',      30000,
+        'dlq_stream',       'MESSAGESDLQ',
+        'storage',          'file',
+        'replicas',         1,
+        'max_age',          0,
+        'max_bytes',        -1,
+        'duplicate_window', 120000,
+        'track_status',     true) || options
+    $$;
+COMMENT ON FUNCTION nomnom.effective_stream_options(jsonb) IS
+    'A stream''s options with every default filled in (nats_url from the GUC nomnom.nats_url)';
+
+CREATE VIEW nomnom.streams AS
+    SELECT name, subjects, nomnom.effective_stream_options(options) AS options, paused,
+           created_at, updated_at
+    FROM nomnom.stream_catalog;
+COMMENT ON VIEW nomnom.streams IS
+    'The configured streams: subjects, effective options (defaults filled in) and whether paused';
+
+CREATE FUNCTION nomnom.create_stream(name text DEFAULT 'MESSAGES',
+                                     subjects text[] DEFAULT ARRAY['messages.ingest.>'],
+                                     options jsonb DEFAULT '{}')
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'nomnom_create_stream'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.create_stream(text, text[], jsonb) IS
+    'Records a stream and creates or verifies its JetStream stream, durable pull consumer and DLQ stream';
+
+CREATE FUNCTION nomnom.alter_stream(name text, options jsonb)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'nomnom_alter_stream'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.alter_stream(text, jsonb) IS
+    'Merges options into a stream''s configuration (a JSON null removes one), updates JetStream; workers follow without a restart';
+
+CREATE FUNCTION nomnom.drop_stream(name text, delete_jetstream boolean DEFAULT false)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'nomnom_drop_stream'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.drop_stream(text, boolean) IS
+    'Stops a stream''s workers and forgets it; with delete_jetstream, also deletes the JetStream stream';
+
+CREATE FUNCTION nomnom.pause_stream(name text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT
+    AS $$
+    BEGIN
+        UPDATE nomnom.stream_catalog c SET paused = true, updated_at = now() WHERE c.name = pause_stream.name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'nomnom: stream "%" does not exist', pause_stream.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        PERFORM nomnom.notify_stream_change();
+    END
+    $$;
+COMMENT ON FUNCTION nomnom.pause_stream(text) IS
+    'Stops consuming a stream (its workers exit after their batch); messages wait in JetStream';
+
+CREATE FUNCTION nomnom.resume_stream(name text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT
+    AS $$
+    BEGIN
+        UPDATE nomnom.stream_catalog c SET paused = false, updated_at = now() WHERE c.name = resume_stream.name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'nomnom: stream "%" does not exist', resume_stream.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        PERFORM nomnom.notify_stream_change();
+    END
+    $$;
+COMMENT ON FUNCTION nomnom.resume_stream(text) IS 'Starts consuming a paused stream again';
+
+CREATE FUNCTION nomnom.notify_stream_change()
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'nomnom_notify_stream_change'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.notify_stream_change() IS
+    'Tells the launcher and workers, once the current transaction commits, that the stream catalog changed';
+
+CREATE FUNCTION nomnom.worker_slots()
+    RETURNS TABLE (name text, worker integer, worker_pid integer, state text, last_error text,
+                   last_error_at timestamptz, consumed bigint, completed bigint, failed bigint,
+                   dead_lettered bigint, pending bigint, last_batch_at timestamptz)
+    AS 'MODULE_PATHNAME', 'nomnom_worker_slots'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.worker_slots() IS
+    'The workers'' live state from shared memory (empty when nomnom is not in shared_preload_libraries)';
+
+CREATE VIEW nomnom.stream_status AS
+    SELECT c.name, w.worker_pid,
+           coalesce(CASE WHEN c.paused AND w.worker_pid IS NULL THEN 'paused' END, w.state,
+                    CASE WHEN c.paused THEN 'paused' ELSE 'stopped' END) AS state,
+           w.last_error, w.last_error_at,
+           coalesce(w.consumed, 0) AS consumed, coalesce(w.completed, 0) AS completed,
+           coalesce(w.failed, 0) AS failed, coalesce(w.dead_lettered, 0) AS dead_lettered,
+           w.pending, w.last_batch_at, w.worker
+    FROM nomnom.stream_catalog c
+    LEFT JOIN nomnom.worker_slots() w ON w.name = c.name;
+COMMENT ON VIEW nomnom.stream_status IS
+    'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages';
+
+CREATE FUNCTION nomnom.replay_dead_letters(stream text DEFAULT NULL, message_ids uuid[] DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'nomnom_replay_dead_letters'
+    LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION nomnom.replay_dead_letters(text, uuid[]) IS
+    'Republishes dead letters (all, one stream''s, or the given ids) to their original subjects; removes them; returns how many';
+
+CREATE FUNCTION nomnom.purge_message_status(older_than interval)
+    RETURNS bigint
+    LANGUAGE sql VOLATILE STRICT
+    AS $$
+    WITH gone AS (
+        DELETE FROM nomnom.message_status
+        WHERE status IN ('completed', 'dead_letter')
+          AND coalesce(completed_at, received_at) < now() - older_than
+        RETURNING 1)
+    SELECT count(*) FROM gone
+    $$;
+COMMENT ON FUNCTION nomnom.purge_message_status(interval) IS
+    'Deletes completed and dead-lettered message_status rows older than the interval; returns how many';
