@@ -61,6 +61,7 @@ reset_tables() { sql "TRUNCATE orders, order_line_items, nomnom.message_status" 
 generate() {
     local name=$1 start=$2 count=$3 dir=$WORK/$1 out kv
     mkdir -p "$dir"
+    printf -v "${name}_start" '%s' "$start"
     out=$("$PUBLISH" --dry-run --seed "$SEED" --start "$start" --count "$count" --copy-dir "$dir") ||
         fail "nomnom-publish --dry-run: $out"
     for kv in $out; do
@@ -120,6 +121,37 @@ drain_publish() {
     local l=${1}_line_items
     PENDING_MSGS=$((PENDING_MSGS + count))
     PENDING_ROWS=$((PENDING_ROWS + count + ${!l}))
+}
+
+bench_dsn() { echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$NOMNOM_DB"; }
+# The peer consumer's own stream (so nomnom's consumer never sees its messages), with the
+# storage and duplicate window of nomnom's MESSAGES.
+peer_stream_up() {
+    "$PEER" --url "$NATS_URL" --stream PEER --create-like MESSAGES --subjects 'peer.ingest.>' >/dev/null ||
+        fail "could not create the peer consumer's stream"
+}
+# peer_run NAME PREFIX COUNT: publishes set NAME to the peer's stream (ids PREFIX...), then
+# times nomnom-peer-consumer over it from its start to the last commit (as a drain is timed),
+# and checks the totals and the ledger. Sets PEER_SECONDS, PEER_OUT.
+peer_run() {
+    local name=$1 prefix=$2 count=$3 out t0 o=${1}_orders start=${1}_start
+    reset_tables
+    expect_reset
+    out=$("$PUBLISH" --url "$NATS_URL" --subject peer.ingest.Order --seed "$SEED" \
+        --start "${!start}" --count "$count" --msg-id-prefix "$prefix$SEED-") ||
+        fail "nomnom-publish (peer): $out"
+    [[ $out == "orders=${!o} "* && $out == *" jetstream_duplicates=0 errors=0" ]] ||
+        fail "nomnom-publish (peer): $out"
+    expect_add "$name"
+    sql "CHECKPOINT" >/dev/null
+    t0=$(now)
+    PEER_OUT=$("$PEER" --url "$NATS_URL" --stream PEER --consumer peer --dsn "$(bench_dsn)" --count "$count") ||
+        fail "peer consumer: $PEER_OUT"
+    PEER_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    check_totals "peer consumer" EXPECTED
+    [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "${!o}" ]] ||
+        fail "peer consumer: message_status holds $(sql 'SELECT status, count(*) FROM nomnom.message_status GROUP BY 1')"
+    bench_log "peer: $PEER_OUT; $PEER_SECONDS s to the last commit"
 }
 
 # The end of a drain, read from the rows: the commit time of the last transaction.
@@ -244,7 +276,11 @@ report() {
         awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
             $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
         echo
-        echo "COPY, SQL, drains, the publisher and the HTTP batches: the fastest of $ROUNDS rounds (COPY and SQL in turn, the drains in turn on emptied tables, the publisher and the HTTP batches in turn)." \
+        awk -F'\t' '{r[$1] = $8} END {if (r["peer"] > 0)
+            printf "The drain against the peer consumer (rows/s over rows/s): track_status on %.2fx, off %.2fx, on with 2 workers %.2fx.\n",
+                r["drain_on"] / r["peer"], r["drain_off"] / r["peer"], r["drain_on2"] / r["peer"]}' "$WORK/table.tsv"
+        echo
+        echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP batches: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP batches in turn)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"

@@ -41,8 +41,9 @@ source "$HERE/lib.sh"
 BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
 PUBLISH=$BUILD/test/tools/nomnom-publish
 NAIVE=$BUILD/test/tools/nomnom-naive-consumer
+PEER=$BUILD/test/tools/nomnom-peer-consumer
 export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-for bin in "$PUBLISH" "$NAIVE" "$NOMNOM_BRIDGE_BIN"; do
+for bin in "$PUBLISH" "$NAIVE" "$PEER" "$NOMNOM_BRIDGE_BIN"; do
     [[ -x $bin ]] || fail "$bin is not built (run make)"
 done
 for tool in wrk jq gnuplot bc; do command -v $tool >/dev/null || fail "$tool missing (make deps)"; done
@@ -108,10 +109,36 @@ record sql "SQL nomnom.ingest (1 statement)" "$M_orders" "$M_rows" "$best_ingest
 
 ###############################################################################
 # The drain with track_status off and on (one worker), and on with two workers (one per
-# core of this machine), $ROUNDS times each in turn on emptied tables, so all see the same
-# machine; the fastest of each is kept (other load on the box only slows).
-best_off='' best_on='' best_on2=''
+# core of this machine), and the peer consumer (a strong hand-written one, see
+# test/tools/peer_consumer.cpp) on its own stream, $ROUNDS times each in turn on emptied
+# tables, so all see the same machine; the fastest of each is kept (other load on the box
+# only slows).
+#
+# The peer's fallback is checked (not timed) after its first round: the last 2,000 messages
+# again (ids already claimed: nothing written), then 2,000 of the orders again under new ids
+# (upserts of the same values): the totals stay, the ledger grows by the new ids only.
+peer_run_again() { # COUNT WHAT COMPLETED
+    PEER_OUT=$("$PEER" --url "$NATS_URL" --stream PEER --consumer peer --dsn "$(bench_dsn)" --count "$1") ||
+        fail "peer consumer: $PEER_OUT"
+    [[ $PEER_OUT == *" fallbacks=0 "* ]] && fail "peer consumer did not fall back: $PEER_OUT"
+    check_totals "peer consumer, $2" EXPECTED
+    [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "$3" ]] ||
+        fail "peer consumer, $2: message_status holds $(sql 'SELECT count(*) FROM nomnom.message_status')"
+}
+peer_fallback_check() {
+    peer_run_again 2000 "redelivered ids" "$M_orders"
+    "$PUBLISH" --url "$NATS_URL" --subject peer.ingest.Order --seed "$SEED" --start 0 --count 2000 \
+        --msg-id-prefix "peer-again-$SEED-" >/dev/null || fail "nomnom-publish (peer, again)"
+    peer_run_again 2000 "orders again under new ids" "$((M_orders + 2000))"
+}
+peer_stream_up
+best_off='' best_on='' best_on2='' best_peer=''
 for round in $(seq "$ROUNDS"); do
+    bench_log "peer consumer: COPY, pipelined, the same ledger ($ORDERS orders, round $round)"
+    peer_run M "peer$round-" "$ORDERS"
+    [[ $PEER_OUT == *" fallbacks=0 "* ]] || fail "peer consumer fell back on new rows: $PEER_OUT"
+    best_peer=$(best "$best_peer" "$PEER_SECONDS")
+    if ((round == 1)); then peer_fallback_check; fi
     for mode in off on on2; do
         bench_log "JetStream drain, track_status ${mode%2}$([[ $mode == on2 ]] && echo ', 2 workers') ($ORDERS orders, round $round)"
         flag=$([[ $mode == off ]] && echo false || echo true)
@@ -134,6 +161,7 @@ sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1}')" >/dev/null
 record drain_off "JetStream drain, track_status off" "$M_orders" "$M_rows" "$best_off"
 record drain_on "JetStream drain, track_status on" "$M_orders" "$M_rows" "$best_on"
 record drain_on2 "JetStream drain, track_status on, 2 workers" "$M_orders" "$M_rows" "$best_on2"
+record peer "peer consumer (C++: COPY, pipelined, same ledger)" "$M_orders" "$M_rows" "$best_peer"
 
 ###############################################################################
 bench_log "growth: drains of 10k, $ORDERS$( ((LARGE)) && echo ', 1M') orders onto growing tables, track_status on"
