@@ -209,7 +209,8 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
                 batch ? *idempotency_key + ":" + std::to_string(doc.line) : *idempotency_key);
         else
             doc.message_id = nomnom::random_uuid();
-        items.push_back(PublishItem{doc.subject.c_str(), doc.message_id.c_str(), doc.entity.c_str(), doc.text});
+        items.push_back(
+            PublishItem{doc.subject.c_str(), doc.message_id.c_str(), doc.entity.c_str(), doc.text});
         to_publish.push_back(&doc);
     }
 
@@ -231,7 +232,7 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         doc.outcome = std::move(outcomes[i]);
         if (!doc.outcome.stored) {
             doc.error = doc.outcome.error;
-            doc.error_status = 503;
+            doc.error_status = doc.outcome.http_status;
             any_not_stored = true;
             ++metrics_.publish_failures;
             continue;

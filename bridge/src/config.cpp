@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace bridge {
 
@@ -36,6 +37,13 @@ std::string set_duration(int64_t& out, const std::string& value, const char* fla
     return {};
 }
 
+std::string set_text(std::string& out, const std::string& value, const char* flag) {
+    if (value.empty())
+        return std::string(flag) + ": must not be empty";
+    out = value;
+    return {};
+}
+
 const Option kOptions[] = {
     {"--listen", "NOMNOM_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
      [](Config& c, const std::string& v) -> std::string {
@@ -44,10 +52,51 @@ const Option kOptions[] = {
          c.listen = v;
          return {};
      }},
-    {"--nats", "NATS_URL", "URL", "NATS server (default nats://127.0.0.1:4222)",
+    {"--nats", "NATS_URL", "URLS",
+     "NATS server, or a comma-separated list of a cluster's servers; tls:// requires TLS "
+     "(default nats://127.0.0.1:4222)",
      [](Config& c, const std::string& v) -> std::string {
-         c.nats_url = v;
+         std::vector<std::string> servers;
+         std::string error;
+         if (!nomnom::split_server_list(v, servers, error))
+             return "--nats: " + error;
+         c.nats.url = v;
          return {};
+     }},
+    {"--nats-user", "NATS_USER", "USER", "NATS user, with --nats-password-file",
+     [](Config& c, const std::string& v) { return set_text(c.nats.user, v, "--nats-user"); }},
+    {"--nats-password-file", "NATS_PASSWORD_FILE", "FILE",
+     "the NATS user's password, read from FILE",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.password_file, v, "--nats-password-file");
+     }},
+    {"--nats-token-file", "NATS_TOKEN_FILE", "FILE", "NATS token, read from FILE",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.token_file, v, "--nats-token-file");
+     }},
+    {"--nats-nkey-seed-file", "NATS_NKEY_SEED_FILE", "FILE",
+     "NATS NKey seed (the server holds the public key), read from FILE",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.nkey_seed_file, v, "--nats-nkey-seed-file");
+     }},
+    {"--nats-creds-file", "NATS_CREDS_FILE", "FILE",
+     "NATS .creds file (user JWT + NKey seed: decentralised JWT auth)",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.creds_file, v, "--nats-creds-file");
+     }},
+    {"--nats-tls-ca-file", "NATS_TLS_CA_FILE", "FILE",
+     "the CA that signs the NATS servers' certificates (turns TLS on)",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.tls_ca_file, v, "--nats-tls-ca-file");
+     }},
+    {"--nats-tls-cert-file", "NATS_TLS_CERT_FILE", "FILE",
+     "client certificate for mutual TLS, with --nats-tls-key-file",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.tls_cert_file, v, "--nats-tls-cert-file");
+     }},
+    {"--nats-tls-key-file", "NATS_TLS_KEY_FILE", "FILE", "the client certificate's private key",
+     [](Config& c, const std::string& v) {
+         return set_text(c.nats.tls_key_file, v, "--nats-tls-key-file");
      }},
     {"--database", "DATABASE_URL", "CONNINFO",
      "PostgreSQL with the nomnom extension (default postgresql:///postgres)",
@@ -270,6 +319,20 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         std::string error = found->apply(result.config, value);
         if (!error.empty())
             return fail(error);
+    }
+    std::string error;
+    if (!nomnom::check_connect_config(result.config.nats, error)) {
+        for (const char* from :
+             {"nats_user", "nats_password_file", "nats_token_file", "nats_nkey_seed_file",
+              "nats_creds_file", "nats_tls_cert_file", "nats_tls_key_file"}) {
+            // The core names the stream options; the bridge's flags are spelled --nats-...
+            std::string flag = std::string("--") + from;
+            for (char& ch : flag)
+                ch = ch == '_' ? '-' : ch;
+            for (size_t at; (at = error.find(from)) != std::string::npos;)
+                error.replace(at, strlen(from), flag);
+        }
+        return fail(error);
     }
     return result;
 }

@@ -2,6 +2,8 @@
 // Pure: parses argv and an environment lookup, so it is unit-tested without a process.
 #pragma once
 
+#include "nomnom/nats_connect.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -15,7 +17,7 @@ enum class LogLevel { Debug, Info, Warn, Error };
 
 struct Config {
     std::string listen = "127.0.0.1:8080";
-    std::string nats_url = "nats://127.0.0.1:4222";
+    nomnom::NatsConnectConfig nats; // --nats (a server list), credentials and TLS files
     std::string database_url = "postgresql:///postgres";
     std::string stream = "MESSAGES";
     std::string token_file;              // empty: no authentication

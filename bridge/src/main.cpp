@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     CatalogService catalog(config.database_url, config.stream,
                            std::chrono::milliseconds(config.refresh_interval_ms));
     StatusRecorder recorder(config.database_url, config.status_queue, metrics);
-    Publisher publisher(config.nats_url, config.stream, config.publish_timeout_ms);
+    Publisher publisher(config.nats, config.stream, config.publish_timeout_ms);
     PgPool pool(config.database_url, 8, std::chrono::milliseconds(2000));
     metrics.add_gauge("nomnom_bridge_status_queue_depth",
                       "Pending message_status rows waiting to be written.",
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
         code = 1;
     } else {
         log::info("listening", {{"listen", config.listen},
-                                {"nats", config.nats_url},
+                                {"nats", nomnom::redact_urls(config.nats.url)},
                                 {"stream", config.stream},
                                 {"auth", token.empty() ? "none" : "bearer"}});
         int sig = 0;

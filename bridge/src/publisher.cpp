@@ -16,40 +16,41 @@ struct Publisher::Group {
 };
 
 namespace {
-// The status text, plus the library's detail when this thread's last error is about `s`.
 std::string status_text(natsStatus s) {
-    natsStatus last_status = NATS_OK;
-    const char* last = nats_GetLastError(&last_status);
-    std::string text = natsStatus_GetText(s);
-    if (last_status == s && last != nullptr && *last != '\0' && text != last)
-        text += std::string(": ") + last;
-    return text;
+    return nomnom::nats_status_text(s);
+}
+
+// JetStream's errors for a stream that cannot take more: a full stream with discard new
+// (max_bytes, max_msgs, max_msgs_per_subject), or servers out of storage.
+bool stream_full(const jsPubAckErr* pae) {
+    std::string text = pae->ErrText != nullptr ? pae->ErrText : "";
+    return pae->ErrCode == JSStreamStoreFailedErr || pae->ErrCode == JSInsufficientResourcesErr ||
+           pae->ErrCode == JSStorageResourcesExceededErr ||
+           text.find("maximum bytes exceeded") != std::string::npos ||
+           text.find("maximum messages") != std::string::npos ||
+           text.find("insufficient") != std::string::npos;
 }
 } // namespace
 
-Publisher::Publisher(std::string url, std::string stream, int64_t timeout_ms)
-    : url_(std::move(url)), stream_(std::move(stream)), timeout_ms_(timeout_ms) {}
+Publisher::Publisher(nomnom::NatsConnectConfig nats, std::string stream, int64_t timeout_ms)
+    : nats_(std::move(nats)), url_(nomnom::redact_urls(nats_.url)), stream_(std::move(stream)),
+      timeout_ms_(timeout_ms) {}
 
 Publisher::~Publisher() {
     stop();
 }
 
 bool Publisher::start(std::string& error) {
-    natsStatus s = natsOptions_Create(&opts_);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(opts_, url_.c_str());
-    if (s == NATS_OK)
-        s = natsOptions_SetName(opts_, "nomnom-bridge");
-    // Never give up on the server: the bridge answers 503 while NATS is away and resumes
-    // by itself when it is back.
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(opts_, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(opts_, 250);
-    if (s == NATS_OK)
-        // With a connected callback the first connect is asynchronous; without one, nats.c
-        // would retry inside natsConnection_Connect and, with MaxReconnect -1, never return.
-        s = natsOptions_SetRetryOnFailedConnect(opts_, true, on_connected, this);
+    nomnom::NatsConnectBehaviour how;
+    how.name = "nomnom-bridge";
+    // Never give up on the servers: the bridge answers 503 while NATS is away and resumes by
+    // itself when any server of the list is back.
+    how.reconnect = true;
+    natsStatus s = nomnom::build_nats_options(nats_, how, &opts_, error);
+    if (s != NATS_OK) {
+        error = "NATS: " + error;
+        return false;
+    }
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(opts_, on_disconnected, this);
     if (s == NATS_OK)
@@ -59,14 +60,28 @@ bool Publisher::start(std::string& error) {
     if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(opts_, on_error, this);
     if (s == NATS_OK) {
-        // With RetryOnFailedConnect and no server, this returns NATS_NOT_YET_CONNECTED and a
-        // usable connection that connects in the background.
+        // One attempt at every server first, so that refused credentials or a TLS failure
+        // stop the bridge with the reason instead of a silent retry loop.
         s = natsConnection_Connect(&nc_, opts_);
-        if (s == NATS_NOT_YET_CONNECTED) {
-            log::warn("NATS not reachable yet; retrying in the background", {{"url", url_}});
-            s = NATS_OK;
-        } else if (s == NATS_OK) {
+        if (s == NATS_OK) {
             log::info("connected to NATS", {{"url", url_}});
+        } else if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {
+            nc_ = nullptr;
+            // With a connected callback the first connect is asynchronous; without one,
+            // nats.c would retry inside natsConnection_Connect and, with MaxReconnect -1,
+            // never return. It returns NATS_NOT_YET_CONNECTED and a usable connection.
+            s = natsOptions_SetRetryOnFailedConnect(opts_, true, on_connected, this);
+            if (s == NATS_OK)
+                s = natsConnection_Connect(&nc_, opts_);
+            if (s == NATS_NOT_YET_CONNECTED) {
+                log::warn("NATS not reachable yet; retrying in the background", {{"url", url_}});
+                s = NATS_OK;
+            } else if (s == NATS_OK) {
+                log::info("connected to NATS", {{"url", url_}});
+            }
+        } else {
+            error = "NATS at " + url_ + ": " + nomnom::describe_connect_failure(s, nats_);
+            return false;
         }
     }
     jsOptions jso;
@@ -126,10 +141,16 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
     // so every published message reports back exactly once.
     po.MaxWait = timeout_ms_;
 
-    auto fail_now = [&](size_t i, const std::string& error) {
+    auto fail_now = [&](size_t i, const std::string& error, int http_status = 503) {
         std::lock_guard<std::mutex> lock(group->mutex);
         group->outcomes[i].error = error;
+        group->outcomes[i].http_status = http_status;
         --group->remaining;
+    };
+    auto payload_error = [](size_t size, int64_t limit) {
+        return "the document is " + std::to_string(size) +
+               " bytes with its headers, over the NATS server's max_payload of " +
+               std::to_string(limit) + " bytes";
     };
 
     for (size_t i = 0; i < items.size(); ++i) {
@@ -137,6 +158,11 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
         if (!connected()) {
             // Publishing now would only fill the reconnect buffer and time out later.
             fail_now(i, "NATS is not connected");
+            continue;
+        }
+        int64_t max_payload = natsConnection_GetMaxPayload(nc_);
+        if (max_payload > 0 && static_cast<int64_t>(item.payload.size()) > max_payload) {
+            fail_now(i, payload_error(item.payload.size(), max_payload), 413);
             continue;
         }
         natsMsg* msg = nullptr;
@@ -165,7 +191,11 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
                 pending_.erase(key);
             }
             natsMsg_Destroy(msg);
-            fail_now(i, "publish failed: " + status_text(s));
+            if (s == NATS_MAX_PAYLOAD)
+                fail_now(i, payload_error(item.payload.size(), natsConnection_GetMaxPayload(nc_)),
+                         413);
+            else
+                fail_now(i, "publish failed: " + status_text(s));
         }
     }
 
@@ -209,6 +239,8 @@ void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, voi
                 std::string(pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
             if (pae->ErrCode != 0)
                 o.error += " (code " + std::to_string(pae->ErrCode) + ")";
+            if (stream_full(pae))
+                o.http_status = 507;
         } else {
             o.error = "JetStream gave no ack";
         }
@@ -250,12 +282,18 @@ void Publisher::on_reconnected(natsConnection*, void* closure) {
     log::info("reconnected to NATS", {{"url", static_cast<Publisher*>(closure)->url_}});
 }
 
-void Publisher::on_closed(natsConnection*, void*) {
-    log::debug("NATS connection closed");
+void Publisher::on_closed(natsConnection*, void* closure) {
+    auto* self = static_cast<Publisher*>(closure);
+    if (self->stopping_.load())
+        log::debug("NATS connection closed");
+    else
+        log::error("NATS connection closed by the library; answering 503",
+                   {{"url", self->url_},
+                    {"error", nomnom::describe_connect_failure(NATS_CONNECTION_CLOSED)}});
 }
 
 void Publisher::on_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
-    log::warn("NATS asynchronous error", {{"error", natsStatus_GetText(err)}});
+    log::warn("NATS asynchronous error", {{"error", nomnom::describe_connect_failure(err)}});
 }
 
 } // namespace bridge

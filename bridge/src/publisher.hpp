@@ -6,6 +6,8 @@
 // dropped connection is "not stored", and the caller answers 503, never 202.
 #pragma once
 
+#include "nomnom/nats_connect.hpp"
+
 #include <nats/nats.h>
 
 #include <atomic>
@@ -34,17 +36,22 @@ struct PublishOutcome {
     uint64_t seq = 0;
     std::string stream;
     std::string error; // set when !stored
+    // The answer for a message that was not stored: 503 (retry: NATS away, an election, a
+    // timeout), 507 (the stream is full: JetStream's reason in `error`), 413 (over the
+    // server's max_payload).
+    int http_status = 503;
 };
 
 class Publisher {
   public:
-    Publisher(std::string url, std::string stream, int64_t timeout_ms);
+    Publisher(nomnom::NatsConnectConfig nats, std::string stream, int64_t timeout_ms);
     ~Publisher();
     Publisher(const Publisher&) = delete;
     Publisher& operator=(const Publisher&) = delete;
 
     // Creates the connection. NATS need not be up: the library keeps retrying in the
-    // background and /ready reports it. False only for a configuration error.
+    // background and /ready reports it. False for a configuration error (a file that cannot
+    // be read, ...) or when a server refused the credentials ("authorization failed").
     bool start(std::string& error);
     void stop();
 
@@ -71,7 +78,8 @@ class Publisher {
     static void on_closed(natsConnection* nc, void* closure);
     static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
 
-    std::string url_;
+    nomnom::NatsConnectConfig nats_;
+    std::string url_; // redacted, for logs
     std::string stream_;
     int64_t timeout_ms_;
 

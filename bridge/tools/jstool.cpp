@@ -6,7 +6,12 @@
 //                                   waiting for every ack; prints msgs/s
 //
 // The stream is normally created by nomnom.create_stream; this exists so the bridge's tests
-// and the benchmark can run before (and without) the extension.
+// and the benchmark can run before (and without) the extension. URL may be a server list;
+// credentials and TLS come from the bridge's variables (NATS_USER, NATS_PASSWORD_FILE,
+// NATS_TOKEN_FILE, NATS_NKEY_SEED_FILE, NATS_CREDS_FILE, NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE,
+// NATS_TLS_KEY_FILE) through the core's connection builder.
+#include "nomnom/nats_connect.hpp"
+
 #include <nats/nats.h>
 
 #include <chrono>
@@ -98,7 +103,33 @@ int main(int argc, char** argv) {
     natsConnection* nc = nullptr;
     jsCtx* js = nullptr;
     jsOptions jso;
-    natsStatus s = natsConnection_ConnectTo(&nc, argv[2]);
+    nomnom::NatsConnectConfig config;
+    config.url = argv[2];
+    auto env = [](const char* name, std::string& out) {
+        if (const char* v = std::getenv(name))
+            out = v;
+    };
+    env("NATS_USER", config.user);
+    env("NATS_PASSWORD_FILE", config.password_file);
+    env("NATS_TOKEN_FILE", config.token_file);
+    env("NATS_NKEY_SEED_FILE", config.nkey_seed_file);
+    env("NATS_CREDS_FILE", config.creds_file);
+    env("NATS_TLS_CA_FILE", config.tls_ca_file);
+    env("NATS_TLS_CERT_FILE", config.tls_cert_file);
+    env("NATS_TLS_KEY_FILE", config.tls_key_file);
+    nomnom::NatsConnectBehaviour how;
+    how.name = "nomnom-jstool";
+    how.reconnect = false;
+    natsOptions* opts = nullptr;
+    std::string error;
+    natsStatus s = nats_Open(-1);
+    if (s == NATS_OK && nomnom::build_nats_options(config, how, &opts, error) != NATS_OK) {
+        std::fprintf(stderr, "nomnom-jstool: %s\n", error.c_str());
+        return 1;
+    }
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&nc, opts);
+    natsOptions_Destroy(opts);
     if (s == NATS_OK)
         s = jsOptions_Init(&jso);
     if (s == NATS_OK) {

@@ -19,7 +19,25 @@ PACKAGES=(
     curl util-linux procps psmisc jq
     # benchmarks: load generator and plots
     wrk gnuplot-nox
+    # NATS credentials and TLS in the end-to-end tests: openssl makes certificates;
+    # node runs test/harness/nats-auth (NKeys, operator/account/user JWTs, .creds)
+    openssl libssl-dev nodejs
 )
+# npm: Debian's package, unless a node that ships its own npm is installed.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+
+# The npm packages of test/harness/nats-auth, exactly as its package-lock.json pins them.
+install_node_modules() {
+    local dir
+    dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/nats-auth
+    if [[ -f $dir/node_modules/.package-lock.json ]] &&
+        cmp -s <(jq -S '.packages | del(."") | map_values(.version)' "$dir/package-lock.json") \
+            <(jq -S '.packages | map_values(.version)' "$dir/node_modules/.package-lock.json"); then
+        return 0
+    fi
+    echo "deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -29,6 +47,7 @@ done
 
 if ((${#missing[@]} == 0)); then
     echo "deps: all ${#PACKAGES[@]} packages already installed"
+    install_node_modules
     exit 0
 fi
 
@@ -43,3 +62,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update
 # Install the whole list, not only the missing ones, so apt also upgrades a half-configured one.
 "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
+install_node_modules

@@ -133,7 +133,8 @@ stack_save_env() {
             NOMNOM_PG_LOG NOMNOM_PG_PRELOAD NATS_URL NOMNOM_NATS_PORT NOMNOM_NATS_MONITOR_PORT \
             NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
             NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG \
-            NOMNOM_STACK_PROCS; do
+            NOMNOM_STACK_PROCS NOMNOM_NATS_NODE_PORTS NOMNOM_NATS_NODE_CLUSTER_PORTS \
+            NOMNOM_NATS_NODE_MONITOR_PORTS NOMNOM_NATS_NODE_PIDS; do
             if [[ -n ${!v:-} ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
         done
     } >"$NOMNOM_STACK_DIR/stack.env"
@@ -254,9 +255,12 @@ _stack_sql_true() { [[ $(stack_psql "$1" -tA -c "$2") == t ]]; }
 # nats-server
 ###############################################################################
 
-# stack_start_nats: nats-server with JetStream, a client port and an HTTP monitor port.
+# stack_start_nats [ARGS...]: nats-server with JetStream, a client port and an HTTP monitor
+# port; ARGS are passed on (-c FILE for auth, TLS or JetStream limits) and kept for restarts.
+_STACK_NATS_ARGS=()
 stack_start_nats() {
     stack_init
+    _STACK_NATS_ARGS=("$@")
     NOMNOM_NATS_STORE=$NOMNOM_STACK_DIR/nats/js
     NOMNOM_NATS_LOG=$NOMNOM_STACK_DIR/nats/nats-server.log
     export NOMNOM_NATS_STORE NOMNOM_NATS_LOG
@@ -278,7 +282,7 @@ _stack_nats_launch() {
     export NOMNOM_NATS_MONITOR_URL=http://127.0.0.1:$NOMNOM_NATS_MONITOR_PORT
     # stdin and stdout detached: a server must never hold a caller's pipe open.
     nats-server -js -a 127.0.0.1 -p "$NOMNOM_NATS_PORT" -m "$NOMNOM_NATS_MONITOR_PORT" \
-        -sd "$NOMNOM_NATS_STORE" </dev/null >>"$NOMNOM_NATS_LOG" 2>&1 &
+        -sd "$NOMNOM_NATS_STORE" "${_STACK_NATS_ARGS[@]}" </dev/null >>"$NOMNOM_NATS_LOG" 2>&1 &
     NOMNOM_NATS_PID=$!
     export NOMNOM_NATS_PID
     # Healthy means JetStream is up too; a dead process means a lost port race or a bad store.
@@ -308,6 +312,108 @@ stack_stop_nats() {
 stack_restart_nats() {
     stack_stop_nats || return 1
     _stack_nats_launch && stack_save_env
+}
+
+# stack_start_nats_cluster [ARGS...]: a 3-node JetStream cluster on 127.0.0.1 (nats-server
+# -n, --cluster_name, --cluster, --routes; each node its own ports, store and log), ARGS
+# passed to every node. Exports NATS_URL (the three client URLs, comma-separated),
+# NOMNOM_NATS_NODE_PORTS / _MONITOR_PORTS / _PIDS (space-separated, node 1 first) and
+# NOMNOM_NATS_MONITOR_URL (node 1's). Returns once every node is healthy (JetStream
+# included, so a meta leader is elected).
+_STACK_CLUSTER_ARGS=()
+stack_start_nats_cluster() {
+    stack_init
+    _STACK_CLUSTER_ARGS=("$@")
+    local i ports=() cports=() mports=() p
+    for i in 1 2 3; do
+        stack_pick_port p || return 1
+        ports+=("$p")
+        stack_pick_port p || return 1
+        cports+=("$p")
+        stack_pick_port p || return 1
+        mports+=("$p")
+        mkdir -p "$NOMNOM_STACK_DIR/nats-$i/js"
+    done
+    NOMNOM_NATS_NODE_PORTS="${ports[*]}"
+    NOMNOM_NATS_NODE_CLUSTER_PORTS="${cports[*]}"
+    NOMNOM_NATS_NODE_MONITOR_PORTS="${mports[*]}"
+    NOMNOM_NATS_NODE_PIDS="- - -"
+    NATS_URL="nats://127.0.0.1:${ports[0]},nats://127.0.0.1:${ports[1]},nats://127.0.0.1:${ports[2]}"
+    NOMNOM_NATS_MONITOR_URL=http://127.0.0.1:${mports[0]}
+    export NOMNOM_NATS_NODE_PORTS NOMNOM_NATS_NODE_CLUSTER_PORTS NOMNOM_NATS_NODE_MONITOR_PORTS \
+        NOMNOM_NATS_NODE_PIDS NATS_URL NOMNOM_NATS_MONITOR_URL
+    for i in 1 2 3; do _stack_nats_node_launch "$i" || return 1; done
+    for i in 1 2 3; do stack_nats_node_wait "$i" 60 || return 1; done
+    stack_save_env
+}
+
+# The Nth (1-based) word of a space-separated list.
+_stack_word() { local -a w; read -r -a w <<<"$1"; echo "${w[$(($2 - 1))]}"; }
+
+_stack_nats_node_launch() { # I
+    local i=$1 j routes=""
+    for j in 1 2 3; do
+        ((j == i)) && continue
+        routes+="${routes:+,}nats://127.0.0.1:$(_stack_word "$NOMNOM_NATS_NODE_CLUSTER_PORTS" "$j")"
+    done
+    nats-server -js -n "n$i" --cluster_name nomnom -a 127.0.0.1 \
+        -p "$(_stack_word "$NOMNOM_NATS_NODE_PORTS" "$i")" \
+        -m "$(_stack_word "$NOMNOM_NATS_NODE_MONITOR_PORTS" "$i")" \
+        --cluster "nats://127.0.0.1:$(_stack_word "$NOMNOM_NATS_NODE_CLUSTER_PORTS" "$i")" \
+        --routes "$routes" -sd "$NOMNOM_STACK_DIR/nats-$i/js" "${_STACK_CLUSTER_ARGS[@]}" \
+        </dev/null >>"$NOMNOM_STACK_DIR/nats-$i.log" 2>&1 &
+    local pid=$!
+    local -a pids
+    read -r -a pids <<<"$NOMNOM_NATS_NODE_PIDS"
+    pids[$((i - 1))]=$pid
+    NOMNOM_NATS_NODE_PIDS="${pids[*]}"
+    export NOMNOM_NATS_NODE_PIDS
+    stack_log "nats-server n$i PID $pid on nats://127.0.0.1:$(_stack_word "$NOMNOM_NATS_NODE_PORTS" "$i")"
+}
+
+# stack_nats_node_wait I SECONDS: node I answers /healthz (JetStream ready).
+stack_nats_node_wait() {
+    local url=http://127.0.0.1:$(_stack_word "$NOMNOM_NATS_NODE_MONITOR_PORTS" "$1")/healthz
+    if ! wait_until "$2" curl -fs -o /dev/null --max-time 2 "$url"; then
+        stack_log "nats-server n$1 not healthy after $2 s"
+        stack_tail_log "$NOMNOM_STACK_DIR/nats-$1.log" 20
+        return 1
+    fi
+}
+
+# stack_nats_node_kill I [SIGNAL]: stops node I (default SIGKILL) and waits for it to go.
+stack_nats_node_kill() {
+    local pid
+    pid=$(_stack_word "$NOMNOM_NATS_NODE_PIDS" "$1")
+    [[ $pid == - ]] && return 0
+    stack_kill_pid "$pid" "${2:-KILL}" 30
+    local -a pids
+    read -r -a pids <<<"$NOMNOM_NATS_NODE_PIDS"
+    pids[$(($1 - 1))]=-
+    NOMNOM_NATS_NODE_PIDS="${pids[*]}"
+    export NOMNOM_NATS_NODE_PIDS
+    stack_log "nats-server n$1 PID $pid stopped (SIG${2:-KILL})"
+}
+
+# stack_nats_node_start I: node I again, same ports and store; waits until it is healthy.
+stack_nats_node_start() {
+    _stack_nats_node_launch "$1" && stack_nats_node_wait "$1" 60 && stack_save_env
+}
+
+# The node (1-3) whose client port is PORT.
+stack_nats_node_of_port() {
+    local i
+    for i in 1 2 3; do
+        if [[ $(_stack_word "$NOMNOM_NATS_NODE_PORTS" "$i") == "$1" ]]; then echo "$i"; return 0; fi
+    done
+    return 1
+}
+
+stack_stop_nats_cluster() {
+    [[ -n ${NOMNOM_NATS_NODE_PIDS:-} ]] || return 0
+    local i
+    for i in 1 2 3; do stack_nats_node_kill "$i" TERM; done
+    NOMNOM_NATS_NODE_PIDS=
 }
 
 ###############################################################################
@@ -392,6 +498,7 @@ stack_stop_all() {
     stack_stop_bridge || true
     stack_stop_pg || true
     stack_stop_nats || true
+    stack_stop_nats_cluster || true
     if [[ -n ${NOMNOM_STACK_DIR:-} && -e $NOMNOM_STACK_DIR/.nomnom-stack ]]; then
         if [[ ${NOMNOM_STACK_KEEP:-0} == 1 ]]; then
             stack_log "kept $NOMNOM_STACK_DIR"
@@ -404,7 +511,9 @@ stack_stop_all() {
     unset NOMNOM_STACK_DIR PGHOST PGPORT PGUSER NOMNOM_PG_PID NOMNOM_PG_DATA NOMNOM_PG_LOG \
         NOMNOM_PG_PRELOAD NATS_URL NOMNOM_NATS_PORT NOMNOM_NATS_MONITOR_PORT \
         NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
-        NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG
+        NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG \
+        NOMNOM_NATS_NODE_PORTS NOMNOM_NATS_NODE_CLUSTER_PORTS NOMNOM_NATS_NODE_MONITOR_PORTS \
+        NOMNOM_NATS_NODE_PIDS
 }
 
 # stack_trap: on exit, whatever the reason, dump the logs if the script failed and stop

@@ -22,7 +22,7 @@ TEST(BridgeConfig, DefaultsMatchTheDesign) {
     ParseResult r = parse_config({}, env_of({}));
     ASSERT_FALSE(r.exit_now);
     EXPECT_EQ(r.config.listen, "127.0.0.1:8080");
-    EXPECT_EQ(r.config.nats_url, "nats://127.0.0.1:4222");
+    EXPECT_EQ(r.config.nats.url, "nats://127.0.0.1:4222");
     EXPECT_EQ(r.config.database_url, "postgresql:///postgres");
     EXPECT_EQ(r.config.stream, "MESSAGES");
     EXPECT_EQ(r.config.token_file, "");
@@ -41,7 +41,7 @@ TEST(BridgeConfig, EnvironmentThenFlagsWin) {
     ASSERT_FALSE(r.exit_now) << r.output;
     EXPECT_EQ(r.config.stream, "OTHER");
     EXPECT_EQ(r.config.listen, "127.0.0.1:9000");
-    EXPECT_EQ(r.config.nats_url, "nats://h:1");
+    EXPECT_EQ(r.config.nats.url, "nats://h:1");
     EXPECT_EQ(r.config.database_url, "postgresql://x/y");
     EXPECT_EQ(r.config.token_file, "/t");
     EXPECT_EQ(r.config.max_body, 1024u);
@@ -118,4 +118,48 @@ TEST(BridgeConfig, ListenAddresses) {
     EXPECT_FALSE(parse_listen("host:"));
     EXPECT_FALSE(parse_listen("host:70000"));
     EXPECT_FALSE(parse_listen("::1:80"));
+}
+
+TEST(BridgeConfig, NatsServerListCredentialsAndTls) {
+    ParseResult r = parse_config({"--nats", "tls://a:1,tls://b:2", "--nats-user", "bridge",
+                                  "--nats-tls-ca-file=/ca.pem", "--nats-tls-cert-file", "/c.pem",
+                                  "--nats-tls-key-file", "/k.pem"},
+                                 env_of({{"NATS_PASSWORD_FILE", "/pw"}}));
+    ASSERT_FALSE(r.exit_now) << r.output;
+    EXPECT_EQ(r.config.nats.url, "tls://a:1,tls://b:2");
+    EXPECT_EQ(r.config.nats.user, "bridge");
+    EXPECT_EQ(r.config.nats.password_file, "/pw");
+    EXPECT_EQ(r.config.nats.tls_ca_file, "/ca.pem");
+    EXPECT_EQ(r.config.nats.tls_cert_file, "/c.pem");
+    EXPECT_EQ(r.config.nats.tls_key_file, "/k.pem");
+
+    r = parse_config({}, env_of({{"NATS_TOKEN_FILE", "/t"}, {"NATS_NKEY_SEED_FILE", "/s"}}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--nats-token-file"), std::string::npos) << r.output;
+
+    r = parse_config({"--nats-creds-file", "/u.creds"}, env_of({}));
+    ASSERT_FALSE(r.exit_now) << r.output;
+    EXPECT_EQ(r.config.nats.creds_file, "/u.creds");
+
+    r = parse_config({"--nats-tls-cert-file", "/c.pem"}, env_of({}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_NE(r.output.find("--nats-tls-key-file"), std::string::npos) << r.output;
+
+    r = parse_config({"--nats-password-file", "/pw"}, env_of({}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_NE(r.output.find("--nats-user"), std::string::npos) << r.output;
+
+    // A bad list is refused, and its user info is not repeated.
+    r = parse_config({"--nats", "nats://u:hunter2@a:1,,nats://b:2"}, env_of({}));
+    EXPECT_TRUE(r.exit_now);
+    EXPECT_EQ(r.output.find("hunter2"), std::string::npos) << r.output;
+
+    r = parse_config({"--help"}, env_of({}));
+    for (const char* word :
+         {"--nats-user", "NATS_USER", "--nats-password-file", "NATS_PASSWORD_FILE",
+          "--nats-token-file", "NATS_TOKEN_FILE", "--nats-nkey-seed-file", "NATS_NKEY_SEED_FILE",
+          "--nats-creds-file", "NATS_CREDS_FILE", "--nats-tls-ca-file", "NATS_TLS_CA_FILE",
+          "--nats-tls-cert-file", "NATS_TLS_CERT_FILE", "--nats-tls-key-file", "NATS_TLS_KEY_FILE"})
+        EXPECT_NE(r.output.find(word), std::string::npos) << word;
 }
