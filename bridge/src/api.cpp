@@ -1,5 +1,6 @@
 #include "api.hpp"
 
+#include "console_assets.hpp"
 #include "json_check.hpp"
 #include "json_out.hpp"
 #include "log.hpp"
@@ -57,9 +58,9 @@ bool token_equals(const std::string& a, const std::string& b) {
 }
 
 Api::Api(const Config& config, std::string token, CatalogService& catalog, Publisher& publisher,
-         StatusRecorder& recorder, Metrics& metrics, PgPool& pool)
+         StatusRecorder& recorder, Metrics& metrics, PgPool& pool, Console* console)
     : config_(config), token_(std::move(token)), catalog_(catalog), publisher_(publisher),
-      recorder_(recorder), metrics_(metrics), pool_(pool) {}
+      recorder_(recorder), metrics_(metrics), pool_(pool), console_(console) {}
 
 HttpResponse Api::handle(const HttpRequest& request) {
     auto start = std::chrono::steady_clock::now();
@@ -102,12 +103,21 @@ HttpResponse Api::dispatch(const HttpRequest& request, const Route& route) {
         if (request.method != "GET")
             return method_not_allowed("GET");
         HttpResponse r;
-        r.content_type = "text/plain; version=0.0.4";
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = metrics_.render();
+        if (console_ != nullptr)
+            r.body += console_->render_metrics();
         return r;
     }
     case Endpoint::NotFound:
         return json_error(404, "no such endpoint: " + request.path);
+    case Endpoint::Dashboard:
+    case Endpoint::Overview:
+    case Endpoint::Message:
+    case Endpoint::Replay:
+    case Endpoint::Stats:
+    case Endpoint::OpenApi:
+        return console(request, route);
     case Endpoint::IngestMessage:
     case Endpoint::IngestBatch:
     case Endpoint::Status:
@@ -395,6 +405,92 @@ HttpResponse Api::status(const Route& route) {
     }
     pool_.release(std::move(conn));
     return r;
+}
+
+std::string Api::bridge_json() const {
+    JsonWriter w;
+    w.begin_object()
+        .field("stream", config_.stream)
+        .field("auth", !token_.empty())
+        .field("nats_connected", publisher_.connected())
+        .field("postgres_ok", catalog_.postgres_ok() && recorder_.postgres_ok())
+        .field("published", metrics_.published.load())
+        .field("duplicates", metrics_.duplicates.load())
+        .field("publish_failures", metrics_.publish_failures.load())
+        .field("rejected", metrics_.rejected.load())
+        .field("status_queue", static_cast<uint64_t>(recorder_.depth()))
+        .end_object();
+    return w.take();
+}
+
+HttpResponse Api::console(const HttpRequest& request, const Route& route) {
+    auto method_not_allowed = [](const char* allow) {
+        HttpResponse r = json_error(405, std::string("method not allowed; use ") + allow);
+        r.headers.emplace_back("Allow", allow);
+        return r;
+    };
+    bool post = route.endpoint == Endpoint::Replay;
+    if (request.method != (post ? "POST" : "GET"))
+        return method_not_allowed(post ? "POST" : "GET");
+    // The page, its assets, the OpenAPI document and /stats (counts) carry no data; the
+    // overview (latest rows, dead letters' errors), the message lookup and the replay do:
+    // the token guards them as it guards /ingest.
+    if (route.endpoint == Endpoint::Dashboard || route.endpoint == Endpoint::OpenApi) {
+        const EmbeddedAsset* asset =
+            find_console_asset(route.endpoint == Endpoint::OpenApi ? "openapi.json"
+                               : route.arg.empty()                 ? "index.html"
+                                                                   : route.arg);
+        if (asset == nullptr)
+            return json_error(404, "no such endpoint: " + request.path);
+        HttpResponse r;
+        r.content_type = asset->content_type;
+        r.body.assign(reinterpret_cast<const char*>(asset->data), asset->size);
+        r.headers.emplace_back("Cache-Control", "no-cache");
+        // Everything the page loads comes from here: the browser refuses anything else.
+        r.headers.emplace_back("Content-Security-Policy",
+                               "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "frame-ancestors 'none'; base-uri 'none'");
+        r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+        return r;
+    }
+    if (console_ == nullptr)
+        return json_error(503, "the console is not running");
+    if (route.endpoint == Endpoint::Stats)
+        return json_response(200, console_->stats());
+    std::string denied = check_token(request);
+    if (!denied.empty()) {
+        HttpResponse r = json_error(401, denied);
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r;
+    }
+    int code = 200;
+    std::string body;
+    switch (route.endpoint) {
+    case Endpoint::Overview:
+        body = console_->overview(bridge_json());
+        break;
+    case Endpoint::Message: {
+        std::optional<std::string> id = nomnom::parse_uuid(route.arg);
+        if (!id)
+            return json_error(400, "not a UUID: " + route.arg);
+        body = console_->message(*id, code);
+        break;
+    }
+    default: { // Replay: {"message_ids": [...]} or ?message_id=; nothing given replays all
+        std::vector<std::string> ids;
+        if (const std::string* one = request.query_arg("message_id")) {
+            std::optional<std::string> id = nomnom::parse_uuid(*one);
+            if (!id)
+                return json_error(400, "not a UUID: " + *one);
+            ids.push_back(*id);
+        } else if (request.query_arg("all") == nullptr) {
+            return json_error(400, "say which dead letters: ?message_id=<uuid>, or ?all=true");
+        }
+        body = console_->replay(ids, code);
+        break;
+    }
+    }
+    return json_response(code, std::move(body));
 }
 
 HttpResponse Api::ready() {

@@ -5,6 +5,7 @@
 
 #include "catalog.hpp"
 #include "config.hpp"
+#include "console.hpp"
 #include "http_server.hpp"
 #include "metrics.hpp"
 #include "pg.hpp"
@@ -20,7 +21,7 @@ namespace bridge {
 class Api {
   public:
     Api(const Config& config, std::string token, CatalogService& catalog, Publisher& publisher,
-        StatusRecorder& recorder, Metrics& metrics, PgPool& pool);
+        StatusRecorder& recorder, Metrics& metrics, PgPool& pool, Console* console = nullptr);
 
     HttpResponse handle(const HttpRequest& request);
 
@@ -32,6 +33,9 @@ class Api {
     HttpResponse status(const Route& route);
     HttpResponse health();
     HttpResponse ready();
+    // The operator's console: the page and its assets, /api/*, /stats, /openapi.json.
+    HttpResponse console(const HttpRequest& request, const Route& route);
+    std::string bridge_json() const; // the bridge's own counters, for /api/overview
     std::string check_token(const HttpRequest& request) const; // empty when allowed
 
     // Waits for ?wait=committed: fills each doc's status from nomnom.message_status until
@@ -45,6 +49,7 @@ class Api {
     StatusRecorder& recorder_;
     Metrics& metrics_;
     PgPool& pool_;
+    Console* console_;
 };
 
 // {"error": message}

@@ -3,6 +3,7 @@
 #include "api.hpp"
 #include "catalog.hpp"
 #include "config.hpp"
+#include "console.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
@@ -102,7 +103,11 @@ int main(int argc, char** argv) {
     catalog.start();
     recorder.start();
 
-    Api api(config, token, catalog, publisher, recorder, metrics, pool);
+    // The console: its own connection and sampler thread, never the request pool's.
+    Console console(config.database_url, std::chrono::milliseconds(2000));
+    console.start();
+
+    Api api(config, token, catalog, publisher, recorder, metrics, pool, &console);
     HttpServer server(*parse_listen(config.listen), config.max_connections, config.max_body,
                       [&api](const HttpRequest& request) { return api.handle(request); });
     metrics.add_gauge("nomnom_bridge_requests_in_flight", "HTTP requests being handled.",
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
         }
     }
     server.stop();
+    console.stop();
     recorder.stop(std::chrono::milliseconds(5000));
     catalog.stop();
     publisher.stop();

@@ -20,6 +20,18 @@ const char* endpoint_label(Endpoint endpoint) {
         return "metrics";
     case Endpoint::NotFound:
         return "not_found";
+    case Endpoint::Dashboard:
+        return "dashboard";
+    case Endpoint::Overview:
+        return "overview";
+    case Endpoint::Message:
+        return "message";
+    case Endpoint::Replay:
+        return "replay";
+    case Endpoint::Stats:
+        return "stats";
+    case Endpoint::OpenApi:
+        return "openapi";
     }
     return "not_found";
 }

@@ -17,7 +17,7 @@ namespace bridge {
 
 class Metrics {
   public:
-    static constexpr int kEndpoints = 7; // the values of bridge::Endpoint
+    static constexpr int kEndpoints = 13; // the values of bridge::Endpoint
     static constexpr std::array<double, 14> kBuckets = {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 

@@ -89,6 +89,16 @@ Route route_path(std::string_view path) {
         r.endpoint = Endpoint::Ready;
     } else if (path == "/metrics") {
         r.endpoint = Endpoint::Metrics;
+    } else if (path == "/" || path == "/index.html") {
+        r.endpoint = Endpoint::Dashboard;
+    } else if (path == "/api/overview") {
+        r.endpoint = Endpoint::Overview;
+    } else if (path == "/api/dead-letters/replay") {
+        r.endpoint = Endpoint::Replay;
+    } else if (path == "/stats") {
+        r.endpoint = Endpoint::Stats;
+    } else if (path == "/openapi.json") {
+        r.endpoint = Endpoint::OpenApi;
     } else {
         struct Prefix {
             std::string_view text;
@@ -97,7 +107,9 @@ Route route_path(std::string_view path) {
         };
         for (Prefix p : {Prefix{"/ingest/message", Endpoint::IngestMessage, false},
                          Prefix{"/ingest/batch", Endpoint::IngestBatch, false},
-                         Prefix{"/ingest/status", Endpoint::Status, true}}) {
+                         Prefix{"/ingest/status", Endpoint::Status, true},
+                         Prefix{"/api/messages", Endpoint::Message, true},
+                         Prefix{"/assets", Endpoint::Dashboard, true}}) {
             if (path.substr(0, p.text.size()) != p.text)
                 continue;
             std::string_view rest = path.substr(p.text.size());

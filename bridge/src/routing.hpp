@@ -52,12 +52,28 @@ struct EntityResolution {
 // and exactly one root entity exists, that one. Only root entities can be ingested.
 EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sources);
 
-enum class Endpoint { IngestMessage, IngestBatch, Status, Health, Ready, Metrics, NotFound };
+enum class Endpoint {
+    IngestMessage,
+    IngestBatch,
+    Status,
+    Health,
+    Ready,
+    Metrics,
+    NotFound,
+    // The operator's console (console.hpp)
+    Dashboard, // GET /, and its embedded assets /assets/{name}
+    Overview,  // GET /api/overview
+    Message,   // GET /api/messages/{id}
+    Replay,    // POST /api/dead-letters/replay
+    Stats,     // GET /stats
+    OpenApi,   // GET /openapi.json
+};
 
 struct Route {
     Endpoint endpoint = Endpoint::NotFound;
     std::string
         arg; // the entity of /ingest/{message,batch}/{entity}, the id of /ingest/status/{id}
+             // and /api/messages/{id}, the file of /assets/{name} ("" for the page itself)
 };
 
 Route route_path(std::string_view path);

@@ -22,14 +22,18 @@ PACKAGES=(
     # NATS credentials and TLS in the end-to-end tests: openssl makes certificates;
     # node runs test/harness/nats-auth (NKeys, operator/account/user JWTs, .creds)
     openssl libssl-dev nodejs
+    # the operator's console tests: promtool (package prometheus) and headless chromium;
+    # the machine's node and npm install test/console's pinned npm packages (below)
+    prometheus chromium
 )
 # npm: Debian's package, unless a node that ships its own npm is installed.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
-# The npm packages of test/harness/nats-auth, exactly as its package-lock.json pins them.
+# The npm packages of a folder (test/harness/nats-auth, test/console), exactly as its
+# package-lock.json pins them.
 install_node_modules() {
     local dir
-    dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/nats-auth
+    dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/$1" && pwd)
     if [[ -f $dir/node_modules/.package-lock.json ]] &&
         cmp -s <(jq -S '.packages | del(."") | map_values(.version)' "$dir/package-lock.json") \
             <(jq -S '.packages | map_values(.version)' "$dir/node_modules/.package-lock.json"); then
@@ -47,7 +51,8 @@ done
 
 if ((${#missing[@]} == 0)); then
     echo "deps: all ${#PACKAGES[@]} packages already installed"
-    install_node_modules
+    install_node_modules nats-auth
+    install_node_modules ../console
     exit 0
 fi
 
@@ -62,4 +67,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update
 # Install the whole list, not only the missing ones, so apt also upgrades a half-configured one.
 "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
-install_node_modules
+install_node_modules nats-auth
+install_node_modules ../console

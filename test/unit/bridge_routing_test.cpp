@@ -34,7 +34,24 @@ TEST(BridgeRouting, Paths) {
     EXPECT_EQ(route_path("/health/").endpoint, Endpoint::Health);
     EXPECT_EQ(route_path("/ready").endpoint, Endpoint::Ready);
     EXPECT_EQ(route_path("/metrics").endpoint, Endpoint::Metrics);
-    EXPECT_EQ(route_path("/").endpoint, Endpoint::NotFound);
+    EXPECT_EQ(route_path("/").endpoint, Endpoint::Dashboard);
+}
+
+TEST(BridgeRouting, ConsolePaths) {
+    EXPECT_EQ(route_path("/").arg, "");
+    Route r = route_path("/assets/console.js");
+    EXPECT_EQ(r.endpoint, Endpoint::Dashboard);
+    EXPECT_EQ(r.arg, "console.js");
+    EXPECT_EQ(route_path("/assets").endpoint, Endpoint::NotFound);
+    EXPECT_EQ(route_path("/assets/a/b").endpoint, Endpoint::NotFound);
+    EXPECT_EQ(route_path("/api/overview").endpoint, Endpoint::Overview);
+    r = route_path("/api/messages/0f0e");
+    EXPECT_EQ(r.endpoint, Endpoint::Message);
+    EXPECT_EQ(r.arg, "0f0e");
+    EXPECT_EQ(route_path("/api/messages").endpoint, Endpoint::NotFound);
+    EXPECT_EQ(route_path("/api/dead-letters/replay").endpoint, Endpoint::Replay);
+    EXPECT_EQ(route_path("/stats").endpoint, Endpoint::Stats);
+    EXPECT_EQ(route_path("/openapi.json").endpoint, Endpoint::OpenApi);
 }
 
 TEST(BridgeRouting, EntityPrecedence) {
