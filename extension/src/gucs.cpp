@@ -1,18 +1,13 @@
-// GUCs, shared memory and the launcher's registration: what _PG_init does for the workers.
-// Registers and defines only: no network, no threads in the postmaster.
+// Every nomnom.* GUC.
 #include "gucs.hpp"
 
-#include "workers/shmem.hpp"
-
-extern "C" {
-#include "postmaster/bgworker.h"
-}
+#include "pg/pg_prelude.hpp"
 
 char* nomnom_database_guc = nullptr;
 char* nomnom_nats_url_guc = nullptr;
 int nomnom_max_workers_guc = 8;
 
-void nomnom_worker_init(void) {
+void nomnom_define_gucs(void) {
     DefineCustomStringVariable(
         "nomnom.nats_url", "Default NATS server URL of nomnom streams.",
         "A stream's nats_url option overrides it; workers reconnect when it changes.",
@@ -33,19 +28,4 @@ void nomnom_worker_init(void) {
         "the launcher.",
         &nomnom_max_workers_guc, 8, 1, 256, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("nomnom");
-
-    nomnom_shmem_register();
-
-    BackgroundWorker worker;
-    memset(&worker, 0, sizeof worker);
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = 5;
-    strlcpy(worker.bgw_library_name, "nomnom", BGW_MAXLEN);
-    strlcpy(worker.bgw_function_name, "nomnom_launcher_main", BGW_MAXLEN);
-    strlcpy(worker.bgw_name, "nomnom launcher", BGW_MAXLEN);
-    strlcpy(worker.bgw_type, "nomnom launcher", BGW_MAXLEN);
-    worker.bgw_main_arg = (Datum)0;
-    worker.bgw_notify_pid = 0;
-    RegisterBackgroundWorker(&worker);
 }

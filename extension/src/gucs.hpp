@@ -1,5 +1,9 @@
-// Called by _PG_init: defines the nomnom.* GUCs and, when preloaded, requests shared memory
-// and registers the launcher.
+// Every nomnom.* GUC: defined by _PG_init (nomnom_define_gucs), read through these.
 #pragma once
 
-void nomnom_worker_init(void);
+extern char* nomnom_database_guc;  // nomnom.database: where the launcher reads the catalog
+extern char* nomnom_nats_url_guc;  // nomnom.nats_url: the default NATS URL of streams
+extern int nomnom_max_workers_guc; // nomnom.max_workers: worker slots in shared memory
+
+// Defines the GUCs; nomnom.database and nomnom.max_workers only while preloading.
+void nomnom_define_gucs(void);

@@ -4,6 +4,7 @@
 #include "ingest/ingest_buffer.hpp"
 #include "nomnom/json_arena.hpp"
 #include "gucs.hpp"
+#include "workers/shmem.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -15,5 +16,7 @@ void _PG_init(void);
 void _PG_init(void) {
     nomnom::use_json_arena();
     nomnom::ingest_buffer_init();
-    nomnom_worker_init();
+    nomnom_define_gucs();
+    if (process_shared_preload_libraries_in_progress)
+        nomnom_workers_register();
 }

@@ -2,6 +2,14 @@
 
 namespace nomnom {
 
+SPIPlanPtr prepare_kept_plan(const char* sql, int nargs, const Oid* types, int cursor_options) {
+    SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, const_cast<Oid*>(types), cursor_options);
+    if (plan == nullptr)
+        elog(ERROR, "nomnom: cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
 std::vector<TextRow> spi_query(const std::string& sql,
                                const std::vector<std::optional<std::string>>& params,
                                bool read_only) {

@@ -32,6 +32,10 @@ class SpiSession {
     int uncaught_;
 };
 
+// Prepares `sql` (SPI connected) and keeps the plan for the life of the backend.
+// PostgreSQL-style: raises ERROR when it cannot; from C++-style code call it through pg_call.
+SPIPlanPtr prepare_kept_plan(const char* sql, int nargs, const Oid* types, int cursor_options = 0);
+
 // Runs one statement with text parameters (nullopt = NULL) and returns the rows' columns as
 // text (nullopt = NULL). For catalog work, not for the hot path.
 using TextRow = std::vector<std::optional<std::string>>;

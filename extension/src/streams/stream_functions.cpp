@@ -1,4 +1,5 @@
-// SQL functions for streams: create_stream, alter_stream, drop_stream, replay_dead_letters.
+// SQL functions for streams: create_stream, alter_stream, drop_stream, notify_stream_change,
+// worker_slots (replay_dead_letters is in dead_letters.cpp).
 // PostgreSQL-style code; NATS through the status-code functions of nats_glue, whose objects
 // are destroyed before any error is raised.
 #include "streams/jetstream_client.hpp"
@@ -129,23 +130,6 @@ char** text_array_to_cstrings(ArrayType* array, int* count) {
     return out;
 }
 
-// The NATS connection of a replay in progress: closed at the end of the transaction when an
-// error leaves the function early.
-struct ReplayConnection {
-    natsConnection* nc;
-    jsCtx* js;
-};
-ReplayConnection replay_connection = {nullptr, nullptr};
-
-void close_replay_connection(XactEvent event, void*) {
-    if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT) &&
-        replay_connection.nc != nullptr) {
-        nn_disconnect(replay_connection.nc, replay_connection.js, 0);
-        replay_connection.nc = nullptr;
-        replay_connection.js = nullptr;
-    }
-}
-
 } // namespace
 
 extern "C" {
@@ -155,8 +139,6 @@ PGDLLEXPORT Datum nomnom_alter_stream(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(nomnom_alter_stream);
 PGDLLEXPORT Datum nomnom_drop_stream(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(nomnom_drop_stream);
-PGDLLEXPORT Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_replay_dead_letters);
 }
 
 Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
@@ -267,140 +249,56 @@ Datum nomnom_drop_stream(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-// Republishes dead letters to their original subjects, with their original headers, and
-// `Nomnom-Message-Id` so that the message keeps its id. Published rows leave dead_letters
-// and their status goes back to pending.
-Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
-    Datum args[2];
-    char nulls[2] = {' ', ' '};
-    Oid types[2] = {TEXTOID, UUIDARRAYOID};
-    args[0] = PG_ARGISNULL(0) ? (Datum)0 : PG_GETARG_DATUM(0);
-    nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
-    args[1] = PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1);
-    nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+extern "C" {
+PGDLLEXPORT Datum nomnom_notify_stream_change(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(nomnom_notify_stream_change);
+PGDLLEXPORT Datum nomnom_worker_slots(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(nomnom_worker_slots);
+}
 
-    static bool callback_registered = false;
-    if (!callback_registered) {
-        RegisterXactCallback(close_replay_connection, nullptr);
-        callback_registered = true;
+// The trigger function of nomnom.stream_catalog: the launcher and the workers read the
+// catalog again once the change commits.
+Datum nomnom_notify_stream_change(PG_FUNCTION_ARGS) {
+    nomnom_notify_after_commit();
+    PG_RETURN_VOID();
+}
+
+// The workers' shared memory slots of this database's streams (the nomnom.streams view).
+Datum nomnom_worker_slots(PG_FUNCTION_ARGS) {
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    if (nomnom_shared == nullptr)
+        return (Datum)0;
+    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
+    for (int i = 0; i < nomnom_shared->nslots; i++) {
+        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+        NomnomWorkerSlot copy;
+        SpinLockAcquire(&slot->mutex);
+        memcpy(&copy, slot, sizeof copy);
+        SpinLockRelease(&slot->mutex);
+        if (!copy.in_use || copy.database != MyDatabaseId)
+            continue; // only the workers of this database's streams
+        Datum values[12];
+        bool nulls[12] = {false};
+        values[0] = CStringGetTextDatum(copy.stream);
+        values[1] = Int32GetDatum(copy.worker_index);
+        values[2] = Int32GetDatum(copy.pid);
+        nulls[2] = copy.pid == 0;
+        values[3] = CStringGetTextDatum(copy.state[0] ? copy.state : "starting");
+        values[4] = CStringGetTextDatum(copy.last_error);
+        nulls[4] = copy.last_error[0] == '\0';
+        values[5] = TimestampTzGetDatum(copy.last_error_at);
+        nulls[5] = copy.last_error_at == 0;
+        values[6] = Int64GetDatum(static_cast<int64>(copy.consumed));
+        values[7] = Int64GetDatum(static_cast<int64>(copy.completed));
+        values[8] = Int64GetDatum(static_cast<int64>(copy.failed));
+        values[9] = Int64GetDatum(static_cast<int64>(copy.dead_lettered));
+        values[10] = Int64GetDatum(copy.pending);
+        nulls[10] = copy.pending < 0;
+        values[11] = TimestampTzGetDatum(copy.last_batch_at);
+        nulls[11] = copy.last_batch_at == 0;
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "nomnom: SPI_connect failed");
-    int rc = SPI_execute_with_args(
-        "SELECT d.message_id::text, d.subject, d.payload, d.payload_bytes, d.headers::text, "
-        "       coalesce(s.options::text, nomnom.effective_stream_options('{}')::text) "
-        "FROM nomnom.dead_letters d LEFT JOIN nomnom.streams s ON s.name = d.stream "
-        "WHERE ($1 IS NULL OR d.stream = $1) AND ($2 IS NULL OR d.message_id = ANY ($2)) "
-        "  AND d.subject IS NOT NULL "
-        "ORDER BY 6, d.failed_at, d.message_id FOR UPDATE OF d",
-        2, types, args, nulls, false, 0);
-    if (rc != SPI_OK_SELECT)
-        elog(ERROR, "nomnom: reading dead letters failed: %s", SPI_result_code_string(rc));
-    SPITupleTable* rows = SPI_tuptable;
-    uint64 nrows = SPI_processed;
-
-    int64 replayed = 0;
-    ReplayConnection& conn = replay_connection;
-    nn_disconnect(conn.nc, conn.js, 0); // left by an earlier call that failed in a subtransaction
-    conn.nc = nullptr;
-    conn.js = nullptr;
-    char* current_options = nullptr;
-    char* current_url = nullptr;
-    char err[2048];
-    for (uint64 r = 0; r < nrows; r++) {
-        HeapTuple tuple = rows->vals[r];
-        TupleDesc desc = rows->tupdesc;
-        char* id = SPI_getvalue(tuple, desc, 1);
-        char* subject = SPI_getvalue(tuple, desc, 2);
-        bool payload_null, bytes_null;
-        Datum payload = SPI_getbinval(tuple, desc, 3, &payload_null);
-        Datum bytes = SPI_getbinval(tuple, desc, 4, &bytes_null);
-        char* headers = SPI_getvalue(tuple, desc, 5);
-        char* options_text = SPI_getvalue(tuple, desc, 6);
-
-        if (current_options == nullptr || strcmp(current_options, options_text) != 0) {
-            nn_disconnect(conn.nc, conn.js, 1000);
-            conn.nc = nullptr;
-            conn.js = nullptr;
-            nomnom::StreamOptions* options = new_options();
-            if (!cpp_parse_into(options_text, options, err, sizeof err))
-                ereport(ERROR,
-                        (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
-            current_url = pstrdup(options->nats_url.c_str());
-            current_options = options_text;
-            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &conn.nc,
-                           &conn.js, err, sizeof err) != NATS_OK)
-                ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
-        }
-
-        const char* data = "";
-        int len = 0;
-        if (!payload_null) {
-            text* t = DatumGetTextPP(payload);
-            data = VARDATA_ANY(t);
-            len = VARSIZE_ANY_EXHDR(t);
-        } else if (!bytes_null) {
-            bytea* b = DatumGetByteaPP(bytes);
-            data = VARDATA_ANY(b);
-            len = VARSIZE_ANY_EXHDR(b);
-        }
-        natsMsg* msg = nullptr;
-        natsStatus s = natsMsg_Create(&msg, subject, nullptr, data, len);
-        // Original headers (all but Nats-Msg-Id), then the id headers.
-        if (s == NATS_OK && headers != nullptr) {
-            Oid htypes[1] = {TEXTOID};
-            Datum hargs[1] = {CStringGetTextDatum(headers)};
-            int hrc = SPI_execute_with_args("SELECT h.key, v.value FROM jsonb_each($1::jsonb) h, "
-                                            "LATERAL jsonb_array_elements_text(CASE "
-                                            "jsonb_typeof(h.value) WHEN 'array' THEN h.value "
-                                            "ELSE jsonb_build_array(h.value) END) v(value) WHERE "
-                                            "h.key NOT IN ('Nats-Msg-Id', 'Nomnom-Message-Id')",
-                                            1, htypes, hargs, nullptr, true, 0);
-            if (hrc == SPI_OK_SELECT) {
-                for (uint64 h = 0; h < SPI_processed && s == NATS_OK; h++) {
-                    char* key = SPI_getvalue(SPI_tuptable->vals[h], SPI_tuptable->tupdesc, 1);
-                    char* value = SPI_getvalue(SPI_tuptable->vals[h], SPI_tuptable->tupdesc, 2);
-                    if (key && value)
-                        s = natsMsgHeader_Add(msg, key, value);
-                }
-            }
-        }
-        char msg_id[128];
-        snprintf(msg_id, sizeof msg_id, "%s:replay:%ld", id,
-                 static_cast<long>(GetCurrentTimestamp()));
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id);
-        if (s == NATS_OK)
-            s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
-        if (s == NATS_OK) {
-            s = nn_publish(conn.js, msg, 5000, err, sizeof err);
-        } else {
-            nn_describe(s, err, sizeof err);
-        }
-        if (msg != nullptr)
-            natsMsg_Destroy(msg);
-        if (s != NATS_OK) {
-            ereport(
-                ERROR,
-                (errcode(ERRCODE_CONNECTION_FAILURE),
-                 errmsg("nomnom: replaying dead letter %s to NATS at %s failed: %s", id,
-                        current_url, err),
-                 errdetail("%ld dead letters were republished before it; they are processed again "
-                           "without duplicating rows.",
-                           static_cast<long>(replayed))));
-        }
-        Oid dtypes[1] = {TEXTOID};
-        Datum dargs[1] = {CStringGetTextDatum(id)};
-        SPI_execute_with_args("DELETE FROM nomnom.dead_letters WHERE message_id = $1::uuid", 1,
-                              dtypes, dargs, nullptr, false, 0);
-        SPI_execute_with_args("UPDATE nomnom.message_status SET status = 'pending', error = NULL "
-                              "WHERE message_id = $1::uuid AND status = 'dead_letter'",
-                              1, dtypes, dargs, nullptr, false, 0);
-        replayed++;
-    }
-    nn_disconnect(conn.nc, conn.js, 1000);
-    conn.nc = nullptr;
-    conn.js = nullptr;
-    SPI_finish();
-    PG_RETURN_INT64(replayed);
+    LWLockRelease(nomnom_shared->lock);
+    return (Datum)0;
 }

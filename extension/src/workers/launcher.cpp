@@ -3,15 +3,13 @@
 // PostgreSQL-style code.
 #include "workers/shmem.hpp"
 
+#include "pg/background.hpp"
+
 extern "C" {
-#include "access/xlog.h"
-#include "commands/extension.h"
-#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
-#include "utils/snapmgr.h"
 }
 
 #include <csignal>
@@ -31,6 +29,21 @@ struct LauncherSlot {
 };
 
 LauncherSlot* launcher_slots = nullptr;
+
+// A background worker of this library, started once the database is consistent.
+void fill_worker(BackgroundWorker* worker, const char* function, const char* type,
+                 int restart_time, Datum arg, pid_t notify_pid) {
+    memset(worker, 0, sizeof *worker);
+    worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker->bgw_restart_time = restart_time;
+    strlcpy(worker->bgw_library_name, "nomnom", BGW_MAXLEN);
+    strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+    strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+    strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+    worker->bgw_main_arg = arg;
+    worker->bgw_notify_pid = notify_pid;
+}
 
 void launcher_detach(int, Datum) {
     if (nomnom_shared != nullptr && nomnom_shared->launcher == MyProc)
@@ -58,9 +71,7 @@ void stop_orphans(void) {
         LWLockRelease(nomnom_shared->lock);
         if (!any)
             return;
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
-                        PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
+        nomnom::wait_on_latch(100);
         CHECK_FOR_INTERRUPTS();
     }
 }
@@ -69,16 +80,7 @@ void stop_orphans(void) {
 bool read_wanted(WantedWorker** wanted, int* nwanted) {
     *wanted = nullptr;
     *nwanted = 0;
-    bool installed = false;
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    pgstat_report_activity(STATE_RUNNING, "nomnom launcher: reading nomnom.streams");
-    Oid ext = get_extension_oid("nomnom", true);
-    if (OidIsValid(ext)) {
-        installed = true;
-        if (SPI_connect() != SPI_OK_CONNECT)
-            elog(ERROR, "nomnom launcher: SPI_connect failed");
+    return nomnom::in_catalog_transaction("nomnom launcher: reading nomnom.streams", [&] {
         int rc = SPI_execute("SELECT name, greatest(0, (options->>'workers')::int) "
                              "FROM nomnom.streams WHERE NOT paused ORDER BY name",
                              true, 0);
@@ -105,12 +107,7 @@ bool read_wanted(WantedWorker** wanted, int* nwanted) {
                 (*nwanted)++;
             }
         }
-        SPI_finish();
-    }
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-    pgstat_report_activity(STATE_IDLE, nullptr);
-    return installed;
+    });
 }
 
 bool is_running(int i) {
@@ -138,16 +135,9 @@ void start_worker(int i, const char* stream, int index) {
         return;
 
     BackgroundWorker worker;
-    memset(&worker, 0, sizeof worker);
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(worker.bgw_library_name, "nomnom", BGW_MAXLEN);
-    strlcpy(worker.bgw_function_name, "nomnom_worker_main", BGW_MAXLEN);
+    fill_worker(&worker, "nomnom_worker_main", "nomnom worker", BGW_NEVER_RESTART,
+                Int32GetDatum(i), MyProcPid);
     snprintf(worker.bgw_name, BGW_MAXLEN, "nomnom worker %s/%d", stream, index);
-    strlcpy(worker.bgw_type, "nomnom worker", BGW_MAXLEN);
-    worker.bgw_main_arg = Int32GetDatum(i);
-    worker.bgw_notify_pid = MyProcPid;
     memcpy(worker.bgw_extra, &MyDatabaseId, sizeof(Oid));
 
     LWLockAcquire(nomnom_shared->lock, LW_EXCLUSIVE);
@@ -290,8 +280,13 @@ void nomnom_launcher_main(Datum arg) {
         MemoryContextSwitchTo(old);
         MemoryContextReset(loop_context);
 
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
-                        PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
+        nomnom::wait_on_latch(1000);
     }
+}
+
+void nomnom_workers_register(void) {
+    nomnom_shmem_register();
+    BackgroundWorker worker;
+    fill_worker(&worker, "nomnom_launcher_main", "nomnom launcher", 5, (Datum)0, 0);
+    RegisterBackgroundWorker(&worker);
 }

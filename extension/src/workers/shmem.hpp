@@ -1,7 +1,7 @@
-// Shared state of the launcher and the stream workers, and the GUCs they read.
-// PostgreSQL-style code.
+// Shared state of the launcher and the stream workers. PostgreSQL-style code.
 #pragma once
 
+#include "gucs.hpp"
 #include "pg/pg_prelude.hpp"
 
 extern "C" {
@@ -45,10 +45,8 @@ struct NomnomShared {
 
 extern NomnomShared* nomnom_shared; // NULL unless nomnom is in shared_preload_libraries
 
-// GUCs
-extern char* nomnom_database_guc;
-extern char* nomnom_nats_url_guc;
-extern int nomnom_max_workers_guc;
+// _PG_init, while preloading: requests the shared memory and registers the launcher.
+void nomnom_workers_register(void);
 
 void nomnom_shmem_register(void);
 

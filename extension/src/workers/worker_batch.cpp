@@ -1,0 +1,481 @@
+// A worker's batch: its messages written in one transaction (set-wise first, then one by one
+// when that fails), dead letters and failure statuses in the same transaction, then each
+// message acknowledged, terminated or nak'd, then the slot's counters.
+#include "workers/worker.hpp"
+
+#include "nomnom/stream_options.hpp"
+#include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
+#include "streams/dead_letters.hpp"
+#include "writer/message_writer.hpp"
+
+extern "C" {
+#include "pgstat.h"
+}
+
+namespace nomnom::worker {
+namespace {
+
+bool is_permanent(int sqlerrcode) {
+    int category = ERRCODE_TO_CATEGORY(sqlerrcode);
+    return category == ERRCODE_DATA_EXCEPTION ||                        // 22
+           category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||        // 23
+           category == ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION || // 42 (unknown entity...)
+           category == ERRCODE_FEATURE_NOT_SUPPORTED ||                 // 0A
+           category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||                // 54
+           sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE;
+}
+
+// A message that could not be written: dead letter when the error is permanent or this was
+// its last attempt, else a retry.
+void set_failure(Worker& w, Item* item, int sqlerrcode, const char* message, const char* detail) {
+    StringInfoData text;
+    initStringInfo(&text);
+    appendStringInfo(&text, "%s: %s", unpack_sql_state(sqlerrcode), message ? message : "error");
+    if (detail)
+        appendStringInfo(&text, " (%s)", detail);
+    item->error = MemoryContextStrdup(w.batch_context, text.data);
+    pfree(text.data);
+    bool last_attempt = item->delivered >= w.options->max_deliver;
+    item->outcome = (is_permanent(sqlerrcode) || last_attempt) ? OUTCOME_DEAD : OUTCOME_RETRY;
+}
+
+void fill_message(const Worker& w, const Item* item, MessageToWrite* m) {
+    m->entity = item->entity;
+    m->body = item->body;
+    m->body_len = item->body_len;
+    m->message_id = item->id;
+    m->stream = w.stream;
+    m->subject = item->subject;
+    m->stream_seq = static_cast<int64>(item->stream_seq);
+    m->received_at = item->received_at;
+    m->track_status = w.options->track_status;
+    m->attempts = item->delivered;
+    m->premapped = item->premapped;
+}
+
+DeadLetter dead_letter(const Worker& w, const Item* item) {
+    return DeadLetter{item->msg,        w.stream,        item->subject, item->entity,
+                      item->body,       item->body_len,  &item->id,     item->id_text,
+                      item->stream_seq, item->delivered, item->error};
+}
+
+int64 retry_delay_ms(int delivered) {
+    int64 delay = 500;
+    for (int i = 1; i < delivered && delay < 30000; i++)
+        delay *= 2;
+    return Min(delay, 30000);
+}
+
+// TimestampTz from Unix nanoseconds.
+TimestampTz from_unix_ns(int64 ns) {
+    return static_cast<TimestampTz>(ns / 1000) -
+           (static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+// Reads what the batch needs from each message: routing, id, metadata (mostly read ahead by
+// the prefetch thread).
+void prepare_items(Worker& w) {
+    natsMsgList* list = &w.round.fetched;
+    Round& round = w.round;
+    round.pending = -1;
+    round.items =
+        static_cast<Item*>(MemoryContextAllocZero(w.batch_context, sizeof(Item) * list->Count));
+    round.nitems = list->Count;
+    for (int i = 0; i < list->Count; i++) {
+        Item* item = &round.items[i];
+        natsMsg* msg = list->Msgs[i];
+        item->msg = msg;
+        if (static_cast<size_t>(i) >= w.premapped->size()) // the prefetch ran out of memory
+            ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+        item->premapped = &(*w.premapped)[i];
+        item->subject = natsMsg_GetSubject(msg);
+        item->body = natsMsg_GetData(msg);
+        item->body_len = natsMsg_GetDataLength(msg);
+        if (item->body == nullptr)
+            item->body = "";
+        // Read here when the prefetch could not, or routed it with options changed since.
+        nomnom::MessageFacts* facts = &item->premapped->facts;
+        if (!facts->known || facts->options_generation != w.generation) {
+            bool known = false;
+            run_guarded([&] {
+                nomnom::read_facts(msg, w.stream, *w.options, *facts);
+                facts->options_generation = w.generation;
+                known = facts->known;
+            });
+            if (!known)
+                ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+        }
+        strlcpy(item->entity, facts->entity.c_str(), sizeof item->entity);
+        memcpy(item->id_text, facts->id_text, sizeof item->id_text);
+        item->id = facts->id;
+        item->stream_seq = facts->stream_seq;
+        item->delivered = facts->delivered;
+        item->received_at =
+            facts->timestamp_ns > 0 ? from_unix_ns(facts->timestamp_ns) : GetCurrentTimestamp();
+        if (facts->pending >= 0)
+            round.pending = facts->pending;
+    }
+}
+
+// message_status for a failed or dead-lettered message (never over a completed one).
+void write_status(Worker& w, const Item* item, const char* status) {
+    if (!w.options->track_status)
+        return;
+    if (w.status_plan == nullptr) {
+        Oid types[9] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID,       TEXTOID,
+                        INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+        w.status_plan = prepare_kept_plan(
+            "INSERT INTO nomnom.message_status AS s "
+            "(message_id, stream, subject, entity, status, attempts, error, stream_seq, "
+            "received_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (message_id) DO UPDATE SET stream = EXCLUDED.stream, subject = "
+            "EXCLUDED.subject, "
+            "entity = EXCLUDED.entity, status = EXCLUDED.status, attempts = EXCLUDED.attempts, "
+            "error = EXCLUDED.error, stream_seq = EXCLUDED.stream_seq, completed_at = NULL "
+            "WHERE s.status <> 'completed'",
+            9, types);
+    }
+    Datum values[9];
+    char nulls[9];
+    memset(nulls, ' ', sizeof nulls);
+    values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&item->id));
+    values[1] = CStringGetTextDatum(w.stream);
+    values[2] = CStringGetTextDatum(item->subject);
+    values[3] = CStringGetTextDatum(item->entity);
+    values[4] = CStringGetTextDatum(status);
+    values[5] = Int32GetDatum(item->delivered);
+    values[6] = CStringGetTextDatum(item->error ? item->error : "");
+    values[7] = Int64GetDatum(static_cast<int64>(item->stream_seq));
+    values[8] = TimestampTzGetDatum(item->received_at);
+    int rc = SPI_execute_plan(w.status_plan, values, nulls, false, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "nomnom worker: writing message_status failed: %s", SPI_result_code_string(rc));
+}
+
+// A message delivered more often than max_deliver was never settled by a worker: one crashed
+// on it, or died before acknowledging it. It is not written again (a message that crashes the
+// worker would crash it forever): acknowledged when its id is completed, else dead-lettered.
+void settle_overdelivered(Worker& w, Item* items, int n) {
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (item->delivered <= w.options->max_deliver)
+            continue;
+        Oid types[1] = {UUIDOID};
+        Datum values[1] = {UUIDPGetDatum(&item->id)};
+        int rc = SPI_execute_with_args(
+            "SELECT 1 FROM nomnom.message_status WHERE message_id = $1 AND status = 'completed'", 1,
+            types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT)
+            elog(ERROR, "nomnom worker: reading message_status failed: %s",
+                 SPI_result_code_string(rc));
+        if (SPI_processed > 0) {
+            item->outcome = OUTCOME_DUPLICATE;
+            continue;
+        }
+        item->error =
+            psprintf("delivered %d times without being acknowledged (max_deliver %d): not "
+                     "written again, the worker may have failed on it",
+                     item->delivered, w.options->max_deliver);
+        item->error = MemoryContextStrdup(w.batch_context, item->error);
+        item->outcome = OUTCOME_DEAD;
+    }
+}
+
+// The fast path: the whole batch set-wise (nomnom_write_batch: one claim and one statement
+// per table) in one subtransaction. Messages the writer rejects (bad JSON, missing field,
+// unknown entity) come back as such without stopping the others. False, with nothing
+// written, when the batch raised an error: the slow path then finds the culprit.
+bool write_all(Worker& w, Item* items, int n) {
+    MemoryContext old_context = CurrentMemoryContext;
+    ResourceOwner old_owner = CurrentResourceOwner;
+    // Only the messages not decided yet (see settle_overdelivered).
+    MessageToWrite* messages = static_cast<MessageToWrite*>(palloc(sizeof(MessageToWrite) * n));
+    MessageOutcome* outcomes = static_cast<MessageOutcome*>(palloc0(sizeof(MessageOutcome) * n));
+    int* index = static_cast<int*>(palloc(sizeof(int) * n));
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].outcome != OUTCOME_NONE)
+            continue;
+        fill_message(w, &items[i], &messages[count]);
+        index[count++] = i;
+    }
+    if (count == 0)
+        return true;
+    volatile bool ok = true;
+    BeginInternalSubTransaction(nullptr);
+    PG_TRY();
+    {
+        nomnom_write_batch(messages, count, outcomes);
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(old_context);
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+        ok = false;
+    }
+    PG_END_TRY();
+    for (int k = 0; k < count; k++) {
+        Item* item = &items[index[k]];
+        MessageOutcome* outcome = &outcomes[k];
+        if (!ok)
+            continue; // still OUTCOME_NONE: the slow path writes it
+        switch (outcome->kind) {
+        case NOMNOM_WRITTEN:
+            item->outcome = OUTCOME_WRITTEN;
+            break;
+        case NOMNOM_DUPLICATE:
+            item->outcome = OUTCOME_DUPLICATE;
+            break;
+        case NOMNOM_REJECTED:
+            set_failure(w, item, outcome->sqlerrcode, outcome->error, nullptr);
+            break;
+        }
+    }
+    return ok;
+}
+
+// The slow path: one subtransaction a message, so one bad message sinks nothing else.
+void write_one(Worker& w, Item* item) {
+    MemoryContext old_context = CurrentMemoryContext;
+    ResourceOwner old_owner = CurrentResourceOwner;
+    BeginInternalSubTransaction(nullptr);
+    PG_TRY();
+    {
+        MessageToWrite m;
+        fill_message(w, item, &m);
+        item->outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(w.batch_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(old_context);
+        CurrentResourceOwner = old_owner;
+
+        set_failure(w, item, error->sqlerrcode, error->message, error->detail);
+        FreeErrorData(error);
+    }
+    PG_END_TRY();
+}
+
+// Inside the batch's transaction (SPI connected): every message written, dead-lettered or
+// marked for a retry.
+void write_items(Worker& w) {
+    Item* items = w.round.items;
+    int n = w.round.nitems;
+    settle_overdelivered(w, items, n);
+    if (!write_all(w, items, n)) {
+        for (int i = 0; i < n; i++) {
+            if (items[i].outcome == OUTCOME_NONE)
+                write_one(w, &items[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (item->outcome == OUTCOME_DEAD) {
+            write_dead_letter(dead_letter(w, item));
+            write_status(w, item, "dead_letter");
+        } else if (item->outcome == OUTCOME_RETRY) {
+            write_status(w, item, "failed");
+        }
+    }
+}
+
+// Acknowledgements (ack, term, nak) that failed, logged once for a batch: such a message is
+// redelivered after ack_wait, and its id, once committed, acknowledged without writing again.
+struct UnsettledLog {
+    int count = 0;
+    natsStatus status = NATS_OK; // of the first failure
+    const char* what = nullptr;
+    const char* id_text = nullptr;
+
+    void note(natsStatus s, const char* action, const char* id) {
+        if (s == NATS_OK)
+            return;
+        if (count++ == 0) {
+            status = s;
+            what = action;
+            id_text = id;
+        }
+    }
+    void report(const Worker& w) const {
+        if (count == 0)
+            return;
+        char reason[512];
+        nn_describe(status, reason, sizeof reason);
+        ereport(LOG, (errmsg("nomnom worker %s/%d: could not %s message %s%s: %s", w.stream,
+                             w.index, what, id_text,
+                             count > 1 ? psprintf(" (and %d more)", count - 1) : "", reason)));
+    }
+};
+
+void settle(Item* item, natsStatus s, const char* what, UnsettledLog& log) {
+    item->settled = true;
+    log.note(s, what, item->id_text);
+}
+
+} // namespace
+
+// Step: one transaction for the whole batch. An error that escapes the per-message handling
+// (the database is gone, a serialization failure) rolls it all back: every message is then
+// nak'd for a retry by acknowledge_batch.
+bool write_batch(Worker& w) {
+    MemoryContext old_context = MemoryContextSwitchTo(w.batch_context);
+    prepare_items(w);
+    volatile bool committed = false;
+    char* volatile batch_error = nullptr;
+
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    pgstat_report_activity(STATE_RUNNING, "nomnom worker: writing a batch");
+    PG_TRY();
+    {
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "nomnom worker: SPI_connect failed");
+        PushActiveSnapshot(GetTransactionSnapshot());
+        write_items(w);
+        PopActiveSnapshot();
+        SPI_finish();
+        CommitTransactionCommand();
+        committed = true;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(w.batch_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        batch_error =
+            psprintf("writing a batch failed: %s: %s", unpack_sql_state(error->sqlerrcode),
+                     error->message ? error->message : "error");
+        FreeErrorData(error);
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(w.batch_context);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    pgstat_report_stat(false);
+    w.round.committed = committed;
+    w.round.batch_error = batch_error;
+    MemoryContextSwitchTo(old_context);
+    return true;
+}
+
+// Step, once the batch's transaction is over: each message acknowledged (written, or already
+// written before), terminated (dead-lettered and republished to the DLQ) or nak'd with a
+// delay (to retry; all of them when the transaction failed).
+bool acknowledge_batch(Worker& w) {
+    MemoryContext old_context = MemoryContextSwitchTo(w.batch_context);
+    Round& round = w.round;
+    int n = round.nitems;
+    if (!round.committed) {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: %s", w.stream, w.index, round.batch_error)));
+        round.last_error = round.batch_error;
+        nak_unsettled(w, 1000);
+        round.retried = n;
+        MemoryContextSwitchTo(old_context);
+        return true;
+    }
+    UnsettledLog log;
+    for (int i = 0; i < n; i++) {
+        Item* item = &round.items[i];
+        char err[1024];
+        switch (item->outcome) {
+        case OUTCOME_WRITTEN:
+        case OUTCOME_DUPLICATE:
+            settle(item, natsMsg_Ack(item->msg, nullptr), "acknowledge", log);
+            round.written++;
+            break;
+        case OUTCOME_DEAD:
+            if (publish_dead_letter(w.js, dead_letter(w, item), err, sizeof err)) {
+                settle(item, natsMsg_Term(item->msg, nullptr), "terminate", log);
+            } else {
+                // Committed as a dead letter; redelivered later to republish it.
+                settle(item,
+                       natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr),
+                       "nak", log);
+                round.last_error = psprintf("could not republish dead letter %s to the DLQ: %s",
+                                            item->id_text, err);
+            }
+            round.dead++;
+            if (round.last_error == nullptr)
+                round.last_error =
+                    psprintf("message %s dead-lettered: %s", item->id_text, item->error);
+            break;
+        case OUTCOME_RETRY:
+        case OUTCOME_NONE:
+            settle(item, natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr),
+                   "nak", log);
+            round.retried++;
+            round.last_error =
+                psprintf("message %s failed (attempt %d of %d), retrying: %s", item->id_text,
+                         item->delivered, w.options->max_deliver, item->error ? item->error : "");
+            break;
+        }
+    }
+    log.report(w);
+    MemoryContextSwitchTo(old_context);
+    return true;
+}
+
+// Step: the batch's counters and last error into the worker's shared memory slot.
+bool report_batch(Worker& w) {
+    Round& round = w.round;
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&w.slot->mutex);
+    w.slot->consumed += round.nitems;
+    w.slot->completed += round.written;
+    w.slot->dead_lettered += round.dead;
+    w.slot->failed += round.retried;
+    if (round.pending >= 0)
+        w.slot->pending = round.pending;
+    w.slot->last_batch_at = now;
+    if (round.last_error != nullptr) {
+        strlcpy(w.slot->last_error, round.last_error, sizeof w.slot->last_error);
+        w.slot->last_error_at = now;
+    }
+    SpinLockRelease(&w.slot->mutex);
+    return true;
+}
+
+// Naks whatever of the current batch is not settled: it is redelivered (after `delay_ms`),
+// and an id already committed is then acknowledged without writing again.
+void nak_unsettled(Worker& w, int64 delay_ms) {
+    UnsettledLog log;
+    for (int i = 0; i < w.round.nitems; i++) {
+        Item* item = &w.round.items[i];
+        if (!item->settled && item->msg != nullptr) {
+            settle(item,
+                   delay_ms > 0 ? natsMsg_NakWithDelay(item->msg, delay_ms, nullptr)
+                                : natsMsg_Nak(item->msg, nullptr),
+                   "nak", log);
+        }
+    }
+    log.report(w);
+}
+
+// Naks (and destroys) the messages of a fetch that were not handed to a batch yet.
+void nak_fetched(Worker& w) {
+    natsMsgList* list = &w.round.fetched;
+    if (list->Count == 0 || w.round.nitems > 0)
+        return;
+    UnsettledLog log;
+    for (int i = 0; i < list->Count; i++)
+        log.note(natsMsg_Nak(list->Msgs[i], nullptr), "nak", "fetched");
+    log.report(w);
+    natsMsgList_Destroy(list);
+}
+
+} // namespace nomnom::worker

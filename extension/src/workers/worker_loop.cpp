@@ -1,0 +1,125 @@
+// A stream worker's main function and its loop: the steps of worker.hpp, in order.
+#include "workers/worker.hpp"
+
+#include "nomnom/stream_options.hpp"
+#include "pg/background.hpp"
+#include "pg/pg_guard.hpp"
+
+extern "C" {
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
+#include "tcop/tcopprot.h"
+}
+
+#include <new>
+
+namespace nomnom::worker {
+namespace {
+
+// Step: SIGTERM (CHECK_FOR_INTERRUPTS exits) and the postmaster's death.
+bool answer_interrupts(Worker&) {
+    CHECK_FOR_INTERRUPTS();
+    if (!PostmasterIsAlive())
+        proc_exit(1);
+    return true;
+}
+
+// Every round runs these steps in order, until one returns false (worker.hpp). A new step
+// goes where it belongs in this list, and into the file of its concern.
+constexpr Step kRound[] = {
+    answer_interrupts,    // SIGTERM, postmaster death
+    follow_configuration, // SIGHUP or a committed catalog change: the stream's row again
+    connect_to_nats,      // connection, subscription, the flags of nats.c's threads
+    fetch_batch,          // what the prefetch thread fetched and mapped (the idle wait)
+    handle_fetch_failure, // the fetch failed: the connection or the consumer is gone
+    check_idle_consumer,  // nothing fetched: has the pull stalled?
+    apply_late_changes,   // a change committed while the fetch waited applies to the batch
+    prefetch_next,        // the next batch, fetched and mapped while this one is written
+    write_batch,          // one transaction: rows, dead letters, failure statuses; commit
+    acknowledge_batch,    // ack, term or nak each message, once committed
+    report_batch,         // the slot's counters
+    remember_trees,       // the entity trees the next prefetch maps with
+};
+
+// After the steps: the fetched messages freed, the batch's memory reset, then the wait a
+// step asked for.
+void end_round(Worker& w) {
+    long wait_ms = w.round.wait_ms;
+    natsMsgList_Destroy(&w.round.fetched);
+    memset(&w.round, 0, sizeof w.round);
+    MemoryContextReset(w.batch_context);
+    if (wait_ms > 0)
+        wait_on_latch(wait_ms);
+}
+
+// On exit (also by ERROR or SIGTERM): what the worker holds is nak'd, the connection
+// closed, the slot marked stopped.
+void worker_exit(int, Datum arg) {
+    Worker& w = *reinterpret_cast<Worker*>(DatumGetPointer(arg));
+    nak_fetched(w);
+    nak_unsettled(w, 0);
+    disconnect_nats(w, 1000);
+    if (w.slot != nullptr) {
+        SpinLockAcquire(&w.slot->mutex);
+        w.slot->pid = 0;
+        strlcpy(w.slot->state, "stopped", sizeof w.slot->state);
+        SpinLockRelease(&w.slot->mutex);
+    }
+}
+
+// The worker's state, its slot claimed; the C++ objects it holds made.
+Worker* start_worker(int slot_index) {
+    auto* w = static_cast<Worker*>(MemoryContextAllocZero(TopMemoryContext, sizeof(Worker)));
+    w->slot_index = slot_index;
+    if (nomnom_shared == nullptr || slot_index < 0 || slot_index >= nomnom_shared->nslots)
+        ereport(ERROR, (errmsg("nomnom worker: no shared memory slot %d", slot_index)));
+    w->slot = &nomnom_shared->slots[slot_index];
+    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
+    strlcpy(w->stream, w->slot->stream, sizeof w->stream);
+    w->index = w->slot->worker_index;
+    LWLockRelease(nomnom_shared->lock);
+    SpinLockAcquire(&w->slot->mutex);
+    w->slot->pid = MyProcPid;
+    strlcpy(w->slot->state, "starting", sizeof w->slot->state);
+    SpinLockRelease(&w->slot->mutex);
+
+    w->events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
+    w->batch_context =
+        AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
+    run_guarded([&] {
+        w->prefetch = new nomnom::Prefetcher();
+        w->premapped = new std::vector<nomnom::PremappedMessage>();
+        w->trees = new nomnom::TreeSnapshot();
+    });
+    return w;
+}
+
+} // namespace
+} // namespace nomnom::worker
+
+void nomnom_worker_main(Datum arg) {
+    using namespace nomnom::worker;
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    BackgroundWorkerUnblockSignals();
+
+    Worker& w = *start_worker(DatumGetInt32(arg));
+    before_shmem_exit(worker_exit, PointerGetDatum(&w));
+
+    Oid database;
+    memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+    BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+    pgstat_report_appname(MyBgworkerEntry->bgw_name);
+
+    load_config(w);
+    ereport(LOG, (errmsg("nomnom worker %s/%d started: consumer \"%s\" at %s", w.stream, w.index,
+                         w.options->consumer.c_str(), w.options->nats_url.c_str())));
+    for (;;) {
+        for (Step step : kRound)
+            if (!step(w))
+                break;
+        end_round(w);
+    }
+}
