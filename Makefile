@@ -26,7 +26,7 @@ EXTRA_CLEAN += $(OBJS:.o=.d)
 
 BUILD_DIR ?= build
 
-.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench
+.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench docker-test
 
 deps:
 	bash test/harness/install-deps.sh
@@ -61,3 +61,10 @@ demo-stop:
 # so the nomnom.so it measures is this checkout's. BENCH_ARGS=--large adds a 1M-order drain.
 bench: core-build
 	flock /tmp/nomnom-install.lock sh -c '$(MAKE) install && bash bench/run.sh $(BENCH_ARGS)'
+
+# The images (docker/Dockerfile) built and docker/compose.yaml run for real with podman and
+# podman-compose, alone and with the 3-node NATS cluster overlay (docker/README.md). Not part
+# of `make test`. Needs root; its packages come with `make deps`.
+docker-test:
+	bash test/harness/install-deps.sh
+	bash docker/docker-test.sh

@@ -48,13 +48,13 @@ compose() { podman-compose -p "$project" "${compose_files[@]/#/-f}" "$@"; }
 
 # Everything labelled with the project, whatever state a failed step left it in.
 teardown() {
-    local ids
-    ids=$(podman ps -a -q --filter "label=io.podman.compose.project=$project")
-    [[ -z $ids ]] || podman rm -f -t 5 $ids >/dev/null 2>&1
-    ids=$(podman volume ls -q --filter "label=io.podman.compose.project=$project")
-    [[ -z $ids ]] || podman volume rm -f $ids >/dev/null
-    ids=$(podman network ls -q --filter "label=io.podman.compose.project=$project")
-    [[ -z $ids ]] || podman network rm -f $ids >/dev/null
+    local -a ids
+    mapfile -t ids < <(podman ps -a -q --filter "label=io.podman.compose.project=$project")
+    ((${#ids[@]} == 0)) || podman rm -f -t 5 "${ids[@]}" >/dev/null 2>&1
+    mapfile -t ids < <(podman volume ls -q --filter "label=io.podman.compose.project=$project")
+    ((${#ids[@]} == 0)) || podman volume rm -f "${ids[@]}" >/dev/null
+    mapfile -t ids < <(podman network ls -q --filter "label=io.podman.compose.project=$project")
+    ((${#ids[@]} == 0)) || podman network rm -f "${ids[@]}" >/dev/null
 }
 on_exit() {
     local status=$?
@@ -132,15 +132,15 @@ post() {
 # expect_rows ORDERS ITEMS ID...: waits until the tables hold exactly that many rows and
 # every message id is completed, both in nomnom.message_status and through the bridge.
 expect_rows() {
-    local orders=$1 items=$2 deadline=$((SECONDS + 60)) got id done
+    local orders=$1 items=$2 deadline=$((SECONDS + 60)) got id completed
     shift 2
     while :; do
         got=$(psql_in "SELECT (SELECT count(*) FROM orders) || ' ' || (SELECT count(*) FROM order_line_items)" 2>/dev/null || true)
-        done=1
+        completed=1
         for id in "$@"; do
-            [[ $(psql_in "SELECT status FROM nomnom.message_status WHERE message_id = '$id'" 2>/dev/null) == completed ]] || done=0
+            [[ $(psql_in "SELECT status FROM nomnom.message_status WHERE message_id = '$id'" 2>/dev/null) == completed ]] || completed=0
         done
-        [[ $got == "$orders $items" ]] && ((done)) && break
+        [[ $got == "$orders $items" ]] && ((completed)) && break
         ((SECONDS < deadline)) || die "expected $orders orders, $items line items, $* completed; got '$got'"
         sleep 0.5
     done
@@ -189,14 +189,14 @@ if podman exec -e PGPASSWORD=wrong "$(container postgres)" \
     die "a wrong password logs in over TCP"
 fi
 # NATS requires the client user (the nats_password secret).
-[[ -n ${NOMNOM_NATS_CONFIG:-} || $(podman exec "$(container nats)" curl -fsS http://127.0.0.1:8222/varz | jq -r .auth_required) == true ]] ||
+[[ ${NOMNOM_NATS_AUTH:-none} == none || $(podman exec "$(container nats)" curl -fsS http://127.0.0.1:8222/varz | jq -r .auth_required) == true ]] ||
     die "NATS does not require authentication"
 
 # SIGTERM: every container stops by itself well within the stop timeout, with exit 0.
 for service in bridge postgres nats; do
     c=$(container "$service")
     t0=$SECONDS
-    podman stop -t 30 "$c" >/dev/null
+    podman stop -t 30 "$c" >/dev/null 2>>"$work/podman.log"
     code=$(podman inspect -f '{{.State.ExitCode}}' "$c")
     ((SECONDS - t0 < 25)) || die "$c took $((SECONDS - t0))s to stop on SIGTERM"
     [[ $code == 0 ]] || die "$c exited with $code on SIGTERM"
@@ -213,7 +213,7 @@ log "NATS cluster: up"
 compose up -d >"$work/up-cluster.log" 2>&1 || { cat "$work/up-cluster.log" >&2; die "podman-compose up (cluster)"; }
 wait_healthy 300
 log "NATS cluster: every container healthy"
-replicas=$(podman exec "$(container nats)" curl -fsS 'http://127.0.0.1:8222/jsz?streams=true' |
+replicas=$(podman exec "$(container nats)" curl -fsS 'http://127.0.0.1:8222/jsz?streams=true&config=true' |
     jq '[.account_details[].stream_detail[] | select(.name == "MESSAGES") | .config.num_replicas] | first')
 [[ $replicas == 3 ]] || die "stream MESSAGES has replicas $replicas, expected 3"
 peers=$(podman exec "$(container nats)" curl -fsS 'http://127.0.0.1:8222/jsz' | jq .meta_cluster.cluster_size)
@@ -222,7 +222,7 @@ id1=$(post test/fixtures/test_order_with_lineitems.json)
 expect_rows 1 2 "$id1"
 
 # Lose the node that every client has first in its server list.
-podman kill -s KILL "$(container nats)" >/dev/null
+podman kill -s KILL "$(container nats)" >/dev/null 2>>"$work/podman.log"
 podman inspect -f '{{.State.Status}}' "$(container nats)" | grep -qv running ||
     die "$(container nats) still runs after SIGKILL"
 log "NATS cluster: killed $(container nats)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks docker/ without a Docker engine: compose files, Dockerfiles, shell scripts and the
-# NATS cluster configuration. A linter that is not installed is skipped with a message.
+# Checks docker/ without running a container: compose files, the Dockerfile, shell scripts
+# and the NATS configuration. A linter that is not installed is skipped with a message.
+# `make docker-test` (docker/docker-test.sh) builds and runs the stack for real.
 #
 #   docker/lint.sh                  every check
 #   docker/lint.sh --no-cluster     without starting the 3-node cluster on 127.0.0.1
@@ -25,9 +26,9 @@ for arg in "$@"; do
 done
 
 compose_files=("$here/compose.yaml" "$here/nats-cluster/compose.yaml")
-dockerfiles=("$here/postgres.Dockerfile" "$here/bridge.Dockerfile")
+dockerfiles=("$here/Dockerfile")
 nats_confs=("$here"/nats-cluster/nats-*.conf)
-scripts=("$here/lint.sh" "$here"/lint/*.sh "$here"/postgres-initdb/*.sh)
+scripts=("$here"/*.sh "$here"/lint/*.sh "$here"/*/entrypoint.sh)
 
 passed=0 failed=0 skipped=0
 # check NAME COMMAND...: runs it, prints its output only when it fails.
@@ -110,6 +111,15 @@ if command -v nats-server >/dev/null; then
     for f in "${nats_confs[@]}"; do
         check "nats-server -t ${f#"$here"/}" nats-server -c "$f" -t
     done
+    # The image's own files, with the variables its entrypoint sets (auth.conf) and a node
+    # file where the compose overlay mounts one (cluster-*.conf include ./node.conf).
+    image_confs=$(mktemp -d)
+    cp "$here"/nats/*.conf "$image_confs/" && cp "${nats_confs[0]}" "$image_confs/node.conf"
+    for f in "$here"/nats/nats-*.conf "$here"/nats/cluster-*.conf; do
+        check "nats-server -t ${f#"$here"/}" env NOMNOM_NATS_USER=u NOMNOM_NATS_PASSWORD=p \
+            nats-server -c "$image_confs/${f##*/}" -t
+    done
+    rm -rf "$image_confs"
     if ((run_cluster)); then
         check "3-node cluster on 127.0.0.1 elects a leader and takes an R3 stream" \
             bash "$here/lint/nats_cluster_smoke.sh" "${nats_confs[@]}"

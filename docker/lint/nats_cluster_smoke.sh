@@ -33,7 +33,9 @@ for i in 0 1 2; do
         -e "s|store_dir: .*|store_dir: $work/data-$n|"
     )
     for j in 0 1 2; do
-        sed_args+=(-e "s|nats-route://nats-$((j + 1)):6222|nats-route://127.0.0.1:${ports[j * 3 + 2]}|")
+        host=nats-$((j + 1))
+        ((j > 0)) || host=nats # node 1 is the service nats
+        sed_args+=(-e "s|nats-route://$host:6222|nats-route://127.0.0.1:${ports[j * 3 + 2]}|")
     done
     sed "${sed_args[@]}" "${confs[i]}" > "$work/nats-$n.conf"
     if grep -q -e '6222' -e '/data$' "$work/nats-$n.conf"; then

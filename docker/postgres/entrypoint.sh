@@ -182,13 +182,15 @@ fi
 
 postgres -D "$PGDATA" "$@" &
 pid=$!
-trap 'kill -INT "$pid" 2>/dev/null' TERM INT
-trap 'kill -QUIT "$pid" 2>/dev/null' QUIT
-status=0
-wait "$pid" || status=$?
-# A trapped signal interrupts wait; the server is still shutting down, so wait again.
-while kill -0 "$pid" 2>/dev/null; do
+# A trapped signal makes wait return early (with 128 + the signal): wait again for the
+# server's own exit status.
+interrupted=0
+trap 'interrupted=1; kill -INT "$pid" 2>/dev/null' TERM INT
+trap 'interrupted=1; kill -QUIT "$pid" 2>/dev/null' QUIT
+while :; do
+    interrupted=0
     status=0
     wait "$pid" || status=$?
+    ((interrupted)) || break
 done
 exit "$status"

@@ -25,6 +25,11 @@ PACKAGES=(
     # the operator's console tests: promtool (package prometheus) and headless chromium;
     # the machine's node and npm install test/console's pinned npm packages (below)
     prometheus chromium
+    # make docker-test (docker/): rootful podman with runc (crun refuses this machine's
+    # hybrid cgroups), netavark and aardvark-dns (networks with DNS; netavark needs
+    # iptables), podman-compose, debootstrap for the debian:bookworm base image; python3
+    # picks free ports
+    podman runc netavark aardvark-dns iptables podman-compose debootstrap python3
 )
 # npm: Debian's package, unless a node that ships its own npm is installed.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
