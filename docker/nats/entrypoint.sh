@@ -6,8 +6,9 @@
 # image and in no compose variable.
 # Then runs nats-server with the configuration file NATS_CONFIG (default
 # /etc/nats/nats-none.conf: one server, no authentication) and this script's arguments, as a
-# child: nats-server shuts down cleanly on SIGTERM (JetStream flushed) but then exits 1,
-# so SIGTERM (what `docker stop` sends) is passed on as SIGINT, after which it exits 0.
+# child of nomnom-stop-as-sigint (docker/stop-as-sigint.sh): nats-server shuts down cleanly
+# on SIGTERM (JetStream flushed) but then exits 1, so SIGTERM (what `docker stop` sends) is
+# passed on as SIGINT, after which it exits 0.
 set -euo pipefail
 
 if [[ -n ${NATS_PASSWORD_FILE:-} ]]; then
@@ -20,16 +21,4 @@ if [[ -n ${NATS_PASSWORD_FILE:-} ]]; then
     NOMNOM_NATS_USER=${NATS_USER:-nomnom}
     export NOMNOM_NATS_USER NOMNOM_NATS_PASSWORD
 fi
-nats-server --config "${NATS_CONFIG:-/etc/nats/nats-none.conf}" "$@" &
-pid=$!
-# A trapped signal makes wait return early (with 128 + the signal): wait again for the
-# server's own exit status.
-interrupted=0
-trap 'interrupted=1; kill -INT "$pid" 2>/dev/null' TERM INT
-while :; do
-    interrupted=0
-    status=0
-    wait "$pid" || status=$?
-    ((interrupted)) || break
-done
-exit "$status"
+exec /usr/local/bin/nomnom-stop-as-sigint nats-server --config "${NATS_CONFIG:-/etc/nats/nats-none.conf}" "$@"

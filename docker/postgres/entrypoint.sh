@@ -10,9 +10,10 @@
 #   *.yaml, *.yml: the original nomnom's entity files, through nomnom.import_yaml),
 #   every stream in $NOMNOM_STREAMS_DIR (*.json: {"name", "subjects", "options"}).
 # Every later start: the server as it was configured (ALTER SYSTEM for changes).
-# Then PostgreSQL runs as a child of this script, which turns SIGTERM (what `docker stop`
-# and `podman stop` send) into PostgreSQL's fast shutdown: a smart shutdown would wait for
-# the bridge's connections to close and be killed after the stop timeout instead.
+# Then PostgreSQL runs under nomnom-stop-as-sigint (docker/stop-as-sigint.sh), which turns
+# SIGTERM (what `docker stop` and `podman stop` send) into PostgreSQL's fast shutdown: a
+# smart shutdown would wait for the bridge's connections to close and be killed after the
+# stop timeout instead.
 #
 # Variables (read on first start only):
 #   POSTGRES_PASSWORD_FILE   superuser password file (required for a new cluster)
@@ -180,17 +181,4 @@ if ((fresh)); then
     log "set-up done"
 fi
 
-postgres -D "$PGDATA" "$@" &
-pid=$!
-# A trapped signal makes wait return early (with 128 + the signal): wait again for the
-# server's own exit status.
-interrupted=0
-trap 'interrupted=1; kill -INT "$pid" 2>/dev/null' TERM INT
-trap 'interrupted=1; kill -QUIT "$pid" 2>/dev/null' QUIT
-while :; do
-    interrupted=0
-    status=0
-    wait "$pid" || status=$?
-    ((interrupted)) || break
-done
-exit "$status"
+exec /usr/local/bin/nomnom-stop-as-sigint postgres -D "$PGDATA" "$@"
