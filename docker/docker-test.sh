@@ -30,6 +30,10 @@ for tool in podman podman-compose debootstrap runc curl jq; do
     command -v "$tool" >/dev/null || die "$tool is missing: run make deps"
 done
 
+# NATS client authentication, as compose.yaml's NOMNOM_NATS_AUTH (its default is the same).
+nats_auth=${NOMNOM_NATS_AUTH:-none}
+export NOMNOM_NATS_AUTH=$nats_auth
+
 work=$(mktemp -d /tmp/nomnom-docker-test.XXXXXX)
 project=nomnomtest$$
 compose_files=()
@@ -188,9 +192,22 @@ if podman exec -e PGPASSWORD=wrong "$(container postgres)" \
     psql -X -At -h 127.0.0.1 -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
     die "a wrong password logs in over TCP"
 fi
-# NATS requires the client user (the nats_password secret).
-[[ ${NOMNOM_NATS_AUTH:-none} == none || $(podman exec "$(container nats)" curl -fsS http://127.0.0.1:8222/varz | jq -r .auth_required) == true ]] ||
-    die "NATS does not require authentication"
+# With NATS authentication (NOMNOM_NATS_AUTH=auth), a client without the user and the
+# nats_password secret is refused: a bare CONNECT over the NATS protocol, from inside the
+# nats container.
+if [[ $nats_auth == auth ]]; then
+    [[ $(podman exec "$(container nats)" curl -fsS http://127.0.0.1:8222/varz | jq -r .auth_required) == true ]] ||
+        die "NATS does not require authentication"
+    answer=$(podman exec "$(container nats)" timeout 5 bash -c '
+        exec 3<>/dev/tcp/127.0.0.1/4222
+        IFS= read -r info <&3
+        printf "CONNECT {\"verbose\":false}\r\nPING\r\n" >&3
+        IFS= read -r line <&3
+        printf "%s" "$line"' || true)
+    [[ $answer == *"Authorization Violation"* ]] ||
+        die "a NATS client without credentials got '$answer', not an Authorization Violation"
+    log "single NATS: a client without credentials is refused"
+fi
 
 # SIGTERM: every container stops by itself well within the stop timeout, with exit 0.
 for service in bridge postgres nats; do
