@@ -88,15 +88,63 @@ std::string Api::check_token(const HttpRequest& request) const {
     return {};
 }
 
+bool Api::needs_token(const Route& route) const {
+    switch (route.endpoint) {
+    case Endpoint::IngestMessage:
+    case Endpoint::IngestBatch:
+    case Endpoint::Status:
+    case Endpoint::Overview: // the console's data: latest rows, dead letters, replays
+    case Endpoint::Message:
+    case Endpoint::Replay:
+        return true;
+    case Endpoint::Metrics:
+    case Endpoint::Stats: // the same counts as /metrics
+        return !config_.public_details;
+    default:
+        return false; // /health answers without the token, with its details behind it
+    }
+}
+
+HttpResponse Api::unauthorized(const std::string& why) const {
+    HttpResponse r = json_error(401, why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+}
+
+std::optional<HttpResponse> Api::check_headers(const HttpRequest& request) {
+    if (token_.empty())
+        return std::nullopt;
+    auto start = std::chrono::steady_clock::now();
+    Route route = route_path(request.path);
+    if (!needs_token(route))
+        return std::nullopt;
+    std::string denied = check_token(request);
+    if (denied.empty())
+        return std::nullopt;
+    HttpResponse r = unauthorized(denied);
+    metrics_.observe_request(
+        route.endpoint, r.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return r;
+}
+
 HttpResponse Api::dispatch(const HttpRequest& request, const Route& route) {
     auto method_not_allowed = [](const char* allow) {
         HttpResponse r = json_error(405, std::string("method not allowed; use ") + allow);
         r.headers.emplace_back("Allow", allow);
         return r;
     };
+    // The token: /ingest and /api carry data; /metrics, /stats and /health's details tell
+    // about the system (ready is a bare probe). --public-details opens the latter three.
+    std::string denied = token_.empty() ? std::string() : check_token(request);
+    bool authenticated = !token_.empty() && denied.empty();
+    if (!denied.empty() && needs_token(route))
+        return unauthorized(denied);
     switch (route.endpoint) {
     case Endpoint::Health:
-        return request.method == "GET" ? health() : method_not_allowed("GET");
+        return request.method == "GET"
+                   ? health(token_.empty() || authenticated || config_.public_details)
+                   : method_not_allowed("GET");
     case Endpoint::Ready:
         return request.method == "GET" ? ready() : method_not_allowed("GET");
     case Endpoint::Metrics: {
@@ -123,13 +171,6 @@ HttpResponse Api::dispatch(const HttpRequest& request, const Route& route) {
     case Endpoint::Status:
         break;
     }
-    // Everything under /ingest carries data: the token guards it (probes and metrics do not).
-    std::string denied = check_token(request);
-    if (!denied.empty()) {
-        HttpResponse r = json_error(401, denied);
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return r;
-    }
     if (route.endpoint == Endpoint::Status)
         return request.method == "GET" ? status(route) : method_not_allowed("GET");
     if (request.method != "POST")
@@ -137,10 +178,13 @@ HttpResponse Api::dispatch(const HttpRequest& request, const Route& route) {
     if (request.body_too_large)
         return json_error(413, "body larger than --max-body (" + std::to_string(config_.max_body) +
                                    " bytes)");
-    return ingest(request, route, route.endpoint == Endpoint::IngestBatch);
+    return ingest(request, route, route.endpoint == Endpoint::IngestBatch, authenticated);
 }
 
-HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool batch) {
+HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool batch,
+                         bool authenticated) {
+    // Only a caller with the token (or --public-details) learns the names of the entities.
+    bool list_known = authenticated || config_.public_details;
     std::string received_at = now_timestamptz();
     std::shared_ptr<const Catalog> catalog = catalog_.snapshot();
     if (!catalog->loaded) {
@@ -160,7 +204,11 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
 
     std::vector<Doc> docs;
     if (batch) {
-        std::vector<NdjsonLine> lines = split_ndjson(request.body);
+        std::vector<NdjsonLine> lines = split_ndjson(request.body, config_.max_batch_lines);
+        if (lines.size() > config_.max_batch_lines)
+            return json_error(413, "batch has more than --max-batch-lines (" +
+                                       std::to_string(config_.max_batch_lines) +
+                                       ") lines: send it in smaller requests");
         docs.reserve(lines.size());
         for (const NdjsonLine& line : lines) {
             docs.emplace_back();
@@ -181,6 +229,12 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
     items.reserve(docs.size());
     to_publish.reserve(docs.size());
     for (Doc& doc : docs) {
+        if (batch && doc.text.size() > config_.max_line_bytes) {
+            doc.error = "line of " + std::to_string(doc.text.size()) +
+                        " bytes is over --max-line-bytes (" +
+                        std::to_string(config_.max_line_bytes) + ")";
+            continue;
+        }
         // Validated, not parsed: the bytes are published as received (json_check.hpp).
         JsonCheck checked = check_json(doc.text);
         if (!checked.ok) {
@@ -193,11 +247,11 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         }
         EntitySources sources = common;
         sources.document = std::move(checked.entity_type);
-        EntityResolution resolved = resolve_entity(*catalog, sources);
+        EntityResolution resolved = resolve_entity(*catalog, sources, list_known);
         if (resolved.kind == EntityResolution::Unknown && !refreshed) {
             refreshed = true; // a just-defined entity should not need to wait for the timer
             catalog = catalog_.refresh_now();
-            resolved = resolve_entity(*catalog, sources);
+            resolved = resolve_entity(*catalog, sources, list_known);
         }
         if (resolved.kind != EntityResolution::Ok) {
             doc.error = resolved.error;
@@ -507,7 +561,7 @@ HttpResponse Api::ready() {
     return r;
 }
 
-HttpResponse Api::health() {
+HttpResponse Api::health(bool details) {
     std::vector<std::string> down;
     bool nats_ok = publisher_.connected();
     std::string stream_error;
@@ -530,6 +584,14 @@ HttpResponse Api::health() {
 
     JsonWriter w;
     w.begin_object().field("status", down.empty() ? "ok" : "unavailable");
+    if (!details) {
+        // The token is set and not given: the verdict only, not what is down nor why.
+        w.end_object();
+        HttpResponse r = json_response(down.empty() ? 200 : 503, w.take());
+        if (!down.empty())
+            r.headers.emplace_back("Retry-After", kRetryAfter);
+        return r;
+    }
     if (!down.empty())
         w.field("error", "unavailable: " + summary);
     w.field("nats", nats_ok ? std::string("ok") : "down: not connected")

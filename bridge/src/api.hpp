@@ -13,6 +13,7 @@
 #include "routing.hpp"
 #include "status_recorder.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,19 +25,27 @@ class Api {
         StatusRecorder& recorder, Metrics& metrics, PgPool& pool, Console* console = nullptr);
 
     HttpResponse handle(const HttpRequest& request);
+    // The HTTP server's header check: 401 before the body is read when a request that needs
+    // the token lacks it; nullopt otherwise.
+    std::optional<HttpResponse> check_headers(const HttpRequest& request);
 
   private:
     struct Doc; // one document of a request, on its way to JetStream
 
     HttpResponse dispatch(const HttpRequest& request, const Route& route);
-    HttpResponse ingest(const HttpRequest& request, const Route& route, bool batch);
+    HttpResponse ingest(const HttpRequest& request, const Route& route, bool batch,
+                        bool authenticated);
     HttpResponse status(const Route& route);
-    HttpResponse health();
+    HttpResponse health(bool details);
     HttpResponse ready();
     // The operator's console: the page and its assets, /api/*, /stats, /openapi.json.
     HttpResponse console(const HttpRequest& request, const Route& route);
     std::string bridge_json() const; // the bridge's own counters, for /api/overview
     std::string check_token(const HttpRequest& request) const; // empty when allowed
+    // Whether `route` needs the token (when one is set): /ingest/*, and /metrics unless
+    // --public-details.
+    bool needs_token(const Route& route) const;
+    HttpResponse unauthorized(const std::string& why) const;
 
     // Waits for ?wait=committed: fills each doc's status from nomnom.message_status until
     // all are completed or dead-lettered, or the wait timeout passes.

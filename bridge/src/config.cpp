@@ -113,7 +113,8 @@ const Option kOptions[] = {
          return {};
      }},
     {"--token-file", "NOMNOM_TOKEN_FILE", "FILE",
-     "require 'Authorization: Bearer <token>' on /ingest/*, token read from FILE (default: none)",
+     "require 'Authorization: Bearer <token>' on /ingest/*, /metrics and /health's details, "
+     "token read from FILE (default: none)",
      [](Config& c, const std::string& v) -> std::string {
          c.token_file = v;
          return {};
@@ -146,6 +147,61 @@ const Option kOptions[] = {
          if (!n || *n == 0 || *n > 65535)
              return "--max-connections: expected 1..65535, got '" + v + "'";
          c.max_connections = static_cast<unsigned>(*n);
+         return {};
+     }},
+    {"--max-connections-per-client", "NOMNOM_MAX_CONNECTIONS_PER_CLIENT", "N",
+     "concurrent HTTP connections from one client address; more are refused (default 64, 0: no "
+     "limit)",
+     [](Config& c, const std::string& v) -> std::string {
+         auto n = parse_size(v);
+         if (v == "0")
+             n = 0;
+         if (!n || *n > 65535)
+             return "--max-connections-per-client: expected 0..65535, got '" + v + "'";
+         c.max_connections_per_client = static_cast<unsigned>(*n);
+         return {};
+     }},
+    {"--request-timeout", "NOMNOM_REQUEST_TIMEOUT", "DURATION",
+     "a request's headers and body must arrive within this time of the connection opening (or "
+     "of the previous answer on it), else the connection is closed (default 30s)",
+     [](Config& c, const std::string& v) -> std::string {
+         std::string error = set_duration(c.request_timeout_ms, v, "--request-timeout");
+         if (error.empty() && c.request_timeout_ms <= 0)
+             return "--request-timeout: must be more than 0, got '" + v + "'";
+         return error;
+     }},
+    {"--max-batch-lines", "NOMNOM_MAX_BATCH_LINES", "N",
+     "NDJSON lines in one /ingest/batch request, else 413 (default 10000)",
+     [](Config& c, const std::string& v) {
+         return set_size(c.max_batch_lines, v, "--max-batch-lines");
+     }},
+    {"--max-line-bytes", "NOMNOM_MAX_LINE_BYTES", "SIZE",
+     "bytes in one NDJSON line, else that line is refused (default 1MiB)",
+     [](Config& c, const std::string& v) {
+         return set_size(c.max_line_bytes, v, "--max-line-bytes");
+     }},
+    {"--public-details", "NOMNOM_PUBLIC_DETAILS", "BOOL",
+     "with a token: serve /health's details and /metrics without it too (default false)",
+     [](Config& c, const std::string& v) -> std::string {
+         auto b = parse_bool(v);
+         if (!b)
+             return "--public-details: expected true or false, got '" + v + "'";
+         c.public_details = *b;
+         return {};
+     }},
+    {"--tls-cert-file", "NOMNOM_TLS_CERT_FILE", "FILE",
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key-file (default: HTTP)",
+     [](Config& c, const std::string& v) -> std::string {
+         if (v.empty())
+             return "--tls-cert-file: must not be empty";
+         c.tls_cert_file = v;
+         return {};
+     }},
+    {"--tls-key-file", "NOMNOM_TLS_KEY_FILE", "FILE", "the PEM private key of --tls-cert-file",
+     [](Config& c, const std::string& v) -> std::string {
+         if (v.empty())
+             return "--tls-key-file: must not be empty";
+         c.tls_key_file = v;
          return {};
      }},
     {"--log-level", "NOMNOM_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)",
@@ -220,6 +276,15 @@ std::optional<LogLevel> parse_log_level(const std::string& text) {
         return LogLevel::Warn;
     if (t == "error")
         return LogLevel::Error;
+    return std::nullopt;
+}
+
+std::optional<bool> parse_bool(const std::string& text) {
+    std::string t = lower(text);
+    if (t == "true" || t == "yes" || t == "on" || t == "1")
+        return true;
+    if (t == "false" || t == "no" || t == "off" || t == "0")
+        return false;
     return std::nullopt;
 }
 
@@ -320,6 +385,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         if (!error.empty())
             return fail(error);
     }
+    if (result.config.tls_cert_file.empty() != result.config.tls_key_file.empty())
+        return fail("--tls-cert-file and --tls-key-file go together: give both or neither");
     std::string error;
     if (!nomnom::check_connect_config(result.config.nats, error)) {
         for (const char* from :

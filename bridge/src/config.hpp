@@ -27,6 +27,14 @@ struct Config {
     int64_t refresh_interval_ms = 2000;  // nomnom.streams / nomnom.entities
     size_t status_queue = 100000;        // pending message_status rows held while PG is slow
     unsigned max_connections = 1024;
+    // Hardening (DESIGN.md, "nomnom-bridge"; bridge/README.md, "Hardening").
+    unsigned max_connections_per_client = 64; // per client IP address; 0: no limit
+    int64_t request_timeout_ms = 30000;       // a whole request (headers and body) must arrive
+    size_t max_batch_lines = 10000;           // NDJSON lines per request, else 413
+    size_t max_line_bytes = 1024 * 1024;      // bytes per NDJSON line, else that line's 400
+    bool public_details = false;              // /health details and /metrics without the token
+    std::string tls_cert_file;                // both set: serve HTTPS
+    std::string tls_key_file;
     LogLevel log_level = LogLevel::Info;
 };
 
@@ -50,6 +58,8 @@ std::optional<size_t> parse_size(const std::string& text);
 // "10s", "250ms", "1.5" (seconds) -> milliseconds; nullopt when malformed or negative.
 std::optional<int64_t> parse_duration_ms(const std::string& text);
 std::optional<LogLevel> parse_log_level(const std::string& text);
+// "true"/"false", "yes"/"no", "on"/"off", "1"/"0" (any case); nullopt otherwise.
+std::optional<bool> parse_bool(const std::string& text);
 
 // "127.0.0.1:8080" / "[::1]:8080" / ":8080" -> host and port; nullopt when malformed.
 struct HostPort {

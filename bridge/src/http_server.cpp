@@ -4,6 +4,7 @@
 
 #include <microhttpd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +27,16 @@ const std::string* HttpRequest::query_arg(const std::string& name) const {
 
 struct HttpServer::Pending {
     HttpRequest request;
-    bool answered = false; // a response was queued early (413 on Content-Length)
+    bool answered = false; // a response was queued early (401, 413 on Content-Length)
+};
+
+// A connection is "reading" from when it opens, and again from each answer on it, until the
+// next request is complete; reading longer than the request timeout closes it.
+struct HttpServer::Conn {
+    int fd = -1;
+    std::chrono::steady_clock::time_point since;
+    bool reading = true;
+    bool shut = false; // closed by the watchdog
 };
 
 namespace {
@@ -101,6 +111,15 @@ bool HttpServer::start(std::string& error) {
                      MHD_USE_ERROR_LOG;
     if (found->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    bool tls = !tls_cert_.empty() && !tls_key_.empty();
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            freeaddrinfo(found);
+            error = "this libmicrohttpd was built without TLS: cannot serve HTTPS";
+            return false;
+        }
+        flags |= MHD_USE_TLS;
+    }
     // Captureless lambdas with libmicrohttpd's exact callback types, forwarding to members.
     auto on_access = [](void* cls, MHD_Connection* c, const char* url, const char* method,
                         const char* version, const char* data, size_t* size,
@@ -111,21 +130,99 @@ bool HttpServer::start(std::string& error) {
                            MHD_RequestTerminationCode toe) {
         completed(cls, c, con_cls, static_cast<int>(toe));
     };
+    auto on_connection = [](void* cls, MHD_Connection* c, void** socket_context,
+                            MHD_ConnectionNotificationCode code) {
+        connection_event(cls, c, socket_context, static_cast<int>(code));
+    };
+    // Optional ones through MHD_OPTION_ARRAY (a varargs list cannot leave options out).
+    std::vector<MHD_OptionItem> extra;
+    if (max_per_client_ > 0)
+        extra.push_back({MHD_OPTION_PER_IP_CONNECTION_LIMIT, max_per_client_, nullptr});
+    if (tls) {
+        extra.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(tls_cert_.c_str())});
+        extra.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(tls_key_.c_str())});
+    }
+    extra.push_back({MHD_OPTION_END, 0, nullptr});
+    // The idle timeout only needs to outlast the request timeout, which the watchdog enforces.
+    auto idle_seconds = static_cast<unsigned>(std::max<int64_t>(
+        60, std::chrono::duration_cast<std::chrono::seconds>(request_timeout_).count() + 1));
     daemon_ = MHD_start_daemon(
         flags, listen_.port, nullptr, nullptr, +on_access, this, MHD_OPTION_EXTERNAL_LOGGER,
         &mhd_logger, nullptr, // first, so it sees every message
         MHD_OPTION_SOCK_ADDR, found->ai_addr, MHD_OPTION_CONNECTION_LIMIT, max_connections_,
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, +on_completed, this, MHD_OPTION_NOTIFY_CONNECTION,
+        +on_connection, this, MHD_OPTION_ARRAY, extra.data(), MHD_OPTION_END);
     int start_errno = errno;
     freeaddrinfo(found);
     if (daemon_ == nullptr) {
-        error = "cannot listen on " + listen_.host + ":" + port + " (" +
-                std::strerror(start_errno) + ")";
+        error =
+            "cannot listen on " + listen_.host + ":" + port + " (" + std::strerror(start_errno) +
+            ")" +
+            (tls ? "; or the TLS certificate or key is not valid PEM, or they do not match" : "");
         return false;
     }
+    watchdog_stop_ = false;
+    watchdog_ = std::thread([this] { watchdog(); });
     return true;
 }
+
+void HttpServer::connection_event(void* cls, void* conn, void** socket_context, int code) {
+    auto* self = static_cast<HttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        auto* c = new Conn;
+        const MHD_ConnectionInfo* info = MHD_get_connection_info(static_cast<MHD_Connection*>(conn),
+                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = info != nullptr ? info->connect_fd : -1;
+        c->since = std::chrono::steady_clock::now();
+        std::lock_guard<std::mutex> lock(self->conns_mutex_);
+        self->conns_.insert(c);
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        // Before libmicrohttpd closes the socket: the watchdog never shuts down a reused fd.
+        auto* c = static_cast<Conn*>(*socket_context);
+        if (c == nullptr)
+            return;
+        {
+            std::lock_guard<std::mutex> lock(self->conns_mutex_);
+            self->conns_.erase(c);
+        }
+        delete c;
+        *socket_context = nullptr;
+    }
+}
+
+void HttpServer::watchdog() {
+    // A tenth of the timeout between looks (at most a second), so a connection is closed
+    // within 10% of its deadline.
+    auto period = std::clamp(request_timeout_ / 10, std::chrono::milliseconds(20),
+                             std::chrono::milliseconds(1000));
+    std::unique_lock<std::mutex> lock(conns_mutex_);
+    while (!watchdog_stop_) {
+        watchdog_wake_.wait_for(lock, period);
+        auto now = std::chrono::steady_clock::now();
+        for (Conn* c : conns_) {
+            if (!c->reading || c->shut || c->fd < 0 || now - c->since < request_timeout_)
+                continue;
+            // The connection's thread sees end of file (or a TLS error) and closes it.
+            shutdown(c->fd, SHUT_RDWR);
+            c->shut = true;
+            timed_out_.fetch_add(1);
+            log::warn("http: closed a connection that sent no whole request within "
+                      "--request-timeout",
+                      {{"timeout_ms", std::to_string(request_timeout_.count())}});
+        }
+    }
+}
+
+namespace {
+// The connection's watch state, set by connection_event.
+void* conn_state(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != nullptr ? info->socket_context : nullptr;
+}
+} // namespace
 
 void HttpServer::quiesce() {
     draining_ = true;
@@ -153,6 +250,14 @@ void HttpServer::stop() {
         MHD_stop_daemon(daemon_);
         daemon_ = nullptr;
     }
+    if (watchdog_.joinable()) {
+        {
+            std::lock_guard<std::mutex> lock(conns_mutex_);
+            watchdog_stop_ = true;
+        }
+        watchdog_wake_.notify_all();
+        watchdog_.join();
+    }
     if (quiesced_fd_ >= 0) {
         close(quiesced_fd_); // quiesce hands the listening socket to us
         quiesced_fd_ = -1;
@@ -175,6 +280,13 @@ bool HttpServer::access(void* cls, void* conn, const char* url, const char* meth
         MHD_get_connection_values(
             connection, static_cast<MHD_ValueKind>(MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND),
             &collect, &pending->request);
+        // The token (or anything else the headers decide) before reading the body.
+        if (self->header_check_) {
+            if (std::optional<HttpResponse> early = self->header_check_(pending->request)) {
+                pending->answered = true;
+                return send(connection, *early, true) == MHD_YES;
+            }
+        }
         // Refuse an announced oversize body before reading it.
         if (const std::string* length = pending->request.header("content-length")) {
             if (std::strtoull(length->c_str(), nullptr, 10) > self->max_body_) {
@@ -203,11 +315,21 @@ bool HttpServer::access(void* cls, void* conn, const char* url, const char* meth
         return true;
     }
     pending->answered = true;
+    // The request is whole: the handler's own time (acks, ?wait=committed) is not the client's.
+    if (auto* c = static_cast<Conn*>(conn_state(connection))) {
+        std::lock_guard<std::mutex> lock(self->conns_mutex_);
+        c->reading = false;
+    }
     return send(connection, self->handler_(pending->request), self->draining_.load()) == MHD_YES;
 }
 
-void HttpServer::completed(void* cls, void*, void** con_cls, int) {
+void HttpServer::completed(void* cls, void* conn, void** con_cls, int) {
     auto* self = static_cast<HttpServer*>(cls);
+    if (auto* c = static_cast<Conn*>(conn_state(static_cast<MHD_Connection*>(conn)))) {
+        std::lock_guard<std::mutex> lock(self->conns_mutex_);
+        c->reading = true; // the next request on this connection has its own deadline
+        c->since = std::chrono::steady_clock::now();
+    }
     auto* pending = static_cast<Pending*>(*con_cls);
     if (pending != nullptr) {
         delete pending;

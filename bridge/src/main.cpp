@@ -42,6 +42,20 @@ bool read_token(const std::string& path, std::string& token, std::string& error)
     return true;
 }
 
+// A whole file (a PEM certificate or key); false with `error` naming it.
+bool read_file(const std::string& path, const char* flag, std::string& text, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    if (in)
+        ss << in.rdbuf();
+    if (!in || ss.str().empty()) {
+        error = std::string("cannot read ") + flag + " " + path + (in ? " (empty)" : "");
+        return false;
+    }
+    text = ss.str();
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -61,6 +75,14 @@ int main(int argc, char** argv) {
 
     std::string token, error;
     if (!config.token_file.empty() && !read_token(config.token_file, token, error)) {
+        log::error(error);
+        return 2;
+    }
+
+    std::string tls_cert, tls_key;
+    if (!config.tls_cert_file.empty() &&
+        (!read_file(config.tls_cert_file, "--tls-cert-file", tls_cert, error) ||
+         !read_file(config.tls_key_file, "--tls-key-file", tls_key, error))) {
         log::error(error);
         return 2;
     }
@@ -110,6 +132,15 @@ int main(int argc, char** argv) {
     Api api(config, token, catalog, publisher, recorder, metrics, pool, &console);
     HttpServer server(*parse_listen(config.listen), config.max_connections, config.max_body,
                       [&api](const HttpRequest& request) { return api.handle(request); });
+    server.set_header_check(
+        [&api](const HttpRequest& request) { return api.check_headers(request); });
+    server.set_limits(config.max_connections_per_client,
+                      std::chrono::milliseconds(config.request_timeout_ms));
+    server.set_tls(tls_cert, tls_key);
+    metrics.add_gauge("nomnom_bridge_connections_timed_out",
+                      "Connections closed because no whole request arrived within "
+                      "--request-timeout (a count since start).",
+                      [&] { return static_cast<double>(server.timed_out()); });
     metrics.add_gauge("nomnom_bridge_requests_in_flight", "HTTP requests being handled.",
                       [&] { return static_cast<double>(server.in_flight()); });
     if (!server.start(error)) {
@@ -117,6 +148,7 @@ int main(int argc, char** argv) {
         code = 1;
     } else {
         log::info("listening", {{"listen", config.listen},
+                                {"scheme", tls_cert.empty() ? "http" : "https"},
                                 {"nats", nomnom::redact_urls(config.nats.url)},
                                 {"stream", config.stream},
                                 {"auth", token.empty() ? "none" : "bearer"}});

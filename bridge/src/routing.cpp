@@ -34,7 +34,10 @@ std::optional<std::string> subject_for(const std::vector<std::string>& patterns,
 }
 
 namespace {
-std::string known_list(const Catalog& catalog) {
+std::string known_list(const Catalog& catalog, bool list_known) {
+    if (!list_known)
+        return "the known entities are listed only to a caller with the token (or with "
+               "--public-details)";
     auto roots = catalog.root_names();
     if (roots.empty())
         return "no entities are defined (nomnom.define_entity)";
@@ -45,7 +48,8 @@ std::string known_list(const Catalog& catalog) {
 }
 } // namespace
 
-EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sources) {
+EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sources,
+                                bool list_known) {
     EntityResolution r;
     const std::string* named = nullptr;
     for (const std::string* s : {&sources.path, &sources.query, &sources.header, &sources.document})
@@ -62,18 +66,19 @@ EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sou
         r.kind = EntityResolution::Ambiguous;
         r.error = "no entity given (path, ?entity=, Nomnom-Entity header or the document's "
                   "entity_type); " +
-                  known_list(catalog);
+                  known_list(catalog, list_known);
         return r;
     }
     r.entity = *named;
     const EntityInfo* info = catalog.find(*named);
     if (info == nullptr) {
         r.kind = EntityResolution::Unknown;
-        r.error = "unknown entity '" + *named + "'; " + known_list(catalog);
+        r.error = "unknown entity '" + *named + "'; " + known_list(catalog, list_known);
     } else if (!info->parent.empty()) {
         r.kind = EntityResolution::NotRoot;
-        r.error = "entity '" + *named + "' is derived from '" + info->parent +
-                  "'; post the root document instead; " + known_list(catalog);
+        r.error = "entity '" + *named + "' is derived" +
+                  (list_known ? " from '" + info->parent + "'" : std::string()) +
+                  "; post the root document instead; " + known_list(catalog, list_known);
     }
     return r;
 }
@@ -126,10 +131,10 @@ Route route_path(std::string_view path) {
     return r;
 }
 
-std::vector<NdjsonLine> split_ndjson(std::string_view body) {
+std::vector<NdjsonLine> split_ndjson(std::string_view body, size_t max_lines) {
     std::vector<NdjsonLine> out;
     size_t number = 0, start = 0;
-    while (start < body.size()) {
+    while (start < body.size() && out.size() <= max_lines) {
         size_t end = body.find('\n', start);
         if (end == std::string_view::npos)
             end = body.size();

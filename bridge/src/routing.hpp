@@ -2,6 +2,7 @@
 // snapshot of the catalog, so every rule is unit-tested without HTTP, NATS or PostgreSQL.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,7 +51,10 @@ struct EntityResolution {
 
 // Path, then ?entity=, then header, then the document's entity_type; when none is given
 // and exactly one root entity exists, that one. Only root entities can be ingested.
-EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sources);
+// `list_known`: the error names the known root entities (for an authenticated caller);
+// otherwise it says only what was wrong with the name given.
+EntityResolution resolve_entity(const Catalog& catalog, const EntitySources& sources,
+                                bool list_known = true);
 
 enum class Endpoint {
     IngestMessage,
@@ -85,7 +89,8 @@ struct NdjsonLine {
     std::string_view text;
 };
 
-// Splits on '\n' (a trailing '\r' is dropped); blank lines are skipped.
-std::vector<NdjsonLine> split_ndjson(std::string_view body);
+// Splits on '\n' (a trailing '\r' is dropped); blank lines are skipped. Stops after
+// max_lines + 1 lines: more than max_lines in the result means the body has too many.
+std::vector<NdjsonLine> split_ndjson(std::string_view body, size_t max_lines = SIZE_MAX);
 
 } // namespace bridge

@@ -139,11 +139,11 @@ check "no nomnom.streams row: falls back to messages.ingest.> and logs it" \
     wait_until 15 grep -q 'no row for the stream; using the default subjects' "$NOMNOM_BRIDGE_LOG"
 
 # --- probes, metrics, logs ------------------------------------------------------------------
-http GET /health
-check "/health -> 200, every part ok (no token needed)" [ "$HTTP_CODE:$(jqb '"\(.nats),\(.stream),\(.postgres)"')" = "200:ok,ok,ok" ]
+http GET /health "${AUTH[@]}"
+check "/health -> 200, every part ok" [ "$HTTP_CODE:$(jqb '"\(.nats),\(.stream),\(.postgres)"')" = "200:ok,ok,ok" ]
 http GET /ready
 check "/ready -> 200" [ "$HTTP_CODE" = 200 ]
-metrics=$(curl -s "$BRIDGE_URL/metrics")
+metrics=$(curl -s "${AUTH[@]}" "$BRIDGE_URL/metrics")
 for name in nomnom_bridge_requests_total nomnom_bridge_published_total nomnom_bridge_publish_failures_total \
     nomnom_bridge_request_duration_seconds_bucket nomnom_bridge_status_rows_dropped_total; do
     check "/metrics has $name" grep -q "^$name" <<<"$metrics"

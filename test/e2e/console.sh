@@ -61,10 +61,12 @@ http GET /api/messages/not-a-uuid "${AUTH[@]}"
 check "/api/messages/not-a-uuid -> 400" [ "$HTTP_CODE" = 400 ]
 
 http GET /stats
+check "/stats without the token -> 401 (the counts of /metrics)" [ "$HTTP_CODE" = 401 ]
+http GET /stats "${AUTH[@]}"
 check "/stats: entity row counts and message counts" \
     [ "$(jqb '[.entities.Order, .entities.OrderLineItem, .messages.completed >= 1] | @tsv')" = $'1\t2\ttrue' ]
 
-curl -s "$BRIDGE_URL/metrics" >"$E2E_TMP/metrics.txt"
+curl -s "${AUTH[@]}" "$BRIDGE_URL/metrics" >"$E2E_TMP/metrics.txt"
 check "promtool check metrics passes" promtool check metrics <"$E2E_TMP/metrics.txt"
 check "/metrics: completed total of the stream" grep -Eq '^nomnom_stream_messages_completed_total\{stream="MESSAGES"\} [1-9]' "$E2E_TMP/metrics.txt"
 check "/metrics: the lag series" grep -Eq '^nomnom_stream_lag_messages\{stream="MESSAGES"\} [0-9]' "$E2E_TMP/metrics.txt"

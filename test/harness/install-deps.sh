@@ -17,6 +17,10 @@ PACKAGES=(
     # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),
     # ps and kill (procps), fuser (psmisc), jq for JSON answers
     curl util-linux procps psmisc jq
+    # bridge HTTPS tests: a certificate made at test time
+    openssl
+    # fuzzing (make fuzz): Debian's clang and libFuzzer's runtime
+    clang-14 libclang-rt-14-dev
     # benchmarks: load generator and plots
     wrk gnuplot-nox
     # NATS credentials and TLS in the end-to-end tests: openssl makes certificates;

@@ -432,14 +432,19 @@ stack_start_bridge() {
     # A port chosen beforehand (make demo: 8080) is kept; otherwise a free one.
     if [[ -z ${NOMNOM_BRIDGE_PORT:-} ]]; then stack_pick_port NOMNOM_BRIDGE_PORT || return 1; fi
     export NOMNOM_BRIDGE_LOG NOMNOM_BRIDGE_PORT
-    export NOMNOM_BRIDGE_URL=http://127.0.0.1:$NOMNOM_BRIDGE_PORT
+    # With --tls-cert-file (or NOMNOM_TLS_CERT_FILE) the bridge serves HTTPS only (the start-up probe trusts any cert).
+    local scheme=http probe_tls=()
+    if [[ -n ${NOMNOM_TLS_CERT_FILE:-} || " $* " == *" --tls-cert-file "* || " $* " == *" --tls-cert-file="* ]]; then
+        scheme=https probe_tls=(--insecure)
+    fi
+    export NOMNOM_BRIDGE_URL=$scheme://127.0.0.1:$NOMNOM_BRIDGE_PORT
     "$bin" --listen "127.0.0.1:$NOMNOM_BRIDGE_PORT" --nats "${NATS_URL:?start NATS first}" \
         --database "postgresql://postgres@127.0.0.1:${PGPORT:?start PostgreSQL first}/$NOMNOM_DB" \
         "$@" </dev/null >>"$NOMNOM_BRIDGE_LOG" 2>&1 &
     NOMNOM_BRIDGE_PID=$!
     export NOMNOM_BRIDGE_PID
     local deadline=$(($(date +%s) + 30))
-    until curl -s -o /dev/null --max-time 2 "$NOMNOM_BRIDGE_URL/ready"; do
+    until curl -s -o /dev/null --max-time 2 "${probe_tls[@]}" "$NOMNOM_BRIDGE_URL/ready"; do
         if ! stack_pid_alive "$NOMNOM_BRIDGE_PID" || (($(date +%s) >= deadline)); then
             stack_log "nomnom-bridge failed to start ($bin, port $NOMNOM_BRIDGE_PORT)"
             stack_tail_log "$NOMNOM_BRIDGE_LOG" 10

@@ -163,3 +163,67 @@ TEST(BridgeConfig, NatsServerListCredentialsAndTls) {
           "--nats-tls-cert-file", "NATS_TLS_CERT_FILE", "--nats-tls-key-file", "NATS_TLS_KEY_FILE"})
         EXPECT_NE(r.output.find(word), std::string::npos) << word;
 }
+
+TEST(BridgeConfig, HardeningDefaultsAndFlags) {
+    ParseResult r = parse_config({}, env_of({}));
+    EXPECT_EQ(r.config.max_connections_per_client, 64u);
+    EXPECT_EQ(r.config.request_timeout_ms, 30000);
+    EXPECT_EQ(r.config.max_batch_lines, 10000u);
+    EXPECT_EQ(r.config.max_line_bytes, 1024u * 1024);
+    EXPECT_FALSE(r.config.public_details);
+    EXPECT_EQ(r.config.tls_cert_file, "");
+
+    r = parse_config({"--max-connections-per-client", "0", "--request-timeout", "2s",
+                      "--max-batch-lines", "5", "--max-line-bytes", "2k", "--public-details", "yes",
+                      "--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem"},
+                     env_of({}));
+    ASSERT_FALSE(r.exit_now) << r.output;
+    EXPECT_EQ(r.config.max_connections_per_client, 0u);
+    EXPECT_EQ(r.config.request_timeout_ms, 2000);
+    EXPECT_EQ(r.config.max_batch_lines, 5u);
+    EXPECT_EQ(r.config.max_line_bytes, 2048u);
+    EXPECT_TRUE(r.config.public_details);
+    EXPECT_EQ(r.config.tls_cert_file, "/c.pem");
+    EXPECT_EQ(r.config.tls_key_file, "/k.pem");
+
+    r = parse_config({}, env_of({{"NOMNOM_TLS_CERT_FILE", "/e.pem"},
+                                 {"NOMNOM_TLS_KEY_FILE", "/ek.pem"},
+                                 {"NOMNOM_PUBLIC_DETAILS", "TRUE"},
+                                 {"NOMNOM_MAX_CONNECTIONS_PER_CLIENT", "3"}}));
+    ASSERT_FALSE(r.exit_now) << r.output;
+    EXPECT_EQ(r.config.tls_cert_file, "/e.pem");
+    EXPECT_EQ(r.config.tls_key_file, "/ek.pem");
+    EXPECT_TRUE(r.config.public_details);
+    EXPECT_EQ(r.config.max_connections_per_client, 3u);
+}
+
+TEST(BridgeConfig, HardeningErrors) {
+    ParseResult r = parse_config({"--tls-cert-file", "/c.pem"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--tls-key-file"), std::string::npos) << r.output;
+    r = parse_config({"--public-details", "maybe"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--public-details"), std::string::npos) << r.output;
+    r = parse_config({"--request-timeout", "0"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    r = parse_config({"--max-batch-lines", "0"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    r = parse_config({"--max-connections-per-client", "70000"}, env_of({}));
+    EXPECT_EQ(r.exit_code, 2);
+    r = parse_config({"--help"}, env_of({}));
+    for (const char* word :
+         {"--max-connections-per-client", "--request-timeout", "--max-batch-lines",
+          "--max-line-bytes", "--public-details", "--tls-cert-file", "--tls-key-file",
+          "NOMNOM_TLS_CERT_FILE", "NOMNOM_TLS_KEY_FILE"})
+        EXPECT_NE(r.output.find(word), std::string::npos) << word;
+}
+
+TEST(BridgeConfig, Booleans) {
+    EXPECT_EQ(parse_bool("true"), true);
+    EXPECT_EQ(parse_bool("On"), true);
+    EXPECT_EQ(parse_bool("1"), true);
+    EXPECT_EQ(parse_bool("no"), false);
+    EXPECT_EQ(parse_bool("FALSE"), false);
+    EXPECT_FALSE(parse_bool(""));
+    EXPECT_FALSE(parse_bool("2"));
+}

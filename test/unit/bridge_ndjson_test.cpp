@@ -38,3 +38,15 @@ TEST(BridgeNdjson, Empty) {
     EXPECT_TRUE(split_ndjson("").empty());
     EXPECT_TRUE(split_ndjson("\n\n").empty());
 }
+
+TEST(BridgeNdjson, StopsOneLineAfterTheCap) {
+    std::string body;
+    for (int i = 0; i < 100; ++i)
+        body += "{}\n\n";
+    EXPECT_EQ(split_ndjson(body).size(), 100u);
+    auto lines = split_ndjson(body, 10);
+    ASSERT_EQ(lines.size(), 11u); // more than the cap: the caller refuses the body
+    EXPECT_EQ(lines[10].number, 21u);
+    EXPECT_EQ(split_ndjson(body, 100).size(), 100u); // exactly the cap is fine
+    EXPECT_EQ(split_ndjson(body, 0).size(), 1u);
+}

@@ -91,6 +91,23 @@ TEST(BridgeRouting, UnknownEntityListsTheKnownOnes) {
     EXPECT_NE(r.error.find("known entities: Order"), std::string::npos) << r.error;
 }
 
+TEST(BridgeRouting, AnUnauthenticatedCallerIsNotToldTheEntities) {
+    Catalog c = tpch();
+    c.entities.push_back({"Customer", ""});
+    for (EntitySources s : {EntitySources{"Invoice", "", "", ""}, EntitySources{},
+                            EntitySources{"OrderLineItem", "", "", ""}}) {
+        EntityResolution r = resolve_entity(c, s, false);
+        EXPECT_NE(r.kind, EntityResolution::Ok);
+        EXPECT_EQ(r.error.find("Customer"), std::string::npos) << r.error;
+        EXPECT_EQ(r.error.find("'Order'"), std::string::npos) << r.error;
+        EXPECT_EQ(r.error.find("Order,"), std::string::npos) << r.error;
+        EXPECT_NE(r.error.find("listed only to a caller with the token"), std::string::npos)
+            << r.error;
+    }
+    EXPECT_NE(resolve_entity(c, {"Invoice", "", "", ""}, false).error.find("'Invoice'"),
+              std::string::npos);
+}
+
 TEST(BridgeRouting, DerivedEntitiesCannotBeIngested) {
     EntityResolution r = resolve_entity(tpch(), {"OrderLineItem", "", "", ""});
     EXPECT_EQ(r.kind, EntityResolution::NotRoot);
