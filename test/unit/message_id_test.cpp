@@ -73,3 +73,27 @@ TEST(MessageId, ForkedChildDoesNotRepeatTheParentsIds) {
     EXPECT_EQ(status, 0);
     EXPECT_NE(std::string(buffer, 36), parent_id);
 }
+
+TEST(MessageId, ReplaySignature) {
+    const std::string key = "0123456789abcdef0123456789abcdef";
+    const std::string id = "b0000000-0000-4000-8000-000000000001";
+    std::string sig = replay_signature(key, id, "b0000000-0000-4000-8000-000000000001:replay:7",
+                                       "messages.ingest.Order");
+    EXPECT_EQ(sig.size(), 64u);
+    EXPECT_TRUE(replay_signature_valid(
+        key, sig, id, "b0000000-0000-4000-8000-000000000001:replay:7", "messages.ingest.Order"));
+    // Bound to the id, the Nats-Msg-Id, the subject and the key.
+    EXPECT_FALSE(replay_signature_valid(key, sig, "b0000000-0000-4000-8000-000000000002",
+                                        "b0000000-0000-4000-8000-000000000001:replay:7",
+                                        "messages.ingest.Order"));
+    EXPECT_FALSE(replay_signature_valid(key, sig, id, "other", "messages.ingest.Order"));
+    EXPECT_FALSE(replay_signature_valid(
+        key, sig, id, "b0000000-0000-4000-8000-000000000001:replay:7", "messages.ingest.Customer"));
+    EXPECT_FALSE(replay_signature_valid("another key", sig, id,
+                                        "b0000000-0000-4000-8000-000000000001:replay:7",
+                                        "messages.ingest.Order"));
+    EXPECT_FALSE(replay_signature_valid(key, "", id, "", ""));
+    // No key (a worker that could not read it): nothing is ever valid.
+    EXPECT_EQ(replay_signature("", id, "x", "y"), "");
+    EXPECT_FALSE(replay_signature_valid("", "", id, "x", "y"));
+}

@@ -62,3 +62,66 @@ TEST(StreamOptions, Routing) {
     EXPECT_EQ(dlq_subject(""), "messages.dlq.unknown");
     EXPECT_EQ(dlq_subject("a.b c"), "messages.dlq.a_b_c");
 }
+
+TEST(StreamOptions, IntegersAreNormalised) {
+    std::string out, error;
+    ASSERT_TRUE(
+        normalize_stream_options(R"({"workers": 2.0, "batch_size": "100", "max_age": "300000.0",
+                                             "max_deliver": 7, "entity": "Order", "routes": null})",
+                                 out, error))
+        << error;
+    EXPECT_EQ(
+        out,
+        R"({"batch_size":100,"entity":"Order","max_age":300000,"max_deliver":7,"routes":null,"workers":2})");
+    StreamOptions o;
+    ASSERT_TRUE(parse_stream_options(R"({"workers": "2"})", o, error)) << error;
+    EXPECT_EQ(o.workers, 2);
+    for (const char* bad : {R"({"workers": 2.5})", R"({"workers": "two"})", R"({"workers": true})",
+                            R"({"workers": "2x"})", R"({"workers": ""})", R"({"workers": [2]})",
+                            R"({"workers": "0x2"})", R"({"max_bytes": 1e30})",
+                            R"({"workers": "1e300"})", R"({"workers": {"n": 2}})"}) {
+        EXPECT_FALSE(normalize_stream_options(bad, out, error)) << bad;
+        EXPECT_NE(error.find("must be"), std::string::npos) << bad << ": " << error;
+    }
+    EXPECT_FALSE(normalize_stream_options(R"({"workers": "65"})", out, error));
+    EXPECT_NE(error.find("between 0 and 64"), std::string::npos) << error;
+}
+
+TEST(StreamOptions, RunAsAndTrustHeaders) {
+    StreamOptions o;
+    std::string error;
+    EXPECT_FALSE(o.trust_headers); // the default: headers do not route or name messages
+    ASSERT_TRUE(parse_stream_options(R"({"run_as": "ingester", "trust_headers": true})", o, error));
+    EXPECT_EQ(o.run_as, "ingester");
+    EXPECT_TRUE(o.trust_headers);
+    EXPECT_FALSE(parse_stream_options(R"({"run_as": ""})", o, error));
+    EXPECT_FALSE(parse_stream_options(R"({"run_as": 5})", o, error));
+    EXPECT_FALSE(parse_stream_options(R"({"trust_headers": "yes"})", o, error));
+}
+
+TEST(StreamOptions, NatsUrl) {
+    std::string error;
+    for (const char* good :
+         {"nats://127.0.0.1:4222", "tls://nats.example.com:4443", "127.0.0.1:4222", "localhost",
+          "nats://a:4222,nats://b:4222,nats://c:4222", "nats://a:4222, tls://b:4222",
+          "nats://user:secret@host:4222", "nats://[::1]:4222", "ws://h:8080", "NATS://h:1/"}) {
+        EXPECT_TRUE(valid_nats_url(good, error)) << good << ": " << error;
+    }
+    struct Bad {
+        const char* url;
+        const char* says;
+    };
+    for (const Bad& bad :
+         {Bad{"", "empty"}, Bad{"http://h:4222", "unknown scheme"}, Bad{"nats://h:0", "port"},
+          Bad{"nats://h:65536", "port"}, Bad{"nats://h:x", "port"}, Bad{"nats://h:", "empty port"},
+          Bad{"nats://", "no host"}, Bad{"nats://a:4222,", "server 2 is empty"},
+          Bad{"nats://h:4222/path", "path"}, Bad{"nats://h o:4222", "character"},
+          Bad{"nats://[::1:4222", "unclosed"}}) {
+        EXPECT_FALSE(valid_nats_url(bad.url, error)) << bad.url;
+        EXPECT_NE(error.find(bad.says), std::string::npos) << bad.url << ": " << error;
+    }
+    EXPECT_FALSE(valid_nats_url("nats://user:secret@h:99999", error));
+    EXPECT_EQ(error.find("secret"), std::string::npos) << error; // user info is never shown
+    StreamOptions o;
+    EXPECT_FALSE(parse_stream_options(R"({"nats_url": "nats://a:4222,,b"})", o, error));
+}

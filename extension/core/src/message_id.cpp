@@ -4,6 +4,9 @@
 #include <sys/random.h>
 #include <uuid/uuid.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -109,6 +112,40 @@ std::string random_uuid() {
     id[6] = (id[6] & 0x0f) | 0x40; // version 4
     id[8] = (id[8] & 0x3f) | 0x80; // RFC 4122 variant
     return unparse(id);
+}
+
+std::string replay_signature(std::string_view key, std::string_view message_id,
+                             std::string_view nats_msg_id, std::string_view subject) {
+    if (key.empty())
+        return {};
+    std::string data;
+    data.reserve(message_id.size() + nats_msg_id.size() + subject.size() + 2);
+    data.append(message_id).append(1, '\n').append(nats_msg_id).append(1, '\n').append(subject);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest,
+             &length) == nullptr)
+        return {};
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; i++) {
+        out.push_back(hex[digest[i] >> 4]);
+        out.push_back(hex[digest[i] & 15]);
+    }
+    return out;
+}
+
+bool replay_signature_valid(std::string_view key, std::string_view signature,
+                            std::string_view message_id, std::string_view nats_msg_id,
+                            std::string_view subject) {
+    std::string expected = replay_signature(key, message_id, nats_msg_id, subject);
+    if (expected.empty() || expected.size() != signature.size())
+        return false;
+    unsigned char differ = 0;
+    for (size_t i = 0; i < expected.size(); i++)
+        differ |= static_cast<unsigned char>(expected[i] ^ signature[i]);
+    return differ == 0;
 }
 
 } // namespace nomnom

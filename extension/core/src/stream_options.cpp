@@ -2,7 +2,9 @@
 
 #include <jansson.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 namespace nomnom {
@@ -12,14 +14,43 @@ struct JsonDeleter {
     void operator()(json_t* value) const { json_decref(value); }
 };
 
-bool get_integer(const char* key, json_t* value, int64_t min, int64_t max, int64_t& out,
-                 std::string& error) {
+// An integral number: 2, 2.0, or a string of one ("2", "2.0"). Nothing else (true, "two",
+// 2.5, 1e30) is.
+bool as_integer(json_t* value, int64_t& out) {
+    double real;
     if (json_is_integer(value)) {
         out = json_integer_value(value);
-    } else if (json_is_real(value) &&
-               std::floor(json_real_value(value)) == json_real_value(value)) {
-        out = static_cast<int64_t>(json_real_value(value));
+        return true;
+    }
+    if (json_is_real(value)) {
+        real = json_real_value(value);
+    } else if (json_is_string(value)) {
+        std::string text(json_string_value(value), json_string_length(value));
+        json_error_t ignored;
+        std::unique_ptr<json_t, JsonDeleter> number(
+            json_loadb(text.data(), text.size(), JSON_DECODE_ANY, &ignored));
+        if (!number || !json_is_number(number.get()) || text.empty() ||
+            text.find_first_not_of("-+0123456789.eE") != std::string::npos)
+            return false;
+        if (json_is_integer(number.get())) {
+            out = json_integer_value(number.get());
+            return true;
+        }
+        real = json_real_value(number.get());
     } else {
+        return false;
+    }
+    // 2^63 is the first double past int64_t.
+    if (!std::isfinite(real) || std::floor(real) != real || real < -9223372036854775808.0 ||
+        real >= 9223372036854775808.0)
+        return false;
+    out = static_cast<int64_t>(real);
+    return true;
+}
+
+bool get_integer(const char* key, json_t* value, int64_t min, int64_t max, int64_t& out,
+                 std::string& error) {
+    if (!as_integer(value, out)) {
         error = std::string("option \"") + key + "\" must be an integer";
         return false;
     }
@@ -126,10 +157,8 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
         if (k == "nats_url") {
             if (!get_string(key, value, out.nats_url, error))
                 return false;
-            if (out.nats_url.empty()) {
-                error = "option \"nats_url\" must not be empty";
+            if (!valid_nats_url(out.nats_url, error))
                 return false;
-            }
         } else if (k == "consumer") {
             if (!get_string(key, value, out.consumer, error))
                 return false;
@@ -196,6 +225,20 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
                 return false;
             }
             out.track_status = json_is_true(value);
+        } else if (k == "trust_headers") {
+            if (!json_is_boolean(value)) {
+                error = "option \"trust_headers\" must be true or false";
+                return false;
+            }
+            out.trust_headers = json_is_true(value);
+        } else if (k == "run_as") {
+            if (!get_string(key, value, out.run_as, error))
+                return false;
+            if (out.run_as.empty() || out.run_as.size() > 63 ||
+                out.run_as.find('\0') != std::string::npos) {
+                error = "option \"run_as\" must name a role";
+                return false;
+            }
         } else if (k == "entity") {
             if (!get_string(key, value, out.entity, error))
                 return false;
@@ -222,7 +265,8 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
             error = "unknown option \"" + k +
                     "\" (known: nats_url, consumer, workers, batch_size, max_wait_ms, "
                     "max_deliver, ack_wait_ms, dlq_stream, storage, replicas, max_age, "
-                    "max_bytes, duplicate_window, track_status, entity, routes)";
+                    "max_bytes, duplicate_window, track_status, entity, routes, run_as, "
+                    "trust_headers)";
             return false;
         }
     }
@@ -234,6 +278,143 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
         out.duplicate_window_ms > out.max_age_ms) {
         error = "option \"duplicate_window\" cannot be longer than \"max_age\"";
         return false;
+    }
+    return true;
+}
+
+bool normalize_stream_options(std::string_view json, std::string& normalized, std::string& error) {
+    StreamOptions ignored;
+    if (!parse_stream_options(json, ignored, error))
+        return false;
+    std::unique_ptr<json_t, JsonDeleter> root(
+        json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, nullptr));
+    if (!root)
+        return false;
+    static const char* const integer_options[] = {"workers",     "batch_size",  "max_wait_ms",
+                                                  "max_deliver", "ack_wait_ms", "replicas",
+                                                  "max_age",     "max_bytes",   "duplicate_window"};
+    for (const char* key : integer_options) {
+        json_t* value = json_object_get(root.get(), key);
+        int64_t n = 0;
+        if (value == nullptr || json_is_null(value) || json_is_integer(value))
+            continue;
+        if (!as_integer(value, n)) { // parse_stream_options accepted it: cannot happen
+            error = std::string("option \"") + key + "\" must be an integer";
+            return false;
+        }
+        json_object_set_new(root.get(), key, json_integer(n));
+    }
+    // json_dumpb into our own buffer: jansson's allocator may not be malloc's (the
+    // extension gives it palloc).
+    const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+    size_t size = json_dumpb(root.get(), nullptr, 0, flags);
+    if (size == 0) {
+        error = "out of memory";
+        return false;
+    }
+    normalized.assign(size, '\0');
+    json_dumpb(root.get(), &normalized[0], size, flags);
+    return true;
+}
+
+bool valid_nats_url(std::string_view url, std::string& error) {
+    if (url.empty()) {
+        error = "option \"nats_url\" must not be empty";
+        return false;
+    }
+    size_t start = 0;
+    int index = 0;
+    while (start <= url.size()) {
+        size_t comma = url.find(',', start);
+        std::string_view element = url.substr(
+            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        index++;
+        std::string where = "option \"nats_url\": server " + std::to_string(index);
+        // Leading and trailing blanks are allowed around a list element.
+        while (!element.empty() && (element.front() == ' ' || element.front() == '\t'))
+            element.remove_prefix(1);
+        while (!element.empty() && (element.back() == ' ' || element.back() == '\t'))
+            element.remove_suffix(1);
+        if (element.empty()) {
+            error = where + " is empty";
+            return false;
+        }
+        std::string_view rest = element;
+        size_t scheme_end = rest.find("://");
+        if (scheme_end != std::string_view::npos) {
+            std::string scheme(rest.substr(0, scheme_end));
+            for (char& c : scheme)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (scheme != "nats" && scheme != "tls" && scheme != "ws" && scheme != "wss") {
+                error = where + ": unknown scheme \"" + scheme +
+                        "\" (use nats://, tls://, ws:// or wss://)";
+                return false;
+            }
+            rest.remove_prefix(scheme_end + 3);
+        }
+        size_t at = rest.rfind('@');
+        if (at != std::string_view::npos)
+            rest.remove_prefix(at + 1); // user info: accepted, never shown
+        size_t slash = rest.find('/');
+        if (slash != std::string_view::npos && rest.substr(slash) != "/") {
+            error = where + " has a path: give host and port only";
+            return false;
+        }
+        rest = rest.substr(0, slash);
+        std::string_view host = rest;
+        std::string_view port;
+        if (!rest.empty() && rest.front() == '[') { // [IPv6]:port
+            size_t close = rest.find(']');
+            if (close == std::string_view::npos) {
+                error = where + ": unclosed '[' in the host";
+                return false;
+            }
+            host = rest.substr(1, close - 1);
+            std::string_view after = rest.substr(close + 1);
+            if (!after.empty()) {
+                if (after.front() != ':') {
+                    error = where + ": expected ':' after the IPv6 address";
+                    return false;
+                }
+                port = after.substr(1);
+                if (port.empty()) {
+                    error = where + ": empty port";
+                    return false;
+                }
+            }
+        } else {
+            size_t colon = rest.rfind(':');
+            if (colon != std::string_view::npos) {
+                host = rest.substr(0, colon);
+                port = rest.substr(colon + 1);
+                if (port.empty()) {
+                    error = where + ": empty port";
+                    return false;
+                }
+            }
+        }
+        if (host.empty()) {
+            error = where + " has no host";
+            return false;
+        }
+        for (char c : host) {
+            unsigned char u = static_cast<unsigned char>(c);
+            if (u <= ' ' || u == 0x7f || c == '/' || c == '?' || c == '#' || c == ',' || c == '@') {
+                error = where + ": the host has a character that cannot be in one";
+                return false;
+            }
+        }
+        if (!port.empty()) {
+            if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
+                std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
+                error = where + ": the port must be a number from 1 to 65535, not \"" +
+                        std::string(port) + "\"";
+                return false;
+            }
+        }
+        if (comma == std::string_view::npos)
+            break;
+        start = comma + 1;
     }
     return true;
 }

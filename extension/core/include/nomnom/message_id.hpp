@@ -24,6 +24,19 @@ std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequenc
 std::string message_uuid(std::string_view stream, uint64_t sequence, const char* nomnom_id,
                          const char* nats_msg_id);
 
+// What proves that a message carrying `Nomnom-Message-Id` was republished by
+// nomnom.replay_dead_letters, so that a stream that does not trust publisher headers still
+// lets a replayed message keep its id: hex HMAC-SHA256 under the database's replay key of the
+// id, the message's Nats-Msg-Id and its subject. Empty when the key is empty.
+std::string replay_signature(std::string_view key, std::string_view message_id,
+                             std::string_view nats_msg_id, std::string_view subject);
+
+// Whether `signature` is replay_signature(...) of these (in constant time; false for an
+// empty key).
+bool replay_signature_valid(std::string_view key, std::string_view signature,
+                            std::string_view message_id, std::string_view nats_msg_id,
+                            std::string_view subject);
+
 // A random (version 4) UUID.
 std::string random_uuid();
 

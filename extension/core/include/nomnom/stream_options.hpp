@@ -27,11 +27,29 @@ struct StreamOptions {
     bool track_status = true;
     std::string entity; // a fixed entity for every message, or empty
     std::vector<std::pair<std::string, std::string>> routes; // subject pattern -> entity
+    // The role the workers connect as (empty: nomnom's owner, for streams made before 0.2.0;
+    // create_stream records its caller).
+    std::string run_as;
+    // Whether the publisher's Nomnom-Entity and Nomnom-Message-Id headers are believed.
+    // Off: routing by subject and options only, ids from Nats-Msg-Id or the sequence.
+    bool trust_headers = false;
+    // Not an option: the database's replay key (nomnom.replay_key), which the worker fills in
+    // so that replayed dead letters keep their ids (message_id.hpp, replay_signature).
+    std::string replay_key;
 };
 
 // Parses a JSON object of options (effective or partial: missing keys keep their default).
 // Unknown keys, wrong types and out-of-range values are errors naming the option.
 bool parse_stream_options(std::string_view json, StreamOptions& out, std::string& error);
+
+// Validates a JSON object of options as parse_stream_options does and writes it back to
+// `normalized` with every integer option as a JSON integer (2, 2.0 and "2" become 2); a
+// null (alter_stream: back to the default) stays null.
+bool normalize_stream_options(std::string_view json, std::string& normalized, std::string& error);
+
+// A `nats_url` value: one URL or a comma-separated list, each [scheme://][user[:pass]@]host[:port]
+// with scheme nats, tls, ws or wss and a port from 1 to 65535. Errors never show user info.
+bool valid_nats_url(std::string_view url, std::string& error);
 
 // A JetStream stream or consumer name: non-empty, at most 255 bytes, no whitespace, '.', '*',
 // '>', '/' or '\\'.
@@ -43,8 +61,9 @@ bool valid_subject(std::string_view subject, bool allow_wildcards);
 // NATS subject matching: '*' matches one token, a final '>' one or more.
 bool subject_matches(std::string_view pattern, std::string_view subject);
 
-// Where a message goes: the Nomnom-Entity header when present, else the first matching
-// route, else the `entity` option, else the subject's last token.
+// Where a message goes: the Nomnom-Entity header when present (pass it only when the stream
+// trusts headers), else the first matching route, else the `entity` option, else the
+// subject's last token.
 std::string route_entity(const StreamOptions& options, std::string_view subject,
                          std::string_view entity_header);
 
