@@ -8,7 +8,7 @@
 CREATE TABLE nomnom.entity_catalog (
     name          text PRIMARY KEY,
     table_name    text NOT NULL,
-    parent        text REFERENCES nomnom.entity_catalog (name),
+    parent        text, -- an entity_catalog name: define_entity and drop_entity keep the link
     each_path     text,
     unique_fields text[] NOT NULL DEFAULT '{}',
     spec          jsonb NOT NULL,
@@ -170,7 +170,7 @@ COMMENT ON FUNCTION nomnom.drop_stream(text, boolean) IS
 
 CREATE FUNCTION nomnom.pause_stream(name text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE STRICT
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
     BEGIN
         UPDATE nomnom.stream_catalog c SET paused = true, updated_at = now() WHERE c.name = pause_stream.name;
@@ -186,7 +186,7 @@ COMMENT ON FUNCTION nomnom.pause_stream(text) IS
 
 CREATE FUNCTION nomnom.resume_stream(name text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE STRICT
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
     BEGIN
         UPDATE nomnom.stream_catalog c SET paused = false, updated_at = now() WHERE c.name = resume_stream.name;
@@ -237,7 +237,7 @@ COMMENT ON FUNCTION nomnom.replay_dead_letters(text, uuid[]) IS
 
 CREATE FUNCTION nomnom.purge_message_status(older_than interval)
     RETURNS bigint
-    LANGUAGE sql VOLATILE STRICT
+    LANGUAGE sql VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
     WITH gone AS (
         DELETE FROM nomnom.message_status
@@ -248,3 +248,51 @@ CREATE FUNCTION nomnom.purge_message_status(older_than interval)
     $$;
 COMMENT ON FUNCTION nomnom.purge_message_status(interval) IS
     'Deletes completed and dead-lettered message_status rows older than the interval; returns how many';
+
+------------------------------------------------------------------------------
+-- Privileges and backups (issue 13)
+------------------------------------------------------------------------------
+
+-- pg_dump keeps every message's fate: the exactly-once ledger and the dead letters
+-- (payloads included), so a restored database's workers resume exactly once.
+SELECT pg_catalog.pg_extension_config_dump('nomnom.message_status', '');
+SELECT pg_catalog.pg_extension_config_dump('nomnom.dead_letters', '');
+
+-- entity_catalog.parent has no foreign key: on a configuration table a self-reference makes
+-- pg_dump warn about circular foreign-key constraints (and its rows may not restore in
+-- order). define_entity and drop_entity keep the link.
+
+-- A replayed dead letter keeps its id on a stream that trusts no publisher headers: the
+-- replay signs (message id, Nats-Msg-Id, subject) with this key, the workers check it. Not
+-- dumped: a restored database makes its own key.
+CREATE TABLE nomnom.replay_key (
+    key text NOT NULL
+);
+COMMENT ON TABLE nomnom.replay_key IS
+    'The key (one row) that signs messages nomnom.replay_dead_letters republishes; readable by nomnom''s owner only';
+INSERT INTO nomnom.replay_key (key)
+    SELECT encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text
+                                    || gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex');
+REVOKE ALL ON nomnom.replay_key FROM PUBLIC;
+
+-- The schema is usable by everyone: nomnom.ingest and nomnom.preview run with the caller's
+-- rights on the entities' tables. Administration is for superusers and the roles they grant
+-- EXECUTE to.
+GRANT USAGE ON SCHEMA nomnom TO PUBLIC;
+REVOKE ALL ON nomnom.entity_catalog, nomnom.stream_catalog, nomnom.message_status,
+              nomnom.dead_letters FROM PUBLIC;
+-- Entity definitions are no secret (the writer reads them as the caller of ingest).
+GRANT SELECT ON nomnom.entity_catalog, nomnom.entities TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    nomnom.define_entity(jsonb, boolean),
+    nomnom.drop_entity(text),
+    nomnom.create_stream(text, text[], jsonb),
+    nomnom.alter_stream(text, jsonb),
+    nomnom.drop_stream(text, boolean),
+    nomnom.pause_stream(text),
+    nomnom.resume_stream(text),
+    nomnom.notify_stream_change(),
+    nomnom.worker_slots(),
+    nomnom.replay_dead_letters(text, uuid[]),
+    nomnom.purge_message_status(interval)
+    FROM PUBLIC;

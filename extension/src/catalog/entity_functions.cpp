@@ -7,10 +7,11 @@
 #include "pg/pg_prelude.hpp"
 
 #include "catalog/entity_registry.hpp"
+#include "catalog/entity_tables.hpp"
 #include "nomnom/entity_spec.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
-#include "catalog/entity_tables.hpp"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(nomnom_define_entity);
@@ -101,6 +102,7 @@ std::string define_entity(const std::string& spec_json, bool create_table) {
     const EntitySpec* parent = spec.is_root() ? nullptr : find_spec(all, spec.parent);
     ensure_table(spec, columns, parent, create_table);
 
+    AsOwner bookkeeping; // the catalog is nomnom's: its owner writes it
     spi_query("INSERT INTO nomnom.entity_catalog (name, table_name, parent, each_path, unique_fields, spec) "
               "VALUES ($1, $2, $3, $4, "
               "  ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> 'unique')), $5::jsonb) "
@@ -124,6 +126,7 @@ void drop_entity(const std::string& name) {
         fail("entity \"" + name + "\" has derived entities (" + *children[0][0] +
                  "): drop them first",
              ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST);
+    AsOwner bookkeeping;
     std::vector<TextRow> deleted =
         spi_query("DELETE FROM nomnom.entity_catalog WHERE name = $1 RETURNING name", {name});
     if (deleted.empty())

@@ -6,6 +6,10 @@
 #include "pg/pg_guard.hpp"
 #include "pg/spi_session.hpp"
 
+extern "C" {
+#include "utils/acl.h"
+}
+
 namespace nomnom {
 namespace {
 
@@ -101,6 +105,52 @@ void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, 
 
 } // namespace
 
+void check_table_privileges(const EntitySpec& spec, Oid relid, Oid role) {
+    struct Need {
+        AclMode mode;
+        const char* name;
+        bool columns; // column privileges may grant it
+    };
+    std::vector<Need> needs{{ACL_INSERT, "INSERT", true}};
+    bool has_key = !spec.unique.empty();
+    if (has_key && spec.on_conflict == OnConflict::Update)
+        needs.push_back({ACL_UPDATE, "UPDATE", true});
+    bool replaces = !spec.is_root() && spec.on_parent_update == OnParentUpdate::Replace;
+    if (replaces)
+        needs.push_back({ACL_DELETE, "DELETE", false});
+    if (has_key || replaces)
+        needs.push_back({ACL_SELECT, "SELECT", true});
+    for (const Need& need : needs) {
+        bool granted = false;
+        std::string role_name, table_name;
+        pg_call([&] {
+            granted = pg_class_aclcheck(relid, role, need.mode) == ACLCHECK_OK;
+            if (!granted && need.columns) {
+                granted = true;
+                for (const FieldSpec& field : spec.fields) {
+                    AttrNumber attnum = get_attnum(relid, field.name.c_str());
+                    if (attnum == InvalidAttrNumber ||
+                        pg_attribute_aclcheck(relid, attnum, role, need.mode) != ACLCHECK_OK) {
+                        granted = false;
+                        break;
+                    }
+                }
+            }
+            if (!granted) {
+                role_name = GetUserNameFromId(role, true) ? GetUserNameFromId(role, true) : "?";
+                char* nsp = get_namespace_name(get_rel_namespace(relid));
+                char* rel = get_rel_name(relid);
+                table_name = std::string(quote_identifier(nsp ? nsp : "?")) + "." +
+                             quote_identifier(rel ? rel : "?");
+            }
+        });
+        if (!granted)
+            fail("entity \"" + spec.name + "\": permission denied: role \"" + role_name +
+                     "\" lacks the " + need.name + " privilege on table " + table_name,
+                 ERRCODE_INSUFFICIENT_PRIVILEGE);
+    }
+}
+
 void ensure_table(const EntitySpec& spec, const std::vector<Column>& columns,
                   const EntitySpec* parent, bool create_table) {
     TableName table = resolve_table_name(spec.table);
@@ -112,6 +162,9 @@ void ensure_table(const EntitySpec& spec, const std::vector<Column>& columns,
         create(spec, columns, table);
     } else {
         check_existing(spec, columns, table);
+        Oid role = InvalidOid;
+        pg_call([&] { role = GetUserId(); });
+        check_table_privileges(spec, table.relid, role);
     }
     bool copies_parent_id = std::any_of(spec.fields.begin(), spec.fields.end(),
                                         [](const FieldSpec& f) { return f.from_parent == "id"; });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 #include "pg/subtransaction.hpp"
 
@@ -15,6 +16,11 @@ constexpr size_t kFlushAt = 1000;
 struct QueuedMessage {
     std::unique_ptr<PreparedMessage> prepared;
     SubTransactionId subtransaction; // dropped if this subtransaction aborts
+    // Who called ingest: the rows are written with this user's rights (and security
+    // context), not those of whoever is current when the statement ends (a SECURITY
+    // DEFINER function's owner, say).
+    Oid user;
+    int security_context;
 };
 
 std::vector<QueuedMessage> queue;
@@ -34,11 +40,8 @@ void discard(SubTransactionId from) {
         MemoryContextReset(datum_context);
 }
 
-void write_queue(std::vector<QueuedMessage>& batch) {
-    SpiSession spi;
-    std::vector<PreparedMessage*> messages;
-    for (QueuedMessage& queued : batch)
-        messages.push_back(queued.prepared.get());
+// Writes one run of messages queued by the same user, as that user.
+void write_run(std::vector<PreparedMessage*>& messages) {
     if (messages.size() == 1) {
         write_prepared(messages);
         return;
@@ -50,6 +53,29 @@ void write_queue(std::vector<QueuedMessage>& batch) {
         return;
     for (PreparedMessage* message : messages)
         write_prepared({message});
+}
+
+// Restores the user and security context of the flush when the scope ends.
+struct UserScope {
+    UserScope() { GetUserIdAndSecContext(&user, &context); }
+    ~UserScope() { SetUserIdAndSecContext(user, context); }
+    Oid user;
+    int context;
+};
+
+void write_queue(std::vector<QueuedMessage>& batch) {
+    SpiSession spi;
+    UserScope flusher;
+    for (size_t start = 0; start < batch.size();) {
+        size_t end = start;
+        std::vector<PreparedMessage*> messages;
+        while (end < batch.size() && batch[end].user == batch[start].user &&
+               batch[end].security_context == batch[start].security_context)
+            messages.push_back(batch[end++].prepared.get());
+        SetUserIdAndSecContext(batch[start].user, batch[start].security_context);
+        write_run(messages);
+        start = end;
+    }
 }
 
 void executor_finish(QueryDesc* query) {
@@ -105,7 +131,9 @@ void ingest_enqueue(const MessageToWrite& message) {
     {
         FlagScope scope(enqueuing);
         SpiSession spi;
-        QueuedMessage queued{prepare_message(message, datum_context), GetCurrentSubTransactionId()};
+        QueuedMessage queued{prepare_message(message, datum_context), GetCurrentSubTransactionId(),
+                             InvalidOid, 0};
+        GetUserIdAndSecContext(&queued.user, &queued.security_context);
         queue.push_back(std::move(queued));
     }
     if (queue.size() >= kFlushAt)

@@ -4,6 +4,7 @@
 #include "nomnom/message_id.hpp"
 #include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 #include "streams/jetstream_client.hpp"
 #include "streams/options.hpp"
@@ -178,6 +179,20 @@ void close_replay_connection(XactEvent event, void*) {
     }
 }
 
+// The replay signature (message_id.hpp) into `out` (65 bytes); false when it cannot be made.
+bool cpp_replay_signature(const char* key, const char* id, const char* nats_msg_id,
+                          const char* subject, char* out, size_t outlen) noexcept {
+    try {
+        std::string signature = nomnom::replay_signature(key, id, nats_msg_id, subject);
+        if (signature.empty() || signature.size() >= outlen)
+            return false;
+        memcpy(out, signature.c_str(), signature.size() + 1);
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
 // Runs a statement of the replay that must do what it says.
 void replay_execute(const char* sql, Datum id, int expected) {
     Oid types[1] = {TEXTOID};
@@ -213,6 +228,9 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     }
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
+    // The dead letters are nomnom's: its owner reads and settles them (EXECUTE on this
+    // function is what lets a role replay).
+    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
     int rc = SPI_execute_with_args(
         "SELECT d.message_id::text, d.subject, d.payload, d.payload_bytes, d.headers::text, "
         "       coalesce(s.options::text, nomnom.effective_stream_options('{}')::text) "
@@ -225,6 +243,12 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
         elog(ERROR, "nomnom: reading dead letters failed: %s", SPI_result_code_string(rc));
     SPITupleTable* rows = SPI_tuptable;
     uint64 nrows = SPI_processed;
+    // The key that lets a replayed message keep its id on a stream that trusts no headers.
+    rc = SPI_execute("SELECT key FROM nomnom.replay_key LIMIT 1", true, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("nomnom: the replay key (nomnom.replay_key) is missing")));
+    char* replay_key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
     int64 replayed = 0;
     ReplayConnection& conn = replay_connection;
@@ -279,7 +303,8 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
                                             "LATERAL jsonb_array_elements_text(CASE "
                                             "jsonb_typeof(h.value) WHEN 'array' THEN h.value "
                                             "ELSE jsonb_build_array(h.value) END) v(value) WHERE "
-                                            "h.key NOT IN ('Nats-Msg-Id', 'Nomnom-Message-Id')",
+                                            "h.key NOT IN ('Nats-Msg-Id', 'Nomnom-Message-Id', "
+                                            "'Nomnom-Replay-Signature')",
                                             1, htypes, hargs, nullptr, true, 0);
             if (hrc != SPI_OK_SELECT) {
                 natsMsg_Destroy(msg);
@@ -300,6 +325,12 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
             s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
+        char signature[128];
+        if (s == NATS_OK && !cpp_replay_signature(replay_key, id, msg_id, subject, signature,
+                                                  sizeof signature))
+            s = NATS_NO_MEMORY;
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, "Nomnom-Replay-Signature", signature);
         if (s == NATS_OK) {
             s = nn_publish(conn.js, msg, 5000, err, sizeof err);
         } else {
@@ -328,6 +359,7 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
     nn_disconnect(conn.nc, conn.js, 1000);
     conn.nc = nullptr;
     conn.js = nullptr;
+    nomnom::restore(saved);
     SPI_finish();
     PG_RETURN_INT64(replayed);
 }

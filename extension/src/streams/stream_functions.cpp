@@ -2,12 +2,15 @@
 // worker_slots (replay_dead_letters is in dead_letters.cpp).
 // PostgreSQL-style code; NATS through the status-code functions of nats_glue, whose objects
 // are destroyed before any error is raised.
+#include "pg/role_scope.hpp"
 #include "streams/jetstream_client.hpp"
 #include "workers/shmem.hpp"
 
 #include "nomnom/stream_options.hpp"
 
 extern "C" {
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 }
 
@@ -35,6 +38,25 @@ bool cpp_parse_into(const char* json, nomnom::StreamOptions* out, char* err,
     return false;
 }
 
+// The options as given, checked, with integer options as integers (malloc'd: the caller
+// copies and frees it); nullptr and `err` when they are not valid.
+char* cpp_normalize(const char* json, char* err, size_t errlen) noexcept {
+    try {
+        std::string normalized, error;
+        if (nomnom::normalize_stream_options(json, normalized, error)) {
+            char* copy = static_cast<char*>(malloc(normalized.size() + 1));
+            if (copy == nullptr)
+                throw std::bad_alloc();
+            memcpy(copy, normalized.c_str(), normalized.size() + 1);
+            return copy;
+        }
+        snprintf(err, errlen, "%s", error.c_str());
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+    }
+    return nullptr;
+}
+
 bool cpp_valid_name(const char* name) noexcept {
     try {
         return nomnom::valid_jetstream_name(name);
@@ -60,6 +82,100 @@ nomnom::StreamOptions* new_options(void) {
     callback->arg = options;
     MemoryContextRegisterResetCallback(CurrentMemoryContext, callback);
     return options;
+}
+
+// `options` checked and normalised (2.0 and "2" stored as 2); an error names what is wrong.
+Jsonb* normalized_options(Jsonb* options) {
+    char* text = JsonbToCString(nullptr, &options->root, VARSIZE(options));
+    char err[1024];
+    char* normalized = cpp_normalize(text, err, sizeof err);
+    if (normalized == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
+    char* copy = pstrdup(normalized);
+    free(normalized);
+    return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+}
+
+// A stream's workers connect as its run_as role: naming one needs membership in it (a
+// superuser is a member of every role), and the role must be able to log in.
+void check_may_run_as(const char* role_name) {
+    Oid role = get_role_oid(role_name, true);
+    if (!OidIsValid(role))
+        ereport(ERROR,
+                (errcode(ERRCODE_UNDEFINED_OBJECT),
+                 errmsg("nomnom: option \"run_as\": role \"%s\" does not exist", role_name)));
+    if (!is_member_of_role(GetUserId(), role))
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("nomnom: permission denied to run a stream as role \"%s\"", role_name),
+                 errdetail("Only members of role \"%s\" may name it in \"run_as\" or change a "
+                           "stream that runs as it.",
+                           role_name)));
+    HeapTuple tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+    bool can_login =
+        HeapTupleIsValid(tuple) && reinterpret_cast<Form_pg_authid>(GETSTRUCT(tuple))->rolcanlogin;
+    if (HeapTupleIsValid(tuple))
+        ReleaseSysCache(tuple);
+    if (!can_login)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("nomnom: option \"run_as\": role \"%s\" cannot log in", role_name),
+                        errdetail("The stream's workers connect to the database as this role."),
+                        errhint("ALTER ROLE %s LOGIN, or name another role.",
+                                quote_identifier(role_name))));
+}
+
+// The run_as of a stored stream (NULL: none recorded, the stream runs as nomnom's owner),
+// and whether the stream exists. SPI connected; reads as nomnom's owner.
+bool stored_run_as(const char* name, char** run_as, bool lock) {
+    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(name)};
+    int rc =
+        SPI_execute_with_args(lock ? "SELECT c.options->>'run_as' FROM nomnom.stream_catalog c "
+                                     "WHERE c.name = $1 FOR UPDATE"
+                                   : "SELECT c.options->>'run_as' FROM nomnom.stream_catalog c "
+                                     "WHERE c.name = $1",
+                              1, types, values, nullptr, false, 1);
+    nomnom::restore(saved);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "nomnom: reading the stream failed: %s", SPI_result_code_string(rc));
+    *run_as = nullptr;
+    if (SPI_processed == 0)
+        return false;
+    *run_as = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    return true;
+}
+
+// Changing a stream needs membership in the role it runs as (nomnom's owner when it names
+// none: a stream from before run_as existed).
+void check_may_change(const char* run_as) {
+    if (run_as != nullptr) {
+        check_may_run_as(run_as);
+    } else if (!superuser()) {
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("nomnom: permission denied to change a stream without \"run_as\""),
+                 errdetail("Its workers run as nomnom's owner: only a superuser may change it.")));
+    }
+}
+
+// `options` with run_as filled in: the caller when it names none.
+Jsonb* with_run_as(Jsonb* options) {
+    Oid types[1] = {JSONBOID};
+    Datum values[1] = {JsonbPGetDatum(options)};
+    int rc = SPI_execute_with_args(
+        "SELECT CASE WHEN $1 ? 'run_as' THEN $1 "
+        "ELSE $1 || jsonb_build_object('run_as', current_user::text) END, $1->>'run_as'",
+        1, types, values, nullptr, true, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "nomnom: filling in run_as failed");
+    bool isnull;
+    Jsonb* result =
+        DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    char* named = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+    if (named != nullptr)
+        check_may_run_as(named);
+    return result;
 }
 
 // Effective options (defaults filled in by nomnom.effective_stream_options), validated.
@@ -159,6 +275,11 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
 
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
+    // Every check before any network I/O: the options, the roles, the stream it replaces.
+    options_arg = with_run_as(normalized_options(options_arg));
+    char* previous_run_as = nullptr;
+    if (stored_run_as(name, &previous_run_as, true))
+        check_may_change(previous_run_as);
     nomnom::StreamOptions* options = effective_options(options_arg, nullptr);
     if (strcmp(options->dlq_stream.c_str(), name) == 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -169,12 +290,14 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
     Oid types[3] = {TEXTOID, TEXTARRAYOID, JSONBOID};
     Datum values[3] = {CStringGetTextDatum(name), PointerGetDatum(subjects_array),
                        JsonbPGetDatum(options_arg)};
+    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
     int rc = SPI_execute_with_args(
         "INSERT INTO nomnom.stream_catalog (name, subjects, options) VALUES ($1, $2, $3) "
         "ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects, options = "
         "EXCLUDED.options, "
         "updated_at = now()",
         3, types, values, nullptr, false, 0);
+    nomnom::restore(saved);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "nomnom: recording the stream failed: %s", SPI_result_code_string(rc));
     SPI_finish();
@@ -187,13 +310,40 @@ Datum nomnom_alter_stream(PG_FUNCTION_ARGS) {
     Jsonb* changes = PG_GETARG_JSONB_P(1);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
+    // Every check before any network I/O: who may change it, the options, the new role.
+    char* run_as = nullptr;
+    if (!stored_run_as(name, &run_as, true))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("nomnom: stream \"%s\" does not exist", name)));
+    check_may_change(run_as);
+    changes = normalized_options(changes);
+    {
+        // run_as: null gives the stream to its caller, never back to nomnom's owner.
+        Oid types[1] = {JSONBOID};
+        Datum values[1] = {JsonbPGetDatum(changes)};
+        int rc = SPI_execute_with_args(
+            "SELECT CASE WHEN $1 ? 'run_as' AND $1->'run_as' = 'null' "
+            "THEN $1 || jsonb_build_object('run_as', current_user::text) ELSE $1 END, "
+            "$1->>'run_as'",
+            1, types, values, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "nomnom: reading the changes failed");
+        bool isnull;
+        changes =
+            DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        char* named = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        if (named != nullptr)
+            check_may_run_as(named);
+    }
     Oid types[2] = {TEXTOID, JSONBOID};
     Datum values[2] = {CStringGetTextDatum(name), JsonbPGetDatum(changes)};
     // A JSON null removes an option (back to its default).
+    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
     int rc = SPI_execute_with_args("UPDATE nomnom.stream_catalog c SET options = "
                                    "jsonb_strip_nulls(c.options || $2), updated_at = now() "
                                    "WHERE c.name = $1 RETURNING c.subjects, c.options",
                                    2, types, values, nullptr, false, 0);
+    nomnom::restore(saved);
     if (rc != SPI_OK_UPDATE_RETURNING)
         elog(ERROR, "nomnom: updating the stream failed: %s", SPI_result_code_string(rc));
     if (SPI_processed != 1)
@@ -218,11 +368,16 @@ Datum nomnom_drop_stream(PG_FUNCTION_ARGS) {
     bool delete_jetstream = PG_GETARG_BOOL(1);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom: SPI_connect failed");
+    char* run_as = nullptr;
+    if (stored_run_as(name, &run_as, true))
+        check_may_change(run_as);
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
+    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
     int rc = SPI_execute_with_args(
         "DELETE FROM nomnom.stream_catalog c WHERE c.name = $1 RETURNING c.options", 1, types,
         values, nullptr, false, 0);
+    nomnom::restore(saved);
     if (rc != SPI_OK_DELETE_RETURNING)
         elog(ERROR, "nomnom: dropping the stream failed: %s", SPI_result_code_string(rc));
     if (SPI_processed != 1)

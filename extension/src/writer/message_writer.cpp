@@ -6,13 +6,15 @@
 #include <map>
 #include <unordered_set>
 
+#include "catalog/entity_tables.hpp"
 #include "nomnom/mapper.hpp"
-#include "writer/batch_rows.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/pg_text.hpp"
-#include "writer/plain_first.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/signal_safe_thread.hpp"
 #include "pg/spi_session.hpp"
+#include "writer/batch_rows.hpp"
+#include "writer/plain_first.hpp"
 
 namespace nomnom {
 namespace {
@@ -105,6 +107,9 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
         nulls[5] = m.stream_seq <= 0;
     });
     std::vector<Datum> params = {batch.handle()};
+    // message_status is nomnom's bookkeeping: written with its owner's rights, so that the
+    // caller of ingest (or a stream's run_as role) needs rights on its own tables only.
+    AsOwner bookkeeping;
     if (plain_claim.worth_trying(messages.size())) {
         if (plain_claim_plan == nullptr)
             plain_claim_plan = prepare_claim(kClaimInsert);
@@ -239,6 +244,18 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
         fresh.push_back(message);
         if (message->message.track_status)
             to_claim.push_back(message);
+    }
+    // The rows are written with the current user's rights (ingest's caller, a stream's
+    // run_as role): what it may not do is a data error naming the privilege and the table,
+    // before anything is claimed.
+    {
+        std::unordered_set<const ResolvedTree*> checked;
+        Oid user = InvalidOid;
+        pg_call([&] { user = GetUserId(); });
+        for (PreparedMessage* message : fresh)
+            if (message->tree && checked.insert(message->tree.get()).second)
+                for (const ResolvedEntity& entity : message->tree->entities)
+                    check_table_privileges(*entity.spec, entity.relid, user);
     }
     std::unordered_set<std::string> claimed;
     bool all_claimed = to_claim.empty() || claim(to_claim, claimed);
