@@ -12,8 +12,6 @@ PACKAGES=(
     libnats-dev nats-server
     # libraries of the extension, the core and the bridge (rapidjson-dev: headers only)
     libjansson-dev rapidjson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
-    # libcrypto (HMAC-SHA256 for replayed messages' ids)
-    libssl-dev
     # build and unit tests
     g++ make cmake pkg-config libgtest-dev
     # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),

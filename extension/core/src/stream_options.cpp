@@ -1,5 +1,7 @@
 #include "nomnom/stream_options.hpp"
 
+#include "nomnom/nats_connect.hpp"
+
 #include <jansson.h>
 
 #include <cctype>
@@ -322,32 +324,20 @@ bool valid_nats_url(std::string_view url, std::string& error) {
         error = "option \"nats_url\" must not be empty";
         return false;
     }
-    size_t start = 0;
-    int index = 0;
-    while (start <= url.size()) {
-        size_t comma = url.find(',', start);
-        std::string_view element = url.substr(
-            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        index++;
-        std::string where = "option \"nats_url\": server " + std::to_string(index);
-        // Leading and trailing blanks are allowed around a list element.
-        while (!element.empty() && (element.front() == ' ' || element.front() == '\t'))
-            element.remove_prefix(1);
-        while (!element.empty() && (element.back() == ' ' || element.back() == '\t'))
-            element.remove_suffix(1);
-        if (element.empty()) {
-            error = where + " is empty";
-            return false;
-        }
-        std::string_view rest = element;
+    std::vector<std::string> servers;
+    if (!split_server_list(url, servers, error)) { // an empty entry, whitespace in a URL
+        error = "option \"nats_url\": " + error;
+        return false;
+    }
+    for (size_t index = 0; index < servers.size(); index++) {
+        std::string_view rest = servers[index];
+        std::string where = "option \"nats_url\": server " + std::to_string(index + 1) + " (" +
+                            redact_urls(rest) + ")";
         size_t scheme_end = rest.find("://");
         if (scheme_end != std::string_view::npos) {
-            std::string scheme(rest.substr(0, scheme_end));
-            for (char& c : scheme)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (scheme != "nats" && scheme != "tls" && scheme != "ws" && scheme != "wss") {
-                error = where + ": unknown scheme \"" + scheme +
-                        "\" (use nats://, tls://, ws:// or wss://)";
+            std::string_view scheme = rest.substr(0, scheme_end);
+            if (scheme != "nats" && scheme != "tls") { // what nats_connect accepts
+                error = where + ": unknown scheme (use nats:// or tls://)";
                 return false;
             }
             rest.remove_prefix(scheme_end + 3);
@@ -363,6 +353,7 @@ bool valid_nats_url(std::string_view url, std::string& error) {
         rest = rest.substr(0, slash);
         std::string_view host = rest;
         std::string_view port;
+        bool has_port = false;
         if (!rest.empty() && rest.front() == '[') { // [IPv6]:port
             size_t close = rest.find(']');
             if (close == std::string_view::npos) {
@@ -377,20 +368,14 @@ bool valid_nats_url(std::string_view url, std::string& error) {
                     return false;
                 }
                 port = after.substr(1);
-                if (port.empty()) {
-                    error = where + ": empty port";
-                    return false;
-                }
+                has_port = true;
             }
         } else {
             size_t colon = rest.rfind(':');
             if (colon != std::string_view::npos) {
                 host = rest.substr(0, colon);
                 port = rest.substr(colon + 1);
-                if (port.empty()) {
-                    error = where + ": empty port";
-                    return false;
-                }
+                has_port = true;
             }
         }
         if (host.empty()) {
@@ -399,22 +384,19 @@ bool valid_nats_url(std::string_view url, std::string& error) {
         }
         for (char c : host) {
             unsigned char u = static_cast<unsigned char>(c);
-            if (u <= ' ' || u == 0x7f || c == '/' || c == '?' || c == '#' || c == ',' || c == '@') {
+            if (u <= ' ' || u == 0x7f || c == '/' || c == '?' || c == '#' || c == '@') {
                 error = where + ": the host has a character that cannot be in one";
                 return false;
             }
         }
-        if (!port.empty()) {
-            if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
-                std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
-                error = where + ": the port must be a number from 1 to 65535, not \"" +
-                        std::string(port) + "\"";
-                return false;
-            }
+        if (has_port &&
+            (port.empty() || port.size() > 5 ||
+             port.find_first_not_of("0123456789") != std::string_view::npos ||
+             std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535)) {
+            error = where + ": the port must be a number from 1 to 65535, not \"" +
+                    std::string(port) + "\"";
+            return false;
         }
-        if (comma == std::string_view::npos)
-            break;
-        start = comma + 1;
     }
     return true;
 }

@@ -47,8 +47,9 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
 // null (alter_stream: back to the default) stays null.
 bool normalize_stream_options(std::string_view json, std::string& normalized, std::string& error);
 
-// A `nats_url` value: one URL or a comma-separated list, each [scheme://][user[:pass]@]host[:port]
-// with scheme nats, tls, ws or wss and a port from 1 to 65535. Errors never show user info.
+// A `nats_url` value: one URL or a comma-separated list (split_server_list), each
+// [nats:// | tls://][user[:pass]@]host[:port] with a port from 1 to 65535. Errors name the
+// server by its place and show it redacted (redact_urls): never its user info.
 bool valid_nats_url(std::string_view url, std::string& error);
 
 // A JetStream stream or consumer name: non-empty, at most 255 bytes, no whitespace, '.', '*',
