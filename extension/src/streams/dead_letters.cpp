@@ -326,8 +326,8 @@ Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
         char signature[128];
-        if (s == NATS_OK && !cpp_replay_signature(replay_key, id, msg_id, subject, signature,
-                                                  sizeof signature))
+        if (s == NATS_OK &&
+            !cpp_replay_signature(replay_key, id, msg_id, subject, signature, sizeof signature))
             s = NATS_NO_MEMORY;
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Replay-Signature", signature);
