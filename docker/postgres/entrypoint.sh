@@ -85,32 +85,38 @@ initialise() {
     log "shared_preload_libraries = 'nomnom', nomnom.database = '$database'"
 }
 
-# define_entities DIR: JSON specs and YAML files, in passes (a child needs its parent, and
-# the files come in name order): whatever fails is tried again while a pass makes progress.
+# define_entities DIR: the YAML files first, all in one nomnom.import_yaml call (one
+# transaction; the original's files may come in any order, parents after children), then
+# the JSON specs in passes (a child needs its parent, and the files come in name order):
+# whatever fails is tried again while a pass makes progress.
 define_entities() {
-    local dir=$1 spec out
-    local -a pending left errors
+    local dir=$1 spec out yaml=''
+    local -a yamls pending left errors
     shopt -s nullglob
-    pending=("$dir"/*.json "$dir"/*.yaml "$dir"/*.yml)
+    yamls=("$dir"/*.yaml "$dir"/*.yml)
+    pending=("$dir"/*.json)
     shopt -u nullglob
-    ((${#pending[@]} > 0)) || return 0
-    for spec in "${pending[@]}"; do
-        [[ $spec == *.json ]] && continue
+    if ((${#yamls[@]} > 0)); then
         sql -d "$database" -At -c "SELECT to_regproc('nomnom.import_yaml') IS NOT NULL" |
-            grep -q t || die "$spec is YAML, but this nomnom has no nomnom.import_yaml"
-        break
-    done
+            grep -q t || die "${yamls[0]} is YAML, but this nomnom has no nomnom.import_yaml"
+        for spec in "${yamls[@]}"; do
+            yaml+=$'---\n'"$(<"$spec")"$'\n'
+        done
+        out=$(sql -d "$database" -At -v yaml="$yaml" 2>&1 \
+            <<<"SELECT string_agg(n, ', ') FROM nomnom.import_yaml(:'yaml') AS n;") ||
+            die "could not import ${yamls[*]}: $out"
+        log "defined entities $out from ${yamls[*]}"
+    fi
     while ((${#pending[@]} > 0)); do
         left=() errors=()
         for spec in "${pending[@]}"; do
-            if [[ $spec == *.json ]]; then
-                out=$(sql -d "$database" -At -v spec="$(<"$spec")" 2>&1 \
-                    <<<"SELECT nomnom.define_entity(:'spec'::jsonb);") || { left+=("$spec"); errors+=("$spec: $out"); continue; }
+            if out=$(sql -d "$database" -At -v spec="$(<"$spec")" 2>&1 \
+                <<<"SELECT nomnom.define_entity(:'spec'::jsonb);"); then
+                log "defined entity $out from $spec"
             else
-                out=$(sql -d "$database" -At -v spec="$(<"$spec")" 2>&1 \
-                    <<<"SELECT string_agg(n, ', ') FROM nomnom.import_yaml(:'spec') AS n;") || { left+=("$spec"); errors+=("$spec: $out"); continue; }
+                left+=("$spec")
+                errors+=("$spec: $out")
             fi
-            log "defined entity $out from $spec"
         done
         if ((${#left[@]} == ${#pending[@]})); then
             printf 'nomnom-postgres: could not define %s\n' "${errors[@]}" >&2
