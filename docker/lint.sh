@@ -93,7 +93,9 @@ else
     skip "dockerfile-utils: not installed (docker/lint.sh --install-tools)"
 fi
 if dfl=$(find_tool dockerfilelint); then
-    for f in "${dockerfiles[@]}"; do check "dockerfilelint ${f#"$here"/}" "$dfl" "$f"; done
+    for f in "${dockerfiles[@]}"; do
+        check "dockerfilelint ${f#"$here"/}" "$dfl" -c "$here/lint" "$f"
+    done
 else
     skip "dockerfilelint: not installed (docker/lint.sh --install-tools)"
 fi
