@@ -394,3 +394,21 @@ TEST(JsonPath, AMemberIsFoundFromAnyHint) {
     EXPECT_EQ(JsonDocument::to_json(root->member("c", root->member("b"))), "[4,5]");
     EXPECT_EQ(JsonDocument::to_json(root->member("a", root->member("c"))), "1");
 }
+
+TEST(JsonDocument, RawControlCharactersInLongStringsAreRejected) {
+    // Found by test/fuzz/json_document.cpp: RapidJSON 1.1.0's SSE2 string scan stops only at
+    // bytes up to 0x19, so a raw 0x1A-0x1F inside a string scanned 16 bytes at a time was
+    // accepted; jansson (and the bridge) refuse every raw control character.
+    JsonDocument doc;
+    std::string error;
+    for (int c = 0x01; c < 0x20; ++c) {
+        for (size_t offset : {0, 5, 16, 31, 40}) {
+            std::string text = "{\"key\": \"" + std::string(offset, 'a') +
+                               std::string(1, static_cast<char>(c)) + std::string(40, 'b') + "\"}";
+            EXPECT_FALSE(doc.parse(text, error)) << "byte " << c << " at " << offset;
+            EXPECT_EQ(error, jansson_error(text)) << "byte " << c << " at " << offset;
+        }
+    }
+    EXPECT_TRUE(doc.parse("{\"key\": \"" + std::string(40, 'a') + "\\u001f\"}", error)) << error;
+    EXPECT_EQ(doc.root()->member("key")->text(), std::string(40, 'a') + "\x1f");
+}

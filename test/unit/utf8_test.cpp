@@ -77,3 +77,18 @@ TEST(Utf8, ChecksWholeTextsAtEveryOffsetOfTheEightByteSteps) {
         }
     }
 }
+
+TEST(Utf8, JsonPrescanRefusesHighControlCharacters) {
+    const std::string ascii = "plain ASCII, longer than eight bytes";
+    EXPECT_TRUE(is_valid_utf8_json_prescan(ascii + "\t\n\r\x01\x17" + ascii));
+    EXPECT_TRUE(is_valid_utf8_json_prescan("h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac"));
+    for (int c = 0x18; c <= 0x1f; ++c)
+        for (size_t offset = 0; offset < 17; ++offset) {
+            std::string text = ascii.substr(0, offset) + static_cast<char>(c) + ascii;
+            EXPECT_FALSE(is_valid_utf8_json_prescan(text)) << c << " at " << offset;
+            EXPECT_TRUE(is_valid_utf8(text));
+        }
+    EXPECT_FALSE(is_valid_utf8_json_prescan(ascii + "\xc3"));
+    // Bytes next to the range, and UTF-8 continuation bytes that xor into it, are fine.
+    EXPECT_TRUE(is_valid_utf8_json_prescan(ascii + "\x17 \x20 \xc2\x98 \xc2\x9f" + ascii));
+}

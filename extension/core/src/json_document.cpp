@@ -31,9 +31,12 @@ constexpr size_t kMaxDepth = 2048;
 // Numbers as their text, strings unescaped in place. RapidJSON's recursive parser (a tenth
 // fewer instructions than its iterative one) goes no deeper than kMaxDepth containers: the
 // handler refuses the next one before RapidJSON descends into it. The UTF-8 of a text is
-// checked before the parse (is_valid_utf8): RapidJSON's own check goes a byte at a time and
-// turns its 16-byte string scan off. Only a text that fails it is parsed with RapidJSON's
-// check, for the same outcome as before (jansson's error message).
+// checked before the parse (is_valid_utf8_json_prescan): RapidJSON's own check goes a byte at
+// a time and turns its 16-byte string scan off. Only a text that fails it is parsed with
+// RapidJSON's check, for the same outcome as before (jansson's error message). The prescan
+// also refuses raw bytes 0x18-0x1F, which the 16-byte scan misses from 0x1A (RapidJSON
+// 1.1.0 compares with 0x19): such a text too goes through the byte-at-a-time parse, which
+// rejects it.
 constexpr unsigned kParseFlags = rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseInsituFlag;
 constexpr unsigned kValidatingParseFlags = kParseFlags | rapidjson::kParseValidateEncodingFlag;
@@ -320,9 +323,9 @@ bool JsonDocument::parse(std::string_view text, std::string& error) {
     JsonBuilder builder(nodes_, has_escapes);
     rapidjson::InsituStringStream stream(text_.data());
     rapidjson::Reader reader;
-    rapidjson::ParseResult result =
-        is_valid_utf8(text) ? reader.Parse<kParseFlags>(stream, builder)
-                            : reader.Parse<kValidatingParseFlags>(stream, builder);
+    rapidjson::ParseResult result = is_valid_utf8_json_prescan(text)
+                                        ? reader.Parse<kParseFlags>(stream, builder)
+                                        : reader.Parse<kValidatingParseFlags>(stream, builder);
     if (result)
         return true;
     nodes_.clear();

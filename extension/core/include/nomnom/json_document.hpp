@@ -10,8 +10,9 @@
 //
 // It accepts exactly what jansson accepts with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
 // JSON_DECODE_INT_AS_REAL (the bridge checks documents against that), and a rejected text gets
-// jansson's error message. One exception, see json_document.cpp: a zero with a huge exponent,
-// such as 0e309, which RapidJSON deems too big.
+// jansson's error message. Exceptions, where this one is the stricter: a zero with a huge
+// exponent, such as 0e309, which RapidJSON deems too big (see json_document.cpp); and a raw
+// NUL byte, which jansson's reader skips in some places (test/fuzz/json_document.cpp).
 #pragma once
 
 #include <cstdint>
