@@ -26,7 +26,7 @@ EXTRA_CLEAN += $(OBJS:.o=.d)
 
 BUILD_DIR ?= build
 
-.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench docker-test
+.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench fuzz docker-test
 
 deps:
 	bash test/harness/install-deps.sh
@@ -45,6 +45,12 @@ install-all: core-build
 # The whole suite, as CI runs it: deps, build, install, unit, pgTAP, end to end.
 test:
 	bash test/harness/run-tests.sh
+
+# Every libFuzzer target (test/fuzz/README.md) for FUZZ_SECONDS each, from its seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash test/harness/install-deps.sh
+	bash test/fuzz/run.sh $(FUZZ_SECONDS)
 
 # On a fresh machine: deps, build, install, then a local stack with the example order in it.
 demo:

@@ -6,6 +6,7 @@
 #
 # Settings (environment):
 #   NOMNOM_ASAN=0                      skip the sanitizer build of the unit tests
+#   NOMNOM_FUZZ=0                      skip the fuzz phase (NOMNOM_FUZZ_SECONDS: per target)
 #   NOMNOM_TEST_WITHOUT_EXTENSION=1    pgTAP without preloading or creating nomnom
 #                                      (only to test the harness itself; counted as is)
 #   NOMNOM_PG_FSYNC                    default off here: tests need no durability
@@ -23,10 +24,10 @@ WANT_SUITES=()
 WANT_E2E=()
 for arg in "$@"; do
     case $arg in
-    unit | unit-asan | pgtap | e2e) WANT_PHASES+="$arg " ;;
+    unit | unit-asan | fuzz | pgtap | e2e) WANT_PHASES+="$arg " ;;
     *.sql) WANT_SUITES+=("$(realpath -e "$arg")") || exit 2 ;;
     *.sh) WANT_E2E+=("$(realpath -e "$arg")") || exit 2 ;;
-    *) echo "usage: $0 [unit|unit-asan|pgtap|e2e]... [FILE.sql|FILE.sh]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [unit|unit-asan|fuzz|pgtap|e2e]... [FILE.sql|FILE.sh]..." >&2; exit 2 ;;
     esac
 done
 if ((${#WANT_SUITES[@]} > 0)); then WANT_PHASES+="pgtap "; fi
@@ -134,6 +135,17 @@ if wanted unit-asan && [[ ${NOMNOM_ASAN:-1} != 0 ]]; then
     else
         failed 1 "unit-asan: build"
     fi
+fi
+
+if wanted fuzz && [[ ${NOMNOM_FUZZ:-1} != 0 ]]; then
+    phase fuzz "every libFuzzer target briefly (${NOMNOM_FUZZ_SECONDS:-5} s each), its corpus replayed"
+    # One count per target: "fuzz: TARGET ok ..." or "fuzz: TARGET FAILED ..." (test/fuzz/run.sh).
+    bash test/fuzz/run.sh "${NOMNOM_FUZZ_SECONDS:-5}" 2>&1 | tee "$LOGS/fuzz.log"
+    ok=$(grep -cE '^fuzz: [a-z_]+ ok ' "$LOGS/fuzz.log")
+    bad=$(grep -cE '^fuzz: ([a-z_]+ FAILED|build failed|cmake failed)' "$LOGS/fuzz.log")
+    passed "$ok"
+    if ((bad > 0)); then failed "$bad" "fuzz: $bad target(s) (inputs in build-fuzz/artifacts/)"; fi
+    if ((ok + bad == 0)); then failed 1 "fuzz: no target ran"; fi
 fi
 
 ###############################################################################
