@@ -6,12 +6,18 @@
 char* nomnom_database_guc = nullptr;
 char* nomnom_nats_url_guc = nullptr;
 int nomnom_max_workers_guc = 8;
+bool nomnom_copy_insert_guc = true;
 
 void nomnom_define_gucs(void) {
     DefineCustomStringVariable(
         "nomnom.nats_url", "Default NATS server URL of nomnom streams.",
         "A stream's nats_url option overrides it; workers reconnect when it changes.",
         &nomnom_nats_url_guc, "nats://127.0.0.1:4222", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "nomnom.copy_insert", "Writes new rows the way COPY does, where a table allows it.",
+        "Rows that need no ON CONFLICT go in by heap multi-insert, then their index entries; "
+        "tables with INSERT triggers, row-level security or partitions take the INSERT.",
+        &nomnom_copy_insert_guc, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     // PostgreSQL allows PGC_POSTMASTER variables only while preloading: a library loaded
     // later by CREATE EXTENSION or a function call must not define them (that is FATAL).
     // Not preloaded, the prefix is not reserved either: nomnom.database and

@@ -4,6 +4,9 @@
 extern char* nomnom_database_guc;  // nomnom.database: where the launcher reads the catalog
 extern char* nomnom_nats_url_guc;  // nomnom.nats_url: the default NATS URL of streams
 extern int nomnom_max_workers_guc; // nomnom.max_workers: worker slots in shared memory
+// nomnom.copy_insert: new rows are written COPY-style (writer/bulk_insert.hpp) where the
+// table allows it
+extern bool nomnom_copy_insert_guc;
 
 // Defines the GUCs; nomnom.database and nomnom.max_workers only while preloading.
 void nomnom_define_gucs(void);

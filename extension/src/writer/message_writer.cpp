@@ -12,6 +12,7 @@
 #include "pg/pg_text.hpp"
 #include "pg/role_scope.hpp"
 #include "pg/signal_safe_thread.hpp"
+#include "writer/bulk_insert.hpp"
 #include "pg/spi_session.hpp"
 #include "writer/batch_rows.hpp"
 #include "writer/plain_first.hpp"
@@ -62,6 +63,49 @@ std::string id_key(const pg_uuid_t& id) {
     return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
 }
 
+// kClaimInsert's rows written COPY-style (bulk_insert.hpp): `fill` gives kClaimInsert's
+// batch_rows columns. False, with nothing written, when bulk_insert cannot.
+bool bulk_claim(size_t count, const RowFiller& fill) {
+    static const std::vector<BulkColumn> columns = {{"message_id", UUIDOID, -1},
+                                                    {"stream", TEXTOID, -1},
+                                                    {"subject", TEXTOID, -1},
+                                                    {"entity", TEXTOID, -1},
+                                                    {"status", TEXTOID, -1},
+                                                    {"attempts", INT4OID, -1},
+                                                    {"stream_seq", INT8OID, -1},
+                                                    {"received_at", TIMESTAMPTZOID, -1},
+                                                    {"completed_at", TIMESTAMPTZOID, -1}};
+    Oid relid = InvalidOid;
+    Datum completed = 0;
+    TimestampTz now = 0;
+    pg_call([&] {
+        relid = get_relname_relid("message_status", get_namespace_oid("nomnom", false));
+        completed = CStringGetTextDatum("completed");
+        now = GetCurrentTimestamp(); // clock_timestamp() in kClaimInsert: one for the batch here
+    });
+    if (relid == InvalidOid)
+        return false;
+    return bulk_insert(relid, columns, count, [&](size_t i, Datum* values, bool* nulls) {
+        Datum claim_values[7];
+        bool claim_nulls[7];
+        fill(i, claim_values, claim_nulls);
+        // message_id, stream, subject, entity | status | attempts, stream_seq, received_at
+        // | completed_at
+        for (int c = 0; c < 4; ++c) {
+            values[c] = claim_values[c];
+            nulls[c] = claim_nulls[c];
+        }
+        values[4] = completed;
+        nulls[4] = false;
+        for (int c = 4; c < 7; ++c) {
+            values[c + 1] = claim_values[c];
+            nulls[c + 1] = claim_nulls[c];
+        }
+        values[8] = TimestampTzGetDatum(now);
+        nulls[8] = false;
+    });
+}
+
 // Claims the messages: true when every one was new, else false with the ids that were
 // not already completed in `claimed`.
 bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std::string>& claimed) {
@@ -90,8 +134,7 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
             last = texts[i];
         }
     });
-    BatchRows batch({UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID},
-                    messages.size(), [&](size_t i, Datum* values, bool* nulls) {
+    RowFiller fill = [&](size_t i, Datum* values, bool* nulls) {
         const MessageToWrite& m = messages[i]->message;
         values[0] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&m.message_id));
         values[1] = texts[i].stream;
@@ -105,7 +148,9 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
         nulls[1] = m.stream == nullptr;
         nulls[2] = m.subject == nullptr;
         nulls[5] = m.stream_seq <= 0;
-    });
+    };
+    BatchRows batch({UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID},
+                    messages.size(), fill);
     std::vector<Datum> params = {batch.handle()};
     // message_status is nomnom's bookkeeping: written with its owner's rights, so that the
     // caller of ingest (or a stream's run_as role) needs rights on its own tables only.
@@ -113,7 +158,11 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
     if (plain_claim.worth_trying(messages.size())) {
         if (plain_claim_plan == nullptr)
             plain_claim_plan = prepare_claim(kClaimInsert);
-        if (plain_claim.try_insert(plain_claim_plan, params, "status claim"))
+        // COPY-style when it can, else the plain INSERT
+        if (plain_claim.try_write([&] {
+                if (!bulk_claim(messages.size(), fill))
+                    execute(plain_claim_plan, params, "status claim");
+            }))
             return true; // every id was new
     }
     if (claim_plan == nullptr)

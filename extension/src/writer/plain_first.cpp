@@ -22,7 +22,11 @@ bool PlainFirst::worth_trying(size_t rows) {
 }
 
 bool PlainFirst::try_insert(SPIPlanPtr plain, std::vector<Datum>& params, const char* what) {
-    std::exception_ptr thrown = in_subtransaction([&] { execute(plain, params, what); });
+    return try_write([&] { execute(plain, params, what); });
+}
+
+bool PlainFirst::try_write(const std::function<void()>& write) {
+    std::exception_ptr thrown = in_subtransaction([&] { write(); });
     if (!thrown)
         return true;
     try {

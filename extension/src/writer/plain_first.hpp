@@ -8,6 +8,7 @@
 // failed try only now and then.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "pg/pg_prelude.hpp"
@@ -24,6 +25,9 @@ class PlainFirst {
     // with nothing written, when a row already existed. Any other error is thrown as usual
     // (C++-style), the subtransaction rolled back.
     bool try_insert(SPIPlanPtr plain, std::vector<Datum>& params, const char* what);
+
+    // The same for any writing of new rows (bulk_insert.hpp's, or `plain` when it cannot).
+    bool try_write(const std::function<void()>& write);
 
   private:
     int skip_ = 0; // plain tries still to skip after the last conflict

@@ -9,6 +9,7 @@
 #include "writer/batch_rows.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/spi_session.hpp"
+#include "writer/bulk_insert.hpp"
 
 namespace nomnom {
 namespace {
@@ -310,23 +311,48 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
     std::vector<Oid> types;
     for (const Column& column : entity.columns)
         types.push_back(column.type_oid);
-    BatchRows batch(std::move(types), rows.size(), [&](size_t i, Datum* values, bool* nulls) {
+    RowFiller fill = [&](size_t i, Datum* values, bool* nulls) {
         const auto& [doc, r] = rows[i];
         for (size_t f = 0; f < field_count; ++f) {
             nulls[f] = doc->nulls[r][f] == 'n';
             values[f] = nulls[f] ? 0 : doc->values[r][f];
         }
-    });
+    };
+    BatchRows batch(std::move(types), rows.size(), fill);
     std::vector<Datum> params = {batch.handle()};
-    bool all_new = false; // written by the plain INSERT: every row is new
+    std::vector<BulkColumn> columns;
+    for (size_t f = 0; f < field_count; ++f)
+        columns.push_back({entity.spec->fields[f].name.c_str(), entity.columns[f].type_oid,
+                           entity.columns[f].typmod});
+    std::vector<int64> ids;
+    bool bulk = false;    // written COPY-style (bulk_insert.hpp): every row is new
+    bool all_new = false; // written by the plain INSERT or COPY-style: every row is new
+    // New rows COPY-style, else the plain INSERT.
+    auto write_new = [&](SPIPlanPtr plain) {
+        bulk = bulk_insert(entity.relid, columns, rows.size(), fill,
+                           entity.returns_id ? &ids : nullptr);
+        if (!bulk)
+            execute(plain, params, "insert");
+    };
     try {
-        if (has_conflict_clause(entity) && entity.plain_first.worth_trying(rows.size()))
-            all_new = entity.plain_first.try_insert(plain_insert_plan(entity), params, "insert");
-        if (!all_new)
-            execute(insert_plan(entity), params, "insert");
+        if (!has_conflict_clause(entity)) {
+            write_new(insert_plan(entity)); // its INSERT is a plain one
+        } else {
+            if (entity.plain_first.worth_trying(rows.size()))
+                all_new =
+                    entity.plain_first.try_write([&] { write_new(plain_insert_plan(entity)); });
+            if (!all_new)
+                execute(insert_plan(entity), params, "insert");
+        }
     } catch (const PgError& error) {
         throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
                         error.data()->detail ? error.data()->detail : "");
+    }
+    if (bulk) { // (reset_write_state's "inserted, not skipped" stands)
+        if (entity.returns_id)
+            for (size_t i = 0; i < rows.size(); ++i)
+                rows[i].first->ids[rows[i].second] = ids[i];
+        return;
     }
     if (!needs_result(entity) || (all_new && !entity.returns_id))
         return; // (all new: reset_write_state's "inserted, not skipped" stands)
