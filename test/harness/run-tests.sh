@@ -6,7 +6,8 @@
 #
 # Settings (environment):
 #   NOMNOM_ASAN=0                      skip the sanitizer build of the unit tests
-#   NOMNOM_FUZZ=0                      skip the fuzz phase (NOMNOM_FUZZ_SECONDS: per target)
+#   NOMNOM_FUZZ=0                      skip the fuzz phase (NOMNOM_FUZZ_RUNS: inputs per
+#                                      target from a fixed seed, default 20000)
 #   NOMNOM_TEST_WITHOUT_EXTENSION=1    pgTAP without preloading or creating nomnom
 #                                      (only to test the harness itself; counted as is)
 #   NOMNOM_PG_FSYNC                    default off here: tests need no durability
@@ -138,9 +139,9 @@ if wanted unit-asan && [[ ${NOMNOM_ASAN:-1} != 0 ]]; then
 fi
 
 if wanted fuzz && [[ ${NOMNOM_FUZZ:-1} != 0 ]]; then
-    phase fuzz "every libFuzzer target briefly (${NOMNOM_FUZZ_SECONDS:-5} s each), its corpus replayed"
+    phase fuzz "every libFuzzer target briefly (${NOMNOM_FUZZ_RUNS:-20000} inputs each from a fixed seed), its corpus replayed"
     # One count per target: "fuzz: TARGET ok ..." or "fuzz: TARGET FAILED ..." (test/fuzz/run.sh).
-    bash test/fuzz/run.sh "${NOMNOM_FUZZ_SECONDS:-5}" 2>&1 | tee "$LOGS/fuzz.log"
+    FUZZ_RUNS=${NOMNOM_FUZZ_RUNS:-20000} bash test/fuzz/run.sh 2>&1 | tee "$LOGS/fuzz.log"
     ok=$(grep -cE '^fuzz: [a-z_]+ ok ' "$LOGS/fuzz.log")
     bad=$(grep -cE '^fuzz: ([a-z_]+ FAILED|build failed|cmake failed)' "$LOGS/fuzz.log")
     passed "$ok"
