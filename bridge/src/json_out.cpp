@@ -1,53 +1,11 @@
 #include "json_out.hpp"
 
-#include "nomnom/utf8.hpp"
+#include "nomnom/json_text.hpp"
 
 namespace bridge {
 
 void append_json_string(std::string& out, std::string_view value) {
-    static const char* hex = "0123456789abcdef";
-    out += '"';
-    for (size_t i = 0; i < value.size();) {
-        unsigned char c = static_cast<unsigned char>(value[i]);
-        if (c >= 0x80) {
-            size_t n = nomnom::utf8_sequence_length(value, i);
-            if (n == 0) {
-                out += "\\ufffd";
-                ++i;
-            } else {
-                out.append(value.data() + i, n);
-                i += n;
-            }
-            continue;
-        }
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xF];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-        ++i;
-    }
-    out += '"';
+    nomnom::append_json_string(out, value, true);
 }
 
 void JsonWriter::next(std::string_view key) {

@@ -1,6 +1,7 @@
 #include "nomnom/json_document.hpp"
 
 #include "nomnom/json_ptr.hpp"
+#include "nomnom/json_text.hpp"
 #include "nomnom/utf8.hpp"
 
 // RapidJSON in a namespace of its own here: its templates are compiled into nomnom.so, whose
@@ -243,12 +244,25 @@ std::string where(std::string_view text, size_t offset) {
     return " (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
 }
 
-void append_string(std::string_view s, std::string& out) {
+} // namespace
+
+void append_json_string(std::string& out, std::string_view s, bool replace_invalid_utf8) {
     static const char kHex[] = "0123456789ABCDEF";
     out += '"';
     size_t plain = 0; // start of the run not yet copied
     for (size_t i = 0; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80 && replace_invalid_utf8) {
+            size_t n = utf8_sequence_length(s, i);
+            if (n > 0) {
+                i += n - 1;
+                continue;
+            }
+            out.append(s.data() + plain, i - plain);
+            plain = i + 1;
+            out += "\\ufffd";
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         out.append(s.data() + plain, i - plain);
@@ -285,7 +299,7 @@ void append_string(std::string_view s, std::string& out) {
     out += '"';
 }
 
-} // namespace
+namespace {} // namespace
 
 const JsonNode* JsonNode::member(std::string_view key, const JsonNode* hint) const {
     if (type_ != JsonType::Object)
@@ -381,7 +395,7 @@ void JsonDocument::append_json(const JsonNode* value, std::string& out) {
         out += value->text();
         break;
     case JsonType::String:
-        append_string(value->text(), out);
+        append_json_string(out, value->text());
         break;
     case JsonType::Array:
     case JsonType::Object: {
@@ -393,7 +407,7 @@ void JsonDocument::append_json(const JsonNode* value, std::string& out) {
                 out += ',';
             first = false;
             if (object) {
-                append_string(child.key(), out);
+                append_json_string(out, child.key());
                 out += ':';
             }
             append_json(&child, out);

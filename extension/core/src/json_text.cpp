@@ -17,8 +17,9 @@ json_t* new_json_object() {
 }
 
 std::string json_quote(std::string_view text) {
-    JsonPtr string(json_stringn(text.data(), text.size()));
-    return string ? dump_json(string.get()) : "null";
+    std::string out;
+    append_json_string(out, text);
+    return out;
 }
 
 } // namespace nomnom

@@ -1,4 +1,4 @@
-// SQL functions nomnom.define_entity and nomnom.drop_entity.
+// SQL functions nomnom.define_entity and nomnom.drop_entity. C++-style.
 #include <algorithm>
 #include <map>
 #include <string>
@@ -13,17 +13,8 @@
 #include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 
-extern "C" {
-PG_FUNCTION_INFO_V1(nomnom_define_entity);
-PG_FUNCTION_INFO_V1(nomnom_drop_entity);
-}
-
 namespace nomnom {
 namespace {
-
-[[noreturn]] void fail(const std::string& message, int sqlerrcode) {
-    throw DataError(message, sqlerrcode);
-}
 
 const EntitySpec* find_spec(const std::vector<EntitySpec>& all, const std::string& name) {
     for (const EntitySpec& spec : all)
@@ -97,8 +88,8 @@ std::string define_entity(const std::string& spec_json, bool create_table) {
 
     std::vector<Column> columns;
     for (const FieldSpec& field : spec.fields)
-        columns.push_back(resolve_column(field.name, field.type,
-                                         "entity \"" + spec.name + "\", field \"" + field.name + "\""));
+        columns.push_back(resolve_column(field.type, "entity \"" + spec.name + "\", field \"" +
+                                                         field.name + "\""));
     const EntitySpec* parent = spec.is_root() ? nullptr : find_spec(all, spec.parent);
     ensure_table(spec, columns, parent, create_table);
 
@@ -137,16 +128,23 @@ void drop_entity(const std::string& name) {
 } // namespace
 } // namespace nomnom
 
-Datum nomnom_define_entity(PG_FUNCTION_ARGS) {
-    char* spec = JsonbToCString(nullptr, &PG_GETARG_JSONB_P(0)->root, VARSIZE(PG_GETARG_JSONB_P(0)));
-    bool create_table = PG_GETARG_BOOL(1);
-    char* name = nullptr;
-    nomnom::run_guarded([&] { name = pstrdup(nomnom::define_entity(spec, create_table).c_str()); });
-    PG_RETURN_TEXT_P(cstring_to_text(name));
+NOMNOM_FUNCTION(nomnom_define_entity) {
+    char* spec = nullptr;
+    bool create_table = false;
+    nomnom::pg_call([&] {
+        Jsonb* json = PG_GETARG_JSONB_P(0);
+        spec = JsonbToCString(nullptr, &json->root, VARSIZE(json));
+        create_table = PG_GETARG_BOOL(1);
+    });
+    std::string name = nomnom::define_entity(spec, create_table);
+    text* result = nullptr;
+    nomnom::pg_call([&] { result = cstring_to_text(name.c_str()); });
+    PG_RETURN_TEXT_P(result);
 }
 
-Datum nomnom_drop_entity(PG_FUNCTION_ARGS) {
-    char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    nomnom::run_guarded([&] { nomnom::drop_entity(name); });
+NOMNOM_FUNCTION(nomnom_drop_entity) {
+    char* name = nullptr;
+    nomnom::pg_call([&] { name = text_to_cstring(PG_GETARG_TEXT_PP(0)); });
+    nomnom::drop_entity(name);
     PG_RETURN_VOID();
 }

@@ -64,7 +64,7 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
             resolved->uses_metadata |= field.source != FieldSource::Document;
         for (const FieldSpec& field : spec.fields)
             entity.columns.push_back(resolve_column(
-                field.name, field.type, "entity \"" + spec.name + "\", field \"" + field.name + "\""));
+                field.type, "entity \"" + spec.name + "\", field \"" + field.name + "\""));
     }
     // Links need both ends resolved.
     for (size_t i = 1; i < tree.entities.size(); ++i) {
@@ -127,9 +127,8 @@ std::vector<EntitySpec> load_entity_specs() {
     return specs;
 }
 
-Column resolve_column(const std::string& name, const std::string& type, const std::string& where) {
+Column resolve_column(const std::string& type, const std::string& where) {
     Column column;
-    column.name = name;
     try {
         pg_call([&] {
             parseTypeString(type.c_str(), &column.type_oid, &column.typmod, false);
@@ -142,7 +141,6 @@ Column resolve_column(const std::string& name, const std::string& type, const st
             get_type_category_preferred(column.type_oid, &column.category, &preferred);
             column.array_type = get_array_type(column.type_oid);
             column.type_sql = format_type_with_typemod(column.type_oid, column.typmod);
-            get_typlenbyvalalign(column.type_oid, &column.typlen, &column.typbyval, &column.typalign);
         });
     } catch (const PgError& error) {
         throw DataError(where + ": " + (error.sqlerrcode() == ERRCODE_UNDEFINED_OBJECT

@@ -16,7 +16,6 @@ namespace nomnom {
 
 // One field, resolved: how its text becomes a Datum.
 struct Column {
-    std::string name;
     Oid type_oid = InvalidOid;
     int32 typmod = -1;
     Oid typioparam = InvalidOid;
@@ -25,9 +24,6 @@ struct Column {
     char category = 'U';  // pg_type.typcategory, for preview's JSON
     Oid array_type = InvalidOid; // parent keys of replace-mode deletes travel as arrays
     std::string type_sql;        // with its modifier: "numeric(15,2)"
-    int16 typlen = 0;
-    bool typbyval = false;
-    char typalign = 'i';
 };
 
 // A parent-side key that a child's from_parent field copies.
@@ -73,7 +69,7 @@ std::vector<EntitySpec> load_entity_specs();
 
 // Resolves a spec type name ("numeric(15,2)") to its PostgreSQL type; `where` names the
 // field in the error. C++-style.
-Column resolve_column(const std::string& name, const std::string& type, const std::string& where);
+Column resolve_column(const std::string& type, const std::string& where);
 
 // Tells every backend (at commit) that the catalog changed.
 void invalidate_entity_cache();

@@ -13,10 +13,6 @@ extern "C" {
 namespace nomnom {
 namespace {
 
-[[noreturn]] void fail(const std::string& message, int sqlerrcode) {
-    throw DataError(message, sqlerrcode);
-}
-
 // The child's from_parent columns: what replace-mode deletes look rows up by.
 std::vector<std::string> link_columns(const EntitySpec& spec) {
     std::vector<std::string> links;

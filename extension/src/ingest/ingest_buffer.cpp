@@ -49,10 +49,10 @@ void write_run(std::vector<PreparedMessage*>& messages) {
     // Set-wise first. If that fails (two versions of one order in the batch, a constraint
     // violation), write one by one, in order: the same result as one call at a time, and
     // the culprit's own error.
-    if (!in_subtransaction([&] { write_prepared(messages); }))
-        return;
-    for (PreparedMessage* message : messages)
-        write_prepared({message});
+    set_wise_then_one_by_one(
+        messages.size(), [&] { write_prepared(messages); },
+        [&](size_t i) { write_prepared({messages[i]}); },
+        [](size_t, std::exception_ptr thrown) { std::rethrow_exception(thrown); });
 }
 
 // Restores the user and security context of the flush when the scope ends.

@@ -14,11 +14,6 @@
 #include "writer/row_writer.hpp"
 #include "pg/spi_session.hpp"
 
-extern "C" {
-PG_FUNCTION_INFO_V1(nomnom_ingest);
-PG_FUNCTION_INFO_V1(nomnom_preview);
-}
-
 namespace nomnom {
 namespace {
 
@@ -80,7 +75,7 @@ void preview(FunctionCallInfo fcinfo, const std::string& entity_name, const std:
 } // namespace
 } // namespace nomnom
 
-// A version 4 UUID, as gen_random_uuid() makes them.
+// A version 4 UUID, as gen_random_uuid() makes them. PostgreSQL-style.
 static pg_uuid_t* random_message_id() {
     pg_uuid_t* id = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
     if (!pg_strong_random(id->data, UUID_LEN))
@@ -90,14 +85,15 @@ static pg_uuid_t* random_message_id() {
     return id;
 }
 
-Datum nomnom_ingest(PG_FUNCTION_ARGS) {
+// PostgreSQL-style until the message is handed to the C++ buffer.
+NOMNOM_FUNCTION(nomnom_ingest) {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("nomnom.ingest: %s must not be null",
                                PG_ARGISNULL(0) ? "entity" : "body")));
     text* body = PG_GETARG_TEXT_PP(1);
     pg_uuid_t* id = PG_ARGISNULL(2) ? random_message_id() : PG_GETARG_UUID_P(2);
-    MessageToWrite message = {};
+    nomnom::MessageToWrite message = {};
     message.entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
     message.body = VARDATA_ANY(body);
     message.body_len = VARSIZE_ANY_EXHDR(body);
@@ -105,13 +101,17 @@ Datum nomnom_ingest(PG_FUNCTION_ARGS) {
     message.received_at = GetCurrentTimestamp();
     message.track_status = true;
     message.attempts = 1;
-    nomnom::run_guarded([&] { nomnom::ingest_enqueue(message); });
+    nomnom::ingest_enqueue(message);
     PG_RETURN_UUID_P(id);
 }
 
-Datum nomnom_preview(PG_FUNCTION_ARGS) {
-    char* entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    char* body = text_to_cstring(PG_GETARG_TEXT_PP(1));
-    nomnom::run_guarded([&] { nomnom::preview(fcinfo, entity, body); });
+NOMNOM_FUNCTION(nomnom_preview) {
+    char* entity = nullptr;
+    char* body = nullptr;
+    nomnom::pg_call([&] {
+        entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
+        body = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    });
+    nomnom::preview(fcinfo, entity, body);
     return (Datum)0;
 }

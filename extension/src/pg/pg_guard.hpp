@@ -1,11 +1,14 @@
-// The boundary between C++ and PostgreSQL error handling (see STYLE.md).
+// The boundary between C++ and PostgreSQL error handling (CONTRIBUTING.md, "Error handling").
 //
 // PostgreSQL reports errors with ereport(ERROR), a longjmp that must never cross a C++
 // frame with live destructors, and a C++ exception must never reach a PostgreSQL frame.
-// So: C++ code calls PostgreSQL through pg_call(), which turns a PostgreSQL error into a
-// PgError exception; every entry point PostgreSQL calls runs its C++ body through
-// run_guarded(), which turns any exception back into a PostgreSQL error once no C++
-// object is left alive.
+// One guard for each direction:
+// - C++-style code calls PostgreSQL through pg_call(), which turns a PostgreSQL error into
+//   a PgError exception;
+// - PostgreSQL-style code (and every entry point PostgreSQL calls) runs C++ through
+//   run_guarded(), which turns any exception back into a PostgreSQL error once no C++
+//   object is left alive, or through catch_into() where an error must not raise.
+// SQL functions are defined with NOMNOM_FUNCTION, which runs their body under run_guarded.
 #pragma once
 
 #include <stdexcept>
@@ -40,6 +43,11 @@ class DataError : public std::runtime_error {
     int sqlerrcode_;
     std::string detail_;
 };
+
+// Throws a DataError: the one way nomnom's own checks fail.
+[[noreturn]] inline void fail(const std::string& message, int sqlerrcode) {
+    throw DataError(message, sqlerrcode);
+}
 
 // "22023" -> ERRCODE value.
 inline int sqlstate_code(const char* sqlstate) {
@@ -110,3 +118,26 @@ template <typename Body> void run_guarded(Body&& body) {
 }
 
 } // namespace nomnom
+
+// Defines the SQL function `name` (the C symbol of its CREATE FUNCTION ... AS
+// 'MODULE_PATHNAME', 'name'), the shape of every SQL entry point (pg_duckdb's
+// DECLARE_PG_FUNCTION): the body that follows the macro runs under run_guarded, so an
+// exception it throws becomes a PostgreSQL ERROR. A PostgreSQL-style body may ereport where
+// no C++ object is alive; a C++-style body calls PostgreSQL through pg_call.
+//
+//     NOMNOM_FUNCTION(nomnom_drop_entity) {
+//         ...
+//         PG_RETURN_VOID();
+//     }
+#define NOMNOM_FUNCTION(name)                                                                      \
+    extern "C" {                                                                                   \
+    PGDLLEXPORT Datum name(PG_FUNCTION_ARGS);                                                      \
+    PG_FUNCTION_INFO_V1(name);                                                                     \
+    }                                                                                              \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                             \
+    Datum name(PG_FUNCTION_ARGS) {                                                                 \
+        Datum result = (Datum)0;                                                                   \
+        nomnom::run_guarded([&] { result = name##_body(fcinfo); });                                \
+        return result;                                                                             \
+    }                                                                                              \
+    static Datum name##_body(FunctionCallInfo fcinfo)

@@ -204,15 +204,10 @@ void replay_execute(const char* sql, Datum id, int expected) {
 
 } // namespace
 
-extern "C" {
-PGDLLEXPORT Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_replay_dead_letters);
-}
-
 // Republishes dead letters to their original subjects, with their original headers, and
 // `Nomnom-Message-Id` so that the message keeps its id. Published rows leave dead_letters
 // and their status goes back to pending.
-Datum nomnom_replay_dead_letters(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_replay_dead_letters) {
     Datum args[2];
     char nulls[2] = {' ', ' '};
     Oid types[2] = {TEXTOID, UUIDARRAYOID};

@@ -1,6 +1,8 @@
 #include "streams/jetstream_client.hpp"
 
+#include "nomnom/nats_connect.hpp"
 #include "nomnom/stream_options.hpp"
+#include "pg/signal_safe_thread.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -12,23 +14,6 @@
 #include <vector>
 
 namespace {
-
-// Blocks every signal for the scope: threads nats.c starts inherit the mask, so the
-// backend's signals are only ever handled by the backend's own thread.
-class SignalBlock {
-  public:
-    SignalBlock() {
-        sigset_t all;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &saved_);
-    }
-    ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-    SignalBlock(const SignalBlock&) = delete;
-    SignalBlock& operator=(const SignalBlock&) = delete;
-
-  private:
-    sigset_t saved_;
-};
 
 void on_disconnected(natsConnection*, void* closure) {
     static_cast<NatsEvents*>(closure)->disconnected.store(true);
@@ -229,19 +214,18 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
 } // namespace
 
 void nn_describe(natsStatus s, char* out, size_t outlen) noexcept {
-    natsStatus last_status = NATS_OK;
-    const char* last = nats_GetLastError(&last_status);
-    if (last != nullptr && last[0] != '\0' && last_status == s)
-        snprintf(out, outlen, "%s (%s)", natsStatus_GetText(s), last);
-    else
+    try {
+        snprintf(out, outlen, "%s", nomnom::nats_status_text(s).c_str());
+    } catch (...) {
         snprintf(out, outlen, "%s", natsStatus_GetText(s));
+    }
 }
 
 natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
                       natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept {
     *nc = nullptr;
     *js = nullptr;
-    SignalBlock block; // nats_Open and the connection start threads
+    nomnom::BlockedSignals block; // nats_Open and the connection start threads
     natsOptions* opts = nullptr;
     natsStatus s = nats_Open(-1);
     if (s == NATS_OK)
@@ -333,7 +317,7 @@ natsStatus nn_delete_stream(jsCtx* js, const char* name, char* err, size_t errle
 
 natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer,
                              natsSubscription** sub, char* err, size_t errlen) noexcept {
-    SignalBlock block;
+    nomnom::BlockedSignals block;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream;

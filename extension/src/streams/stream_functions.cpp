@@ -1,9 +1,11 @@
 // SQL functions for streams: create_stream, alter_stream, drop_stream, notify_stream_change,
 // worker_slots (replay_dead_letters is in dead_letters.cpp).
-// PostgreSQL-style code; NATS through the status-code functions of nats_glue, whose objects
-// are destroyed before any error is raised.
+// PostgreSQL-style bodies (NOMNOM_FUNCTION); NATS through the status-code functions of
+// jetstream_client.hpp, whose objects are destroyed before any error is raised.
+#include "pg/pg_guard.hpp"
 #include "pg/role_scope.hpp"
 #include "streams/jetstream_client.hpp"
+#include "streams/options.hpp"
 #include "workers/shmem.hpp"
 
 #include "nomnom/stream_options.hpp"
@@ -19,80 +21,16 @@ extern "C" {
 
 namespace {
 
-// StreamOptions live in palloc'd memory whose context runs their destructor when reset,
-// so an ERROR never leaks them.
-void destroy_options(void* arg) {
-    static_cast<nomnom::StreamOptions*>(arg)->~StreamOptions();
-}
-
-bool cpp_parse_into(const char* json, nomnom::StreamOptions* out, char* err,
-                    size_t errlen) noexcept {
-    try {
-        std::string error;
-        if (nomnom::parse_stream_options(json, *out, error))
-            return true;
-        snprintf(err, errlen, "%s", error.c_str());
-    } catch (...) {
-        snprintf(err, errlen, "out of memory");
-    }
-    return false;
-}
-
-// The options as given, checked, with integer options as integers (malloc'd: the caller
-// copies and frees it); nullptr and `err` when they are not valid.
-char* cpp_normalize(const char* json, char* err, size_t errlen) noexcept {
-    try {
-        std::string normalized, error;
-        if (nomnom::normalize_stream_options(json, normalized, error)) {
-            char* copy = static_cast<char*>(malloc(normalized.size() + 1));
-            if (copy == nullptr)
-                throw std::bad_alloc();
-            memcpy(copy, normalized.c_str(), normalized.size() + 1);
-            return copy;
-        }
-        snprintf(err, errlen, "%s", error.c_str());
-    } catch (...) {
-        snprintf(err, errlen, "out of memory");
-    }
-    return nullptr;
-}
-
-bool cpp_valid_name(const char* name) noexcept {
-    try {
-        return nomnom::valid_jetstream_name(name);
-    } catch (...) {
-        return false;
-    }
-}
-
-bool cpp_valid_subject(const char* subject) noexcept {
-    try {
-        return nomnom::valid_subject(subject, true);
-    } catch (...) {
-        return false;
-    }
-}
-
-nomnom::StreamOptions* new_options(void) {
-    void* memory = palloc(sizeof(nomnom::StreamOptions));
-    nomnom::StreamOptions* options = new (memory) nomnom::StreamOptions();
-    MemoryContextCallback* callback =
-        static_cast<MemoryContextCallback*>(palloc0(sizeof(MemoryContextCallback)));
-    callback->func = destroy_options;
-    callback->arg = options;
-    MemoryContextRegisterResetCallback(CurrentMemoryContext, callback);
-    return options;
-}
-
 // `options` checked and normalised (2.0 and "2" stored as 2); an error names what is wrong.
 Jsonb* normalized_options(Jsonb* options) {
     char* text = JsonbToCString(nullptr, &options->root, VARSIZE(options));
-    char err[1024];
-    char* normalized = cpp_normalize(text, err, sizeof err);
-    if (normalized == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
-    char* copy = pstrdup(normalized);
-    free(normalized);
+    char* copy = nullptr;
+    nomnom::run_guarded([&] {
+        std::string normalized, error;
+        if (!nomnom::normalize_stream_options(text, normalized, error))
+            nomnom::fail("nomnom: " + error, ERRCODE_INVALID_PARAMETER_VALUE);
+        nomnom::pg_call([&] { copy = pstrdup(normalized.c_str()); });
+    });
     return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
 }
 
@@ -187,17 +125,15 @@ nomnom::StreamOptions* effective_options(Jsonb* options, char** effective_text) 
     if (rc != SPI_OK_SELECT || SPI_processed != 1)
         elog(ERROR, "nomnom: computing the effective stream options failed");
     char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    nomnom::StreamOptions* parsed = new_options();
-    char err[1024];
-    if (!cpp_parse_into(text, parsed, err, sizeof err))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("nomnom: %s", err)));
+    nomnom::StreamOptions* parsed = nomnom::palloc_options();
+    nomnom::parse_options_or_raise(text, *parsed, "nomnom");
     if (effective_text)
         *effective_text = text;
     return parsed;
 }
 
 void check_name(const char* name) {
-    if (!cpp_valid_name(name) || strlen(name) >= NAMEDATALEN * 2)
+    if (!nomnom::valid_jetstream_name(name) || strlen(name) >= NAMEDATALEN * 2)
         ereport(
             ERROR,
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -248,16 +184,7 @@ char** text_array_to_cstrings(ArrayType* array, int* count) {
 
 } // namespace
 
-extern "C" {
-PGDLLEXPORT Datum nomnom_create_stream(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_create_stream);
-PGDLLEXPORT Datum nomnom_alter_stream(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_alter_stream);
-PGDLLEXPORT Datum nomnom_drop_stream(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_drop_stream);
-}
-
-Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_create_stream) {
     char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     ArrayType* subjects_array = PG_GETARG_ARRAYTYPE_P(1);
     Jsonb* options_arg = PG_GETARG_JSONB_P(2);
@@ -268,7 +195,7 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("nomnom: a stream needs at least one subject")));
     for (int i = 0; i < nsubjects; i++) {
-        if (!cpp_valid_subject(subjects[i]))
+        if (!nomnom::valid_subject(subjects[i], true))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("nomnom: \"%s\" is not a valid NATS subject", subjects[i])));
     }
@@ -305,7 +232,7 @@ Datum nomnom_create_stream(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-Datum nomnom_alter_stream(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_alter_stream) {
     char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     Jsonb* changes = PG_GETARG_JSONB_P(1);
     if (SPI_connect() != SPI_OK_CONNECT)
@@ -363,7 +290,7 @@ Datum nomnom_alter_stream(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-Datum nomnom_drop_stream(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_drop_stream) {
     char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     bool delete_jetstream = PG_GETARG_BOOL(1);
     if (SPI_connect() != SPI_OK_CONNECT)
@@ -404,22 +331,15 @@ Datum nomnom_drop_stream(PG_FUNCTION_ARGS) {
     PG_RETURN_VOID();
 }
 
-extern "C" {
-PGDLLEXPORT Datum nomnom_notify_stream_change(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_notify_stream_change);
-PGDLLEXPORT Datum nomnom_worker_slots(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_worker_slots);
-}
-
 // The trigger function of nomnom.stream_catalog: the launcher and the workers read the
 // catalog again once the change commits.
-Datum nomnom_notify_stream_change(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_notify_stream_change) {
     nomnom_notify_after_commit();
     PG_RETURN_VOID();
 }
 
 // The workers' shared memory slots of this database's streams (the nomnom.streams view).
-Datum nomnom_worker_slots(PG_FUNCTION_ARGS) {
+NOMNOM_FUNCTION(nomnom_worker_slots) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
     if (nomnom_shared == nullptr)

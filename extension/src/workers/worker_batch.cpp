@@ -6,6 +6,7 @@
 #include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/spi_session.hpp"
+#include "pg/subtransaction.hpp"
 #include "streams/dead_letters.hpp"
 #include "writer/message_writer.hpp"
 
@@ -183,92 +184,65 @@ void settle_overdelivered(Worker& w, Item* items, int n) {
     }
 }
 
-// The fast path: the whole batch set-wise (nomnom_write_batch: one claim and one statement
-// per table) in one subtransaction. Messages the writer rejects (bad JSON, missing field,
-// unknown entity) come back as such without stopping the others. False, with nothing
-// written, when the batch raised an error: the slow path then finds the culprit.
-bool write_all(Worker& w, Item* items, int n) {
-    MemoryContext old_context = CurrentMemoryContext;
-    ResourceOwner old_owner = CurrentResourceOwner;
-    // Only the messages not decided yet (see settle_overdelivered).
+// What the writer said of a message written set-wise or alone.
+void take_outcome(Worker& w, Item* item, const MessageOutcome& outcome) {
+    switch (outcome.kind) {
+    case NOMNOM_WRITTEN:
+        item->outcome = OUTCOME_WRITTEN;
+        break;
+    case NOMNOM_DUPLICATE:
+        item->outcome = OUTCOME_DUPLICATE;
+        break;
+    case NOMNOM_REJECTED:
+        set_failure(w, item, outcome.sqlerrcode, outcome.error, nullptr);
+        break;
+    }
+}
+
+// Writes the messages not decided yet (see settle_overdelivered): the whole batch set-wise
+// (one claim and one statement per table) in one subtransaction; messages the writer rejects
+// (bad JSON, missing field, unknown entity) come back as such without stopping the others.
+// When the batch raises an error, one subtransaction a message, so one bad message sinks
+// nothing else.
+void write_undecided(Worker& w, Item* items, int n) {
     MessageToWrite* messages = static_cast<MessageToWrite*>(palloc(sizeof(MessageToWrite) * n));
     MessageOutcome* outcomes = static_cast<MessageOutcome*>(palloc0(sizeof(MessageOutcome) * n));
-    int* index = static_cast<int*>(palloc(sizeof(int) * n));
+    Item** undecided = static_cast<Item**>(palloc(sizeof(Item*) * n));
     int count = 0;
     for (int i = 0; i < n; i++) {
         if (items[i].outcome != OUTCOME_NONE)
             continue;
         fill_message(w, &items[i], &messages[count]);
-        index[count++] = i;
+        undecided[count++] = &items[i];
     }
     if (count == 0)
-        return true;
-    volatile bool ok = true;
-    BeginInternalSubTransaction(nullptr);
-    PG_TRY();
-    {
-        nomnom_write_batch(messages, count, outcomes);
-        ReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(old_context);
-        CurrentResourceOwner = old_owner;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(old_context);
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(old_context);
-        CurrentResourceOwner = old_owner;
-        ok = false;
-    }
-    PG_END_TRY();
-    for (int k = 0; k < count; k++) {
-        Item* item = &items[index[k]];
-        MessageOutcome* outcome = &outcomes[k];
-        if (!ok)
-            continue; // still OUTCOME_NONE: the slow path writes it
-        switch (outcome->kind) {
-        case NOMNOM_WRITTEN:
-            item->outcome = OUTCOME_WRITTEN;
-            break;
-        case NOMNOM_DUPLICATE:
-            item->outcome = OUTCOME_DUPLICATE;
-            break;
-        case NOMNOM_REJECTED:
-            set_failure(w, item, outcome->sqlerrcode, outcome->error, nullptr);
-            break;
-        }
-    }
-    return ok;
-}
-
-// The slow path: one subtransaction a message, so one bad message sinks nothing else.
-void write_one(Worker& w, Item* item) {
-    MemoryContext old_context = CurrentMemoryContext;
-    ResourceOwner old_owner = CurrentResourceOwner;
-    BeginInternalSubTransaction(nullptr);
-    PG_TRY();
-    {
-        MessageToWrite m;
-        fill_message(w, item, &m);
-        item->outcome = nomnom_write_message(&m) ? OUTCOME_WRITTEN : OUTCOME_DUPLICATE;
-        ReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(old_context);
-        CurrentResourceOwner = old_owner;
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(w.batch_context);
-        ErrorData* error = CopyErrorData();
-        FlushErrorState();
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(old_context);
-        CurrentResourceOwner = old_owner;
-
-        set_failure(w, item, error->sqlerrcode, error->message, error->detail);
-        FreeErrorData(error);
-    }
-    PG_END_TRY();
+        return;
+    run_guarded([&] {
+        set_wise_then_one_by_one(
+            count,
+            [&] {
+                nomnom::write_batch(messages, count, outcomes);
+                pg_call([&] {
+                    for (int k = 0; k < count; k++)
+                        take_outcome(w, undecided[k], outcomes[k]);
+                });
+            },
+            [&](size_t k) {
+                nomnom::write_batch(&messages[k], 1, &outcomes[k]);
+                pg_call([&] { take_outcome(w, undecided[k], outcomes[k]); });
+            },
+            [&](size_t k, std::exception_ptr thrown) {
+                PendingError error;
+                catch_into(error, [&] { std::rethrow_exception(thrown); });
+                pg_call([&] {
+                    if (error.pg != nullptr)
+                        set_failure(w, undecided[k], error.pg->sqlerrcode, error.pg->message,
+                                    error.pg->detail);
+                    else
+                        set_failure(w, undecided[k], error.sqlerrcode, error.message, error.detail);
+                });
+            });
+    });
 }
 
 // Inside the batch's transaction (SPI connected): every message written, dead-lettered or
@@ -277,12 +251,7 @@ void write_items(Worker& w) {
     Item* items = w.round.items;
     int n = w.round.nitems;
     settle_overdelivered(w, items, n);
-    if (!write_all(w, items, n)) {
-        for (int i = 0; i < n; i++) {
-            if (items[i].outcome == OUTCOME_NONE)
-                write_one(w, &items[i]);
-        }
-    }
+    write_undecided(w, items, n);
     for (int i = 0; i < n; i++) {
         Item* item = &items[i];
         if (item->outcome == OUTCOME_DEAD) {

@@ -48,14 +48,8 @@ PlainFirst plain_claim;
 
 SPIPlanPtr prepare_claim(const char* sql) {
     SPIPlanPtr plan = nullptr;
-    pg_call([&] {
-        Oid types[] = {INT8OID}; // a nomnom.batch_rows handle
-        plan = SPI_prepare_cursor(sql, 1, types, CURSOR_OPT_GENERIC_PLAN);
-        if (plan == nullptr)
-            elog(ERROR, "nomnom: cannot prepare the status claim: %s",
-                 SPI_result_code_string(SPI_result));
-        SPI_keepplan(plan);
-    });
+    Oid types[] = {INT8OID}; // a nomnom.batch_rows handle
+    pg_call([&] { plan = prepare_kept_plan(sql, 1, types, CURSOR_OPT_GENERIC_PLAN); });
     return plan;
 }
 
@@ -398,15 +392,3 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
 }
 
 } // namespace nomnom
-
-bool nomnom_write_message(const MessageToWrite* message) {
-    MessageOutcome outcome;
-    nomnom::run_guarded([&] { nomnom::write_batch(message, 1, &outcome); });
-    if (outcome.kind == NOMNOM_REJECTED)
-        ereport(ERROR, (errcode(outcome.sqlerrcode), errmsg("%s", outcome.error)));
-    return outcome.kind == NOMNOM_WRITTEN;
-}
-
-void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {
-    nomnom::run_guarded([&] { nomnom::write_batch(messages, count, outcomes); });
-}

@@ -1,17 +1,23 @@
 // Writing messages: the code path shared by nomnom.ingest and the background worker.
+// C++-style.
 #pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "pg/pg_prelude.hpp"
 
-namespace nomnom {
-struct PremappedMessage;
-}
+#include "catalog/entity_registry.hpp"
+#include "writer/row_writer.hpp"
 
-extern "C" {
+namespace nomnom {
+
+struct PremappedMessage;
 
 // One message to write. Strings are NUL-terminated except `body`.
-typedef struct MessageToWrite {
-    const char* entity;      // routed entity name (a root entity)
+struct MessageToWrite {
+    const char* entity; // routed entity name (a root entity)
     const char* body;
     int body_len;
     pg_uuid_t message_id;
@@ -21,45 +27,20 @@ typedef struct MessageToWrite {
     TimestampTz received_at;
     bool track_status;       // claim the id and mark it completed in nomnom.message_status
     int attempts;            // delivery count, stored in message_status.attempts
-    nomnom::PremappedMessage* premapped; // mapped ahead of its batch (the worker's prefetch), or NULL
-} MessageToWrite;
+    PremappedMessage* premapped; // mapped ahead of its batch (the worker's prefetch), or NULL
+};
 
-typedef enum MessageOutcomeKind {
-    NOMNOM_WRITTEN,          // rows written, status completed
-    NOMNOM_DUPLICATE,        // the id was already completed (or repeated in the batch): nothing written
-    NOMNOM_REJECTED          // bad input: nothing written; sqlerrcode and error say why
-} MessageOutcomeKind;
+enum MessageOutcomeKind {
+    NOMNOM_WRITTEN,   // rows written, status completed
+    NOMNOM_DUPLICATE, // the id was already completed (or repeated in the batch): nothing written
+    NOMNOM_REJECTED   // bad input: nothing written; sqlerrcode and error say why
+};
 
-typedef struct MessageOutcome {
+struct MessageOutcome {
     MessageOutcomeKind kind;
-    int sqlerrcode;          // for NOMNOM_REJECTED
-    char* error;             // for NOMNOM_REJECTED, palloc'd
-} MessageOutcome;
-
-// PostgreSQL-style (may ereport ERROR). Writes one message in the current (sub)transaction:
-// claims its id in nomnom.message_status (returns false and writes nothing when the id is
-// already 'completed'), maps the body with the entity tree and writes the root and derived
-// rows. Bad input raises ERROR with a SQLSTATE: class 22 (data exception), 23 (integrity
-// constraint violation), 42704 (unknown entity), 42P01 (missing table).
-bool nomnom_write_message(const MessageToWrite* message);
-
-// PostgreSQL-style. Writes `count` messages set-wise in the current (sub)transaction: one
-// claim and one statement per entity for the whole batch. A message whose body cannot be
-// mapped (bad JSON, missing or mistyped field, unknown entity) is NOMNOM_REJECTED in
-// `outcomes` and does not stop the others. An error while writing (a constraint violation,
-// a serialization failure) raises ERROR for the whole batch: roll the (sub)transaction back
-// and write the messages one by one with nomnom_write_message to find the culprit.
-void nomnom_write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
-}
-
-#include <memory>
-#include <string>
-#include <vector>
-
-#include "catalog/entity_registry.hpp"
-#include "writer/row_writer.hpp"
-
-namespace nomnom {
+    int sqlerrcode; // for NOMNOM_REJECTED
+    char* error;    // for NOMNOM_REJECTED, palloc'd in the caller's memory context
+};
 
 // What the worker reads from a message before writing it: its entity, id and JetStream
 // metadata. Read on the prefetch thread (prefetch.hpp) so that the backend need not.
@@ -111,7 +92,15 @@ std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
 // NOMNOM_WRITTEN or NOMNOM_DUPLICATE. Any error throws.
 void write_prepared(const std::vector<PreparedMessage*>& messages);
 
-// nomnom_write_batch, C++-style (throws PgError/DataError).
+// Writes `count` messages set-wise in the current (sub)transaction: one claim (with
+// track_status) and one statement per table for the whole batch. A message whose body
+// cannot be mapped (bad JSON, missing or mistyped field, unknown entity) is NOMNOM_REJECTED
+// in `outcomes` and does not stop the others. An error while writing (a constraint
+// violation, a serialization failure) throws (PgError/DataError) for the whole batch: roll
+// the subtransaction back and write the messages one by one to find the culprit
+// (set_wise_then_one_by_one, pg/subtransaction.hpp). Bad input has a SQLSTATE of class 22
+// (data exception), 23 (integrity constraint violation), 42704 (unknown entity) or 42P01
+// (missing table). C++-style.
 void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes);
 
 } // namespace nomnom

@@ -18,14 +18,11 @@ SPIPlanPtr prepare_kept(const std::string& sql, const std::vector<Oid>& types,
                         const std::string& entity) {
     SPIPlanPtr plan = nullptr;
     try {
+        // Generic plans: these statements have nothing a custom plan could use, and
+        // replanning each batch costs more than it could save.
         pg_call([&] {
-            // Generic plans: these statements have nothing a custom plan could use, and
-            // replanning each batch costs more than it could save.
-            plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(types.size()),
-                                      const_cast<Oid*>(types.data()), CURSOR_OPT_GENERIC_PLAN);
-            if (plan == nullptr)
-                elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-            SPI_keepplan(plan);
+            plan = prepare_kept_plan(sql.c_str(), static_cast<int>(types.size()), types.data(),
+                                     CURSOR_OPT_GENERIC_PLAN);
         });
     } catch (const PgError& error) {
         throw DataError("entity \"" + entity + "\": cannot write its table: " + error.what(),

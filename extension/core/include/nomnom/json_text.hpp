@@ -7,6 +7,11 @@
 
 namespace nomnom {
 
+// Appends `text` as a JSON string literal, quoted and escaped as jansson escapes (the one
+// JSON string writer of the core, the extension and the bridge). Bytes that are not UTF-8
+// are copied as they are, or become U+FFFD with `replace_invalid_utf8`.
+void append_json_string(std::string& out, std::string_view text, bool replace_invalid_utf8 = false);
+
 // `text` as a JSON string literal, quoted and escaped.
 std::string json_quote(std::string_view text);
 
