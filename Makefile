@@ -26,7 +26,7 @@ EXTRA_CLEAN += $(OBJS:.o=.d)
 
 BUILD_DIR ?= build
 
-.PHONY: deps core-build install-all test unit pgtap e2e demo demo-stop bench fuzz docker-test
+.PHONY: deps core-build install-all test installcheck unit pgtap e2e demo demo-stop bench fuzz docker-test
 
 deps:
 	bash test/harness/install-deps.sh
@@ -51,6 +51,10 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash test/harness/install-deps.sh
 	bash test/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The SQL surface alone, fast: build, install, the pgTAP suites that need no NATS.
+installcheck:
+	bash test/harness/run-tests.sh sql
 
 # On a fresh machine: deps, build, install, then a local stack with the example order in it.
 demo:

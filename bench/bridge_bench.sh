@@ -29,7 +29,7 @@ OUT=$ROOT/bench/results/bridge-$(date -u +%Y%m%dT%H%M%SZ).txt
 [[ -x $BUILD_DIR/bridge/nomnom-bridge ]] || { echo "build first: make (or cmake --build build)" >&2; exit 1; }
 stack_start_nats
 stack_start_pg
-stack_psql "$NOMNOM_DB" -f "$ROOT/test/e2e/bridge_schema.sql" >/dev/null
+stack_psql "$NOMNOM_DB" -f "$ROOT/test/e2e/lib/bridge_schema.sql" >/dev/null
 "$BUILD_DIR/bridge/nomnom-jstool" create-stream "$NATS_URL" MESSAGES 'messages.ingest.>' >/dev/null
 "$BUILD_DIR/bridge/nomnom-jstool" create-stream "$NATS_URL" BENCH 'bench.>' >/dev/null
 NOMNOM_BRIDGE_BIN=$BUILD_DIR/bridge/nomnom-bridge stack_start_bridge --log-level warn

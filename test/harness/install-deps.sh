@@ -12,8 +12,9 @@ PACKAGES=(
     libnats-dev nats-server
     # libraries of the extension, the core and the bridge (rapidjson-dev: headers only)
     libjansson-dev rapidjson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
-    # build and unit tests
-    g++ make cmake pkg-config libgtest-dev
+    # build and unit tests; clang-format (with git-clang-format) for .ci/run's check of
+    # the changed lines
+    g++ make cmake pkg-config libgtest-dev clang-format git
     # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),
     # ps and kill (procps), fuser (psmisc), jq for JSON answers
     curl util-linux procps psmisc jq

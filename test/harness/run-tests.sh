@@ -17,18 +17,22 @@
 # Arguments narrow the run for a quicker loop (deps and build always run; install when
 # pgTAP or end-to-end tests run):
 #   run-tests.sh [unit|unit-asan|pgtap|e2e]... [test/pgtap/FILE.sql|test/e2e/FILE.sh]...
+#   run-tests.sh sql      the SQL surface alone (`make installcheck`): the pgTAP suites that
+#                         need no NATS (no `-- needs: nats` line), without a nats-server
 # `make test` passes none: everything runs.
 set -uo pipefail # no -e: a failed phase is counted and reported, later ones still run
 
 WANT_PHASES=" "
 WANT_SUITES=()
 WANT_E2E=()
+SQL_ONLY=0
 for arg in "$@"; do
     case $arg in
     unit | unit-asan | fuzz | pgtap | e2e) WANT_PHASES+="$arg " ;;
+    sql) WANT_PHASES+="pgtap " SQL_ONLY=1 ;;
     *.sql) WANT_SUITES+=("$(realpath -e "$arg")") || exit 2 ;;
     *.sh) WANT_E2E+=("$(realpath -e "$arg")") || exit 2 ;;
-    *) echo "usage: $0 [unit|unit-asan|fuzz|pgtap|e2e]... [FILE.sql|FILE.sh]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [unit|unit-asan|fuzz|pgtap|e2e|sql]... [FILE.sql|FILE.sh]..." >&2; exit 2 ;;
     esac
 done
 if ((${#WANT_SUITES[@]} > 0)); then WANT_PHASES+="pgtap "; fi
@@ -223,6 +227,18 @@ if ((${#WANT_SUITES[@]} > 0)); then SUITES=("${WANT_SUITES[@]}"); fi
 if ((${#WANT_E2E[@]} > 0)); then E2E=("${WANT_E2E[@]}"); fi
 if ! wanted pgtap; then SUITES=(); fi
 if ! wanted e2e; then E2E=(); fi
+# A suite that needs a nats-server says so in a line `-- needs: nats`.
+needs_nats() { grep -qx -- '-- needs: nats' "$1"; }
+NEED_NATS=0
+if ((SQL_ONLY)); then
+    kept=()
+    for suite in "${SUITES[@]}"; do
+        if needs_nats "$suite"; then echo "not run by 'sql' (needs NATS): $suite"; else kept+=("$suite"); fi
+    done
+    SUITES=("${kept[@]}")
+else
+    for suite in "${SUITES[@]}"; do if needs_nats "$suite"; then NEED_NATS=1; fi; done
+fi
 
 if ((${#SUITES[@]} > 0)); then
     fails_before=$FAILED
@@ -232,7 +248,7 @@ if ((${#SUITES[@]} > 0)); then
         preload=
     fi
     # NATS first, so the preloaded workers get nomnom.nats_url.
-    if ! { stack_start_nats && stack_start_pg $preload; }; then
+    if ! { { ((NEED_NATS == 0)) || stack_start_nats; } && stack_start_pg $preload; }; then
         failed 1 "pgTAP: could not start nats-server and PostgreSQL${preload:+ with shared_preload_libraries='nomnom'}"
     elif ! make_template; then
         failed 1 "pgTAP: template database (CREATE EXTENSION pgtap, nomnom, fixtures); ${#SUITES[@]} suite(s) not run"

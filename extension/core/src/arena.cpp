@@ -7,7 +7,7 @@ namespace nomnom {
 namespace {
 
 // Below glibc's 1 KiB threshold for large requests, each of which first consolidates the
-// free lists (that showed as ~5% of the worker's prefetch thread).
+// free lists (bench/README.md, "Why the code is so").
 constexpr size_t kBlockSize = 960;
 
 } // namespace

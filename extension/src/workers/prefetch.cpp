@@ -14,9 +14,9 @@
 namespace nomnom {
 namespace {
 
-// Of the prefetch thread; the backend's stays as it was. At 10 the thread got a tenth of a
-// core shared with nats-server, and the backend waited for it 0.2-0.6 s a 100k-order drain;
-// at 5 (a quarter) 0.15-0.2 s, while the writer still goes first on a core they share.
+// Of the prefetch thread; the backend's stays as it was. Low enough that the writer goes
+// first on a core they share, high enough that the thread is not starved by nats-server
+// (bench/README.md, "Why the code is so").
 constexpr int kNiceness = 5;
 
 } // namespace
@@ -83,7 +83,7 @@ natsStatus Prefetcher::finish(natsMsgList* list, std::vector<PremappedMessage>& 
 
 void Prefetcher::run() noexcept {
     // The backend's writing is what the drain waits for: when both want the same core, the
-    // writer goes first (on two cores it waited ~15% of a drain for one). Linux: per thread.
+    // writer goes first (bench/README.md, "Why the code is so"). Linux: per thread.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNiceness);
     spent_.clear();
     status_ = natsSubscription_Fetch(&list_, sub_, batch_size_, wait_ms_, nullptr);

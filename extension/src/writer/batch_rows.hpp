@@ -1,7 +1,8 @@
 // Rows handed to nomnom's own INSERT statements through the SQL function
 // nomnom.batch_rows(handle) AS r(column type, ...): the statement reads the batch's Datums
 // as they are, one row a call of `fill`, instead of one array a column that it copies and
-// unnests again (that unnest was ~10% of the worker). The column definition list carries
+// unnests again (the unnest cost the worker dearly: bench/README.md, "Why the code is so").
+// The column definition list carries
 // each column's type modifier, so no length coercion runs on the way into the table.
 #pragma once
 

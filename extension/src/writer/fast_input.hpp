@@ -1,6 +1,6 @@
 // Input functions of the most common column types in plain C++, so that the worker's
 // prefetch thread can turn a batch's text into Datums while the backend writes the last
-// batch (the input functions were ~12% of the backend's time). Each gives exactly the Datum
+// batch (bench/README.md, "Why the code is so"). Each gives exactly the Datum
 // PostgreSQL's own input function gives for the same text, or declines: then the backend
 // calls the type's input function, which also reports any error. Only canonical forms are
 // taken (e.g. `-12.50`, `2025-03-01`, `true`); anything else is declined.

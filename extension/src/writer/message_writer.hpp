@@ -65,8 +65,8 @@ struct PremappedMessage {
     std::shared_ptr<ResolvedTree> mapped_with; // nullptr: not mapped ahead, or taken
     bool ok = false;                           // mapped; else `error` says why not
     // Mapped, values preconverted. Once written, the writer hands the rows back, to be freed
-    // with the batch on the prefetch thread: thousands of small allocations, most of them
-    // made there, were ~3% of the backend's time.
+    // with the batch on the prefetch thread, where most of those thousands of small
+    // allocations were made (bench/README.md, "Why the code is so").
     DocumentRows rows;
     MappingError error;
     std::string written_entity;

@@ -6,8 +6,8 @@
 #  - PostgreSQL stopped: ingest still 202 (messages are safe in JetStream), /health 503 naming
 #    postgres, pending rows wait in a bounded queue (overflow counted) and are written later.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

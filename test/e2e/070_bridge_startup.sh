@@ -4,8 +4,8 @@
 # 503 saying what is missing, stops cleanly on SIGTERM, and once both come up it accepts
 # documents without a restart.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 # Start both once to own their ports and data, then stop them: the bridge will point at
 # two addresses where nothing listens.

@@ -11,8 +11,8 @@
 #    an unknown-entity error lists the entities only to a caller with the token;
 #  - HTTPS with --tls-cert-file/--tls-key-file (a certificate made here by openssl).
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

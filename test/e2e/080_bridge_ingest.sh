@@ -4,8 +4,8 @@
 # Needs no extension: the schema objects the bridge uses are created by hand
 # (bridge_schema.sql) and the stream by nomnom-jstool, so this tests the bridge alone.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

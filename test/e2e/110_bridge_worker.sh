@@ -5,8 +5,8 @@
 # Gated: when the extension, nomnom.create_stream or the preloaded worker is missing, every
 # check is reported SKIP and the script exits 77 — a skip is never counted as a pass.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 ORDER=$FIXTURES/test_order_with_lineitems.json
 CHECKS=("example order ?wait=committed -> 201 completed"

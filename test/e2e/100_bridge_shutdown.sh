@@ -4,8 +4,8 @@
 # clients get their answers), writes the pending rows, exits 0.
 # Requests are kept in flight with ?wait=committed and no worker: each waits --wait-timeout.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 stack_start_nats || exit 1
 stack_start_pg || exit 1

@@ -6,8 +6,8 @@
 # made by openssl here. A good credential publishes (202 with a JetStream seq); a wrong one
 # stops the bridge with "authorization failed"; secrets never reach the log.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 AUTH=$E2E_TMP/auth
 mkdir -p "$AUTH"

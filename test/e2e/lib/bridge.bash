@@ -4,7 +4,7 @@
 # the flags a test needs, curl and jq shorthands, and the JetStream stream and schema
 # objects for tests that run the bridge without the extension.
 # shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../harness/stack.sh"
 
 BRIDGE_ROOT=$NOMNOM_REPO_ROOT
 BUILD_DIR=${BUILD_DIR:-$BRIDGE_ROOT/build}
@@ -78,7 +78,7 @@ stream_messages() { # name
 
 # The schema objects the bridge reads and writes, created by hand (no extension).
 load_bridge_schema() {
-    psql -X -q -v ON_ERROR_STOP=1 -f "$BRIDGE_ROOT/test/e2e/bridge_schema.sql" >/dev/null
+    psql -X -q -v ON_ERROR_STOP=1 -f "$BRIDGE_ROOT/test/e2e/lib/bridge_schema.sql" >/dev/null
 }
 
 # http METHOD PATH [curl args...]: sets HTTP_CODE and BODY.

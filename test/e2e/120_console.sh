@@ -4,8 +4,8 @@
 # through promtool with the per-stream series, /stats, the token on /api/*, and the
 # dashboard itself in headless Chromium (test/console/dashboard.mjs).
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 CONSOLE_JS=$BRIDGE_ROOT/test/console
 [ -d "$CONSOLE_JS/node_modules/puppeteer-core" ] || { fail "test/console's npm packages (make deps)"; finish; }

@@ -1,6 +1,7 @@
 -- Streams from SQL: create/alter/drop/pause/resume_stream, nomnom.streams (effective options),
 -- nomnom.stream_status, option errors, the GUCs. Needs the harness's nats-server
 -- (nomnom.nats_url); this database has no launcher, so no worker runs here.
+-- needs: nats
 BEGIN;
 SELECT plan(42);
 
