@@ -148,6 +148,13 @@ const FieldSpec* EntitySpec::find_field(const std::string& field_name) const {
     return nullptr;
 }
 
+int EntitySpec::parent_field_index(const std::string& from_parent) const {
+    for (size_t i = 0; i < fields.size(); ++i)
+        if (fields[i].name == from_parent)
+            return static_cast<int>(i);
+    return from_parent == "id" ? kParentId : kNoParentField;
+}
+
 std::vector<std::string> split_path(const std::string& path, const std::string& what) {
     std::vector<std::string> segments;
     size_t start = 0;

@@ -50,7 +50,7 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
             if (field.from_parent.empty())
                 continue;
             linked = true;
-            if (field.from_parent != "id" && parent->find_field(field.from_parent) == nullptr)
+            if (parent->parent_field_index(field.from_parent) == EntitySpec::kNoParentField)
                 fail(where + ", field \"" + field.name + "\": parent entity \"" + parent->name +
                          "\" has no field \"" + field.from_parent + "\"",
                      ERRCODE_UNDEFINED_COLUMN);
@@ -64,8 +64,8 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
         if (child.parent != spec.name)
             continue;
         for (const FieldSpec& field : child.fields)
-            if (!field.from_parent.empty() && field.from_parent != "id" &&
-                spec.find_field(field.from_parent) == nullptr)
+            if (!field.from_parent.empty() &&
+                spec.parent_field_index(field.from_parent) == EntitySpec::kNoParentField)
                 fail(where + ": derived entity \"" + child.name + "\" copies field \"" +
                          field.from_parent + "\", which this definition no longer has",
                      ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST);

@@ -74,11 +74,8 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
             const std::string& source = child.spec->fields[f].from_parent;
             if (source.empty())
                 continue;
-            int parent_field = -1;
-            for (size_t p = 0; p < parent.spec->fields.size(); ++p)
-                if (parent.spec->fields[p].name == source)
-                    parent_field = static_cast<int>(p);
-            if (parent_field < 0 && source != "id")
+            int parent_field = parent.spec->parent_field_index(source);
+            if (parent_field == EntitySpec::kNoParentField)
                 throw DataError("entity \"" + child.spec->name + "\", field \"" +
                                     child.spec->fields[f].name + "\": parent entity \"" +
                                     parent.spec->name + "\" has no field \"" + source + "\"",

@@ -44,6 +44,11 @@ struct EntitySpec {
 
     bool is_root() const { return parent.empty(); }
     const FieldSpec* find_field(const std::string& field_name) const;
+    // What a child's from_parent names in this (parent) entity: the index of the field in
+    // `fields`, kParentId for the generated "id", kNoParentField when there is no such field.
+    static constexpr int kParentId = -1;
+    static constexpr int kNoParentField = -2;
+    int parent_field_index(const std::string& from_parent) const;
     // The spec again as JSON, with defaults filled in: what the catalog stores.
     std::string to_json() const;
 };
