@@ -10,6 +10,13 @@ SPIPlanPtr prepare_kept_plan(const char* sql, int nargs, const Oid* types, int c
     return plan;
 }
 
+void spi_execute_expect(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
+                        bool read_only, long count, int expected, const char* what) {
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, count);
+    if (rc != expected)
+        elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+}
+
 std::vector<TextRow> spi_query(const std::string& sql,
                                const std::vector<std::optional<std::string>>& params,
                                bool read_only) {
@@ -19,8 +26,8 @@ std::vector<TextRow> spi_query(const std::string& sql,
     pg_call([&] {
         for (size_t i = 0; i < params.size(); ++i) {
             if (params[i])
-                values[i] = PointerGetDatum(cstring_to_text_with_len(params[i]->data(),
-                                                                     params[i]->size()));
+                values[i] =
+                    PointerGetDatum(cstring_to_text_with_len(params[i]->data(), params[i]->size()));
             else
                 nulls[i] = 'n';
         }

@@ -36,6 +36,11 @@ class SpiSession {
 // PostgreSQL-style: raises ERROR when it cannot; from C++-style code call it through pg_call.
 SPIPlanPtr prepare_kept_plan(const char* sql, int nargs, const Oid* types, int cursor_options = 0);
 
+// Runs one statement with arguments (SPI connected) and raises ERROR "<what> failed: <SPI's
+// result>" unless SPI answers `expected` (SPI_OK_SELECT, ...). PostgreSQL-style.
+void spi_execute_expect(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
+                        bool read_only, long count, int expected, const char* what);
+
 // Runs one statement with text parameters (nullopt = NULL) and returns the rows' columns as
 // text (nullopt = NULL). For catalog work, not for the hot path.
 using TextRow = std::vector<std::optional<std::string>>;

@@ -165,12 +165,10 @@ void settle_overdelivered(Worker& w, Item* items, int n) {
             continue;
         Oid types[1] = {UUIDOID};
         Datum values[1] = {UUIDPGetDatum(&item->id)};
-        int rc = SPI_execute_with_args(
+        spi_execute_expect(
             "SELECT 1 FROM nomnom.message_status WHERE message_id = $1 AND status = 'completed'", 1,
-            types, values, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT)
-            elog(ERROR, "nomnom worker: reading message_status failed: %s",
-                 SPI_result_code_string(rc));
+            types, values, nullptr, true, 1, SPI_OK_SELECT,
+            "nomnom worker: reading message_status");
         if (SPI_processed > 0) {
             item->outcome = OUTCOME_DUPLICATE;
             continue;

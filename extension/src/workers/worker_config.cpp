@@ -5,6 +5,7 @@
 #include "nomnom/stream_options.hpp"
 #include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/spi_session.hpp"
 #include "streams/options.hpp"
 
 extern "C" {
@@ -30,12 +31,9 @@ StreamRow read_stream_row(const Worker& w) {
     bool installed = in_catalog_transaction("nomnom worker: reading nomnom.streams", [&] {
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(w.stream)};
-        int rc = SPI_execute_with_args(
+        spi_execute_expect(
             "SELECT options::text, paused, subjects FROM nomnom.streams WHERE name = $1", 1, types,
-            values, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT)
-            elog(ERROR, "nomnom worker: reading nomnom.streams failed: %s",
-                 SPI_result_code_string(rc));
+            values, nullptr, true, 1, SPI_OK_SELECT, "nomnom worker: reading nomnom.streams");
         if (SPI_processed != 1)
             return;
         row.found = true;
