@@ -277,7 +277,9 @@ TEST(Mapper, ValuesOutliveTheNextDocumentAndMovesOfTheirOwn) {
     EXPECT_EQ(*kept[1].rows[2].values[2], "3");
     for (const MappedDocument& doc : kept)
         for (const MappedRow& row : doc.rows)
-            for (const MappedValue& value : row.values)
-                if (value)
+            for (const MappedValue& value : row.values) {
+                if (value) {
                     EXPECT_EQ(std::string(value.c_str()), *value) << "NUL-terminated";
+                }
+            }
 }

@@ -180,17 +180,17 @@ void close_replay_connection(XactEvent event, void*) {
 }
 
 // The replay signature (message_id.hpp) into `out` (65 bytes); false when it cannot be made.
-bool cpp_replay_signature(const char* key, const char* id, const char* nats_msg_id,
-                          const char* subject, char* out, size_t outlen) noexcept {
-    try {
+bool replay_signature_into(const char* key, const char* id, const char* nats_msg_id,
+                           const char* subject, char* out, size_t outlen) {
+    bool made = false;
+    nomnom::PendingError ignored;
+    nomnom::catch_into(ignored, [&] {
         std::string signature = nomnom::replay_signature(key, id, nats_msg_id, subject);
-        if (signature.empty() || signature.size() >= outlen)
-            return false;
-        memcpy(out, signature.c_str(), signature.size() + 1);
-        return true;
-    } catch (...) {
-        return false;
-    }
+        made = !signature.empty() && signature.size() < outlen;
+        if (made)
+            memcpy(out, signature.c_str(), signature.size() + 1);
+    });
+    return made;
 }
 
 // Runs a statement of the replay that must do what it says.
@@ -322,7 +322,7 @@ NOMNOM_FUNCTION(nomnom_replay_dead_letters) {
             s = natsMsgHeader_Set(msg, "Nomnom-Message-Id", id);
         char signature[128];
         if (s == NATS_OK &&
-            !cpp_replay_signature(replay_key, id, msg_id, subject, signature, sizeof signature))
+            !replay_signature_into(replay_key, id, msg_id, subject, signature, sizeof signature))
             s = NATS_NO_MEMORY;
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Replay-Signature", signature);
