@@ -57,3 +57,40 @@ REVOKE EXECUTE ON FUNCTION
     nomnom.replay_dead_letters(text, uuid[]),
     nomnom.purge_message_status(interval)
     FROM PUBLIC;
+
+-- Issue 14, the operator's console: the consumer's info (lag) and rate in stream_status,
+-- the batch commit latency histogram, and whether a worker is writing a message now.
+CREATE FUNCTION nomnom.worker_consumer_info()
+    RETURNS TABLE (name text, worker integer, num_pending bigint, num_ack_pending bigint,
+                   num_redelivered bigint, rate_1m double precision,
+                   commit_latency_buckets bigint[], commit_latency_sum double precision,
+                   commit_count bigint)
+    AS 'MODULE_PATHNAME', 'nomnom_worker_consumer_info'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.worker_consumer_info() IS
+    'Each worker''s consumer info (refreshed every 2 s by a thread of the worker, also while it is stuck writing), its rate over the last minute, and its batch commit latency histogram (cumulative counts for 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 s)';
+
+CREATE FUNCTION nomnom.message_processing(stream text, stream_seq bigint)
+    RETURNS boolean
+    AS 'MODULE_PATHNAME', 'nomnom_message_processing'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.message_processing(text, bigint) IS
+    'True while a worker of the stream is writing the batch that holds the message at this stream sequence (from the workers'' shared memory)';
+
+CREATE OR REPLACE VIEW nomnom.stream_status AS
+    SELECT c.name, w.worker_pid,
+           coalesce(CASE WHEN c.paused AND w.worker_pid IS NULL THEN 'paused' END, w.state,
+                    CASE WHEN c.paused THEN 'paused' ELSE 'stopped' END) AS state,
+           w.last_error, w.last_error_at,
+           coalesce(w.consumed, 0) AS consumed, coalesce(w.completed, 0) AS completed,
+           coalesce(w.failed, 0) AS failed, coalesce(w.dead_lettered, 0) AS dead_lettered,
+           w.pending, w.last_batch_at, w.worker,
+           i.num_pending, i.num_ack_pending, i.num_redelivered, i.rate_1m,
+           i.commit_latency_buckets, i.commit_latency_sum, i.commit_count
+    FROM nomnom.stream_catalog c
+    LEFT JOIN nomnom.worker_slots() w ON w.name = c.name
+    LEFT JOIN nomnom.worker_consumer_info() i ON i.name = w.name AND i.worker = w.worker;
+COMMENT ON VIEW nomnom.stream_status IS
+    'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages; the consumer''s num_pending, num_ack_pending and num_redelivered (fresh within 5 s even while a worker is stuck), rate_1m (messages a second over the last minute), batch commit latency';
+-- Like worker_slots: the workers' state is for the roles that administer nomnom.
+REVOKE EXECUTE ON FUNCTION nomnom.worker_consumer_info() FROM PUBLIC;

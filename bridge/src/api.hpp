@@ -13,6 +13,7 @@
 #include "routing.hpp"
 #include "status_recorder.hpp"
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@ class Api {
     HttpResponse ingest(const HttpRequest& request, const Route& route, bool batch,
                         bool authenticated);
     HttpResponse status(const Route& route);
+    PgResult query_status(PGconn* conn, const char* const* params);
     HttpResponse health(bool details);
     HttpResponse ready();
     // The operator's console: the page and its assets, /api/*, /stats, /openapi.json.
@@ -59,6 +61,7 @@ class Api {
     Metrics& metrics_;
     PgPool& pool_;
     Console* console_;
+    std::atomic<int64_t> no_processing_until_{0}; // steady_clock ticks
 };
 
 // {"error": message}

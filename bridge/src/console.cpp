@@ -511,11 +511,21 @@ std::string Console::stats() {
 std::string Console::message(const std::string& uuid, int& status) {
     const char* params[] = {uuid.c_str()};
     std::string error;
+    // `processing` while a worker writes its batch, as GET /ingest/status says; an older
+    // extension without nomnom.message_processing gets the row as stored.
     PgResult st =
-        query("SELECT row_to_json(s)::text, "
+        query("SELECT CASE WHEN s.status IN ('pending', 'failed') AND "
+              "nomnom.message_processing(s.stream, s.stream_seq) THEN "
+              "jsonb_set(to_jsonb(s), '{status}', '\"processing\"') ELSE to_jsonb(s) "
+              "END::text, "
               "(SELECT error FROM nomnom.dead_letters d WHERE d.message_id = s.message_id) "
               "FROM nomnom.message_status s WHERE s.message_id = $1::uuid",
               1, params, error);
+    if (!st && error.find("message_processing") != std::string::npos)
+        st = query("SELECT to_jsonb(s)::text, "
+                   "(SELECT error FROM nomnom.dead_letters d WHERE d.message_id = s.message_id) "
+                   "FROM nomnom.message_status s WHERE s.message_id = $1::uuid",
+                   1, params, error);
     if (!st) {
         status = 503;
         return "{\"error\":" + json_string("PostgreSQL: " + error) + "}";

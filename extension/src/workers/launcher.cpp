@@ -152,7 +152,9 @@ void start_worker(int i, const char* stream, int index) {
         slot->last_error[0] = '\0';
         slot->last_error_at = 0;
         SpinLockRelease(&slot->mutex);
+        nomnom_slot_reset_metrics(slot);
     }
+    nomnom_slot_set_processing(i, nullptr, 0); // what a dead worker was writing, it is not
     slot->in_use = true;
     slot->database = MyDatabaseId;
     slot->pid = 0;

@@ -4,6 +4,7 @@
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/array.h"
 }
 
 NomnomShared* nomnom_shared = nullptr;
@@ -11,9 +12,14 @@ NomnomShared* nomnom_shared = nullptr;
 static shmem_request_hook_type prev_shmem_request_hook = nullptr;
 static shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
+static Size nomnom_slots_size(void) {
+    return MAXALIGN(add_size(offsetof(NomnomShared, slots),
+                             mul_size(sizeof(NomnomWorkerSlot), nomnom_max_workers_guc)));
+}
+
 static Size nomnom_shmem_size(void) {
-    return add_size(offsetof(NomnomShared, slots),
-                    mul_size(sizeof(NomnomWorkerSlot), nomnom_max_workers_guc));
+    return add_size(nomnom_slots_size(),
+                    mul_size(sizeof(NomnomProcessing), nomnom_max_workers_guc));
 }
 
 static void nomnom_shmem_request(void) {
@@ -36,8 +42,17 @@ static void nomnom_shmem_startup(void) {
         pg_atomic_init_u64(&nomnom_shared->config_generation, 1);
         nomnom_shared->launcher = nullptr;
         nomnom_shared->nslots = nomnom_max_workers_guc;
-        for (int i = 0; i < nomnom_shared->nslots; i++)
+        nomnom_shared->processing = reinterpret_cast<NomnomProcessing*>(
+            reinterpret_cast<char*>(nomnom_shared) + nomnom_slots_size());
+        for (int i = 0; i < nomnom_shared->nslots; i++) {
             SpinLockInit(&nomnom_shared->slots[i].mutex);
+            NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+            pg_atomic_init_u64(&slot->num_pending, PG_UINT64_MAX);
+            pg_atomic_init_u64(&slot->num_ack_pending, PG_UINT64_MAX);
+            pg_atomic_init_u64(&slot->num_redelivered, PG_UINT64_MAX);
+            pg_atomic_init_u64(&slot->rate_1m_milli, PG_UINT64_MAX);
+            pg_atomic_init_u64(&nomnom_shared->processing[i].generation, 0);
+        }
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -88,4 +103,142 @@ void nomnom_notify_after_commit(void) {
         xact_callback_registered = true;
     }
     notify_pending = true;
+}
+
+void nomnom_slot_reset_metrics(NomnomWorkerSlot* slot) {
+    pg_atomic_write_u64(&slot->num_pending, PG_UINT64_MAX);
+    pg_atomic_write_u64(&slot->num_ack_pending, PG_UINT64_MAX);
+    pg_atomic_write_u64(&slot->num_redelivered, PG_UINT64_MAX);
+    pg_atomic_write_u64(&slot->rate_1m_milli, PG_UINT64_MAX);
+    SpinLockAcquire(&slot->mutex);
+    memset(slot->commit_buckets, 0, sizeof slot->commit_buckets);
+    slot->commit_sum_us = 0;
+    slot->commit_count = 0;
+    SpinLockRelease(&slot->mutex);
+}
+
+void nomnom_slot_set_processing(int index, const uint64* seqs, int n) {
+    if (nomnom_shared == nullptr || index < 0 || index >= nomnom_shared->nslots)
+        return;
+    NomnomProcessing* p = &nomnom_shared->processing[index];
+    if (n > NN_MAX_BATCH)
+        n = NN_MAX_BATCH;
+    if (n <= 0 && p->count == 0)
+        return;
+    pg_atomic_fetch_add_u64(&p->generation, 1); // odd: being rewritten (a full barrier)
+    p->count = static_cast<uint32>(n > 0 ? n : 0);
+    if (n > 0)
+        memcpy(p->seqs, seqs, sizeof(uint64) * static_cast<size_t>(n));
+    pg_write_barrier();
+    pg_atomic_fetch_add_u64(&p->generation, 1); // even again
+}
+
+void nomnom_slot_observe_commit(NomnomWorkerSlot* slot, double seconds) {
+    static const double bounds[NN_COMMIT_BUCKETS] = NN_COMMIT_BUCKET_BOUNDS;
+    if (slot == nullptr)
+        return;
+    int b = 0;
+    while (b < NN_COMMIT_BUCKETS && seconds > bounds[b])
+        b++;
+    SpinLockAcquire(&slot->mutex);
+    if (b < NN_COMMIT_BUCKETS)
+        slot->commit_buckets[b]++;
+    slot->commit_sum_us += static_cast<uint64>(seconds * 1e6);
+    slot->commit_count++;
+    SpinLockRelease(&slot->mutex);
+}
+
+// Whether a worker of `stream` in this database is writing the batch that holds `seq`.
+static bool stream_seq_processing(const char* stream, uint64 seq) {
+    for (int i = 0; i < nomnom_shared->nslots; i++) {
+        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+        if (!slot->in_use || slot->database != MyDatabaseId || strcmp(slot->stream, stream) != 0)
+            continue;
+        NomnomProcessing* p = &nomnom_shared->processing[i];
+        for (int attempt = 0; attempt < 100; attempt++) {
+            uint64 before = pg_atomic_read_u64(&p->generation);
+            if (before & 1) {
+                pg_spin_delay();
+                continue;
+            }
+            pg_read_barrier();
+            bool found = false;
+            uint32 n = Min(p->count, (uint32)NN_MAX_BATCH);
+            for (uint32 k = 0; k < n && !found; k++)
+                found = p->seqs[k] == seq;
+            pg_read_barrier();
+            if (pg_atomic_read_u64(&p->generation) == before) {
+                if (found)
+                    return true;
+                break;
+            }
+        }
+    }
+    return false;
+}
+
+extern "C" {
+PGDLLEXPORT Datum nomnom_message_processing(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(nomnom_message_processing);
+PGDLLEXPORT Datum nomnom_worker_consumer_info(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(nomnom_worker_consumer_info);
+}
+
+Datum nomnom_message_processing(PG_FUNCTION_ARGS) {
+    if (nomnom_shared == nullptr)
+        PG_RETURN_BOOL(false);
+    char* stream = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    int64 seq = PG_GETARG_INT64(1);
+    PG_RETURN_BOOL(seq > 0 && stream_seq_processing(stream, static_cast<uint64>(seq)));
+}
+
+Datum nomnom_worker_consumer_info(PG_FUNCTION_ARGS) {
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    if (nomnom_shared == nullptr)
+        return (Datum)0;
+    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
+    for (int i = 0; i < nomnom_shared->nslots; i++) {
+        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+        if (!slot->in_use || slot->database != MyDatabaseId)
+            continue;
+        uint64 buckets[NN_COMMIT_BUCKETS];
+        uint64 sum_us, count;
+        char stream[sizeof slot->stream];
+        int worker;
+        SpinLockAcquire(&slot->mutex);
+        memcpy(buckets, slot->commit_buckets, sizeof buckets);
+        sum_us = slot->commit_sum_us;
+        count = slot->commit_count;
+        memcpy(stream, slot->stream, sizeof stream);
+        worker = slot->worker_index;
+        SpinLockRelease(&slot->mutex);
+        uint64 atomics[4] = {pg_atomic_read_u64(&slot->num_pending),
+                             pg_atomic_read_u64(&slot->num_ack_pending),
+                             pg_atomic_read_u64(&slot->num_redelivered),
+                             pg_atomic_read_u64(&slot->rate_1m_milli)};
+        Datum values[9];
+        bool nulls[9] = {false};
+        values[0] = CStringGetTextDatum(stream);
+        values[1] = Int32GetDatum(worker);
+        for (int a = 0; a < 3; a++) {
+            values[2 + a] = Int64GetDatum(static_cast<int64>(atomics[a]));
+            nulls[2 + a] = atomics[a] == PG_UINT64_MAX;
+        }
+        values[5] = Float8GetDatum(static_cast<double>(atomics[3]) / 1000.0);
+        nulls[5] = atomics[3] == PG_UINT64_MAX;
+        Datum cumulative[NN_COMMIT_BUCKETS];
+        uint64 running = 0;
+        for (int b = 0; b < NN_COMMIT_BUCKETS; b++) {
+            running += buckets[b];
+            cumulative[b] = Int64GetDatum(static_cast<int64>(running));
+        }
+        values[6] = PointerGetDatum(
+            construct_array(cumulative, NN_COMMIT_BUCKETS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+        values[7] = Float8GetDatum(static_cast<double>(sum_us) / 1e6);
+        values[8] = Int64GetDatum(static_cast<int64>(count));
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    LWLockRelease(nomnom_shared->lock);
+    return (Datum)0;
 }

@@ -13,6 +13,13 @@ extern "C" {
 }
 
 #define NN_STATE_LEN 24
+// Batch commit latency histogram: the bucket bounds in seconds (nomnom.stream_status
+// commit_latency_buckets, the bridge's nomnom_stream_batch_commit_duration_seconds).
+#define NN_COMMIT_BUCKETS 13
+#define NN_COMMIT_BUCKET_BOUNDS                                                                 \
+    { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
+// The most messages a batch holds (stream option batch_size's maximum).
+#define NN_MAX_BATCH 10000
 #define NN_ERROR_LEN 512
 
 // One running (or restarting) worker: stream name + worker index. Owned by the launcher;
@@ -32,7 +39,28 @@ struct NomnomWorkerSlot {
     uint64 dead_lettered;
     int64 pending; // -1: unknown
     TimestampTz last_batch_at;
+    // Batch commit latency (under `mutex`): counts per bucket (not cumulative), sum, count.
+    uint64 commit_buckets[NN_COMMIT_BUCKETS];
+    uint64 commit_sum_us;
+    uint64 commit_count;
     slock_t mutex;
+
+    // The consumer's info, written by the worker's lag thread (workers/lag_monitor.hpp)
+    // while the backend may be stuck in a write: atomics, so no lock is shared with it.
+    // UINT64_MAX: unknown. rate_1m_milli: messages a second over the last minute, x1000.
+    pg_atomic_uint64 num_pending;
+    pg_atomic_uint64 num_ack_pending;
+    pg_atomic_uint64 num_redelivered;
+    pg_atomic_uint64 rate_1m_milli;
+};
+
+// The stream sequences of the batch a worker is writing, one area a slot (outside the slot:
+// it is large, and read without the slot's spinlock). A seqlock: `generation` is odd while
+// the worker rewrites it; readers retry until they see the same even value around a copy.
+struct NomnomProcessing {
+    pg_atomic_uint64 generation;
+    uint32 count; // 0: no batch being written
+    uint64 seqs[NN_MAX_BATCH];
 };
 
 struct NomnomShared {
@@ -40,6 +68,7 @@ struct NomnomShared {
     pg_atomic_uint64 config_generation; // bumped after a committed catalog change
     PGPROC* launcher;                   // NULL when no launcher runs
     int nslots;
+    NomnomProcessing* processing; // nslots of them, after the slots
     NomnomWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -52,6 +81,16 @@ void nomnom_shmem_register(void);
 
 // Sets the state (and, when error != NULL, the last error) of a slot.
 void nomnom_slot_set_state(NomnomWorkerSlot* slot, const char* state, const char* error);
+
+// Resets a slot's consumer info and commit histogram (the launcher, for a new worker).
+void nomnom_slot_reset_metrics(NomnomWorkerSlot* slot);
+
+// The worker of slot `index` writes a batch of these stream sequences (n <= NN_MAX_BATCH;
+// more are cut); n = 0 when it is done with it. nomnom.message_processing reads them.
+void nomnom_slot_set_processing(int index, const uint64* seqs, int n);
+
+// Adds one batch's commit latency to the slot's histogram.
+void nomnom_slot_observe_commit(NomnomWorkerSlot* slot, double seconds);
 
 // Asks for a notification of the launcher and workers when the current transaction commits.
 void nomnom_notify_after_commit(void);
