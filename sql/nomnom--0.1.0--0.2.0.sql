@@ -70,12 +70,12 @@ CREATE FUNCTION nomnom.worker_consumer_info()
 COMMENT ON FUNCTION nomnom.worker_consumer_info() IS
     'Each worker''s consumer info (refreshed every 2 s by a thread of the worker, also while it is stuck writing), its rate over the last minute, and its batch commit latency histogram (cumulative counts for 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 s)';
 
-CREATE FUNCTION nomnom.message_processing(stream text, stream_seq bigint)
+CREATE FUNCTION nomnom.message_processing(message_id uuid)
     RETURNS boolean
     AS 'MODULE_PATHNAME', 'nomnom_message_processing'
     LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION nomnom.message_processing(text, bigint) IS
-    'True while a worker of the stream is writing the batch that holds the message at this stream sequence (from the workers'' shared memory)';
+COMMENT ON FUNCTION nomnom.message_processing(uuid) IS
+    'True while a worker is writing the batch that holds the message (from the workers'' shared memory)';
 
 CREATE OR REPLACE VIEW nomnom.stream_status AS
     SELECT c.name, w.worker_pid,

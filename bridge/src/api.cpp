@@ -437,14 +437,18 @@ void Api::wait_committed(std::vector<Doc*>& docs) {
 }
 
 // The message_status row, its status `processing` while a worker writes the batch that holds
-// it (nomnom.message_processing reads the workers' shared memory). A database whose
+// it (nomnom.message_processing reads the workers' shared memory; the worker's claim of the
+// row is not committed yet, so the row may still read pending, or not be there at all when
+// the bridge's pending row is still on its way). A database whose
 // extension predates that function gets the row as stored; asked again a minute later.
 PgResult Api::query_status(PGconn* conn, const char* const* params) {
     static const char* kWithProcessing =
-        "SELECT CASE WHEN s.status IN ('pending', 'failed') "
-        "AND nomnom.message_processing(s.stream, s.stream_seq) "
+        "SELECT CASE WHEN s.message_id IS NULL "
+        "THEN jsonb_build_object('message_id', q.id, 'status', 'processing') "
+        "WHEN s.status IN ('pending', 'failed') AND nomnom.message_processing(q.id) "
         "THEN jsonb_set(to_jsonb(s), '{status}', '\"processing\"') ELSE to_jsonb(s) END::text "
-        "FROM nomnom.message_status s WHERE message_id = $1::uuid";
+        "FROM (SELECT $1::uuid AS id) q LEFT JOIN nomnom.message_status s ON s.message_id = q.id "
+        "WHERE s.message_id IS NOT NULL OR nomnom.message_processing(q.id)";
     static const char* kPlain =
         "SELECT to_jsonb(s)::text FROM nomnom.message_status s WHERE message_id = $1::uuid";
     auto now = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -454,7 +458,8 @@ PgResult Api::query_status(PGconn* conn, const char* const* params) {
     const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
     if (try_processing && PQresultStatus(res.get()) != PGRES_TUPLES_OK && state != nullptr &&
         std::string(state) == "42883") { // undefined_function
-        no_processing_until_ = now + std::chrono::steady_clock::duration(std::chrono::minutes(1)).count();
+        no_processing_until_ =
+            now + std::chrono::steady_clock::duration(std::chrono::minutes(1)).count();
         res.reset(PQexecParams(conn, kPlain, 1, nullptr, params, nullptr, nullptr, 0));
     }
     return res;

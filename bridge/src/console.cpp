@@ -513,14 +513,15 @@ std::string Console::message(const std::string& uuid, int& status) {
     std::string error;
     // `processing` while a worker writes its batch, as GET /ingest/status says; an older
     // extension without nomnom.message_processing gets the row as stored.
-    PgResult st =
-        query("SELECT CASE WHEN s.status IN ('pending', 'failed') AND "
-              "nomnom.message_processing(s.stream, s.stream_seq) THEN "
-              "jsonb_set(to_jsonb(s), '{status}', '\"processing\"') ELSE to_jsonb(s) "
-              "END::text, "
-              "(SELECT error FROM nomnom.dead_letters d WHERE d.message_id = s.message_id) "
-              "FROM nomnom.message_status s WHERE s.message_id = $1::uuid",
-              1, params, error);
+    PgResult st = query(
+        "SELECT CASE WHEN s.message_id IS NULL "
+        "THEN jsonb_build_object('message_id', q.id, 'status', 'processing') "
+        "WHEN s.status IN ('pending', 'failed') AND nomnom.message_processing(q.id) "
+        "THEN jsonb_set(to_jsonb(s), '{status}', '\"processing\"') ELSE to_jsonb(s) END::text, "
+        "(SELECT error FROM nomnom.dead_letters d WHERE d.message_id = q.id) "
+        "FROM (SELECT $1::uuid AS id) q LEFT JOIN nomnom.message_status s ON s.message_id = q.id "
+        "WHERE s.message_id IS NOT NULL OR nomnom.message_processing(q.id)",
+        1, params, error);
     if (!st && error.find("message_processing") != std::string::npos)
         st = query("SELECT to_jsonb(s)::text, "
                    "(SELECT error FROM nomnom.dead_letters d WHERE d.message_id = s.message_id) "

@@ -117,7 +117,7 @@ void nomnom_slot_reset_metrics(NomnomWorkerSlot* slot) {
     SpinLockRelease(&slot->mutex);
 }
 
-void nomnom_slot_set_processing(int index, const uint64* seqs, int n) {
+void nomnom_slot_set_processing(int index, const pg_uuid_t* ids, int n) {
     if (nomnom_shared == nullptr || index < 0 || index >= nomnom_shared->nslots)
         return;
     NomnomProcessing* p = &nomnom_shared->processing[index];
@@ -128,7 +128,7 @@ void nomnom_slot_set_processing(int index, const uint64* seqs, int n) {
     pg_atomic_fetch_add_u64(&p->generation, 1); // odd: being rewritten (a full barrier)
     p->count = static_cast<uint32>(n > 0 ? n : 0);
     if (n > 0)
-        memcpy(p->seqs, seqs, sizeof(uint64) * static_cast<size_t>(n));
+        memcpy(p->ids, ids, sizeof(pg_uuid_t) * static_cast<size_t>(n));
     pg_write_barrier();
     pg_atomic_fetch_add_u64(&p->generation, 1); // even again
 }
@@ -148,11 +148,11 @@ void nomnom_slot_observe_commit(NomnomWorkerSlot* slot, double seconds) {
     SpinLockRelease(&slot->mutex);
 }
 
-// Whether a worker of `stream` in this database is writing the batch that holds `seq`.
-static bool stream_seq_processing(const char* stream, uint64 seq) {
+// Whether a worker in this database is writing the batch that holds message `id`.
+static bool message_processing(const pg_uuid_t* id) {
     for (int i = 0; i < nomnom_shared->nslots; i++) {
         NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
-        if (!slot->in_use || slot->database != MyDatabaseId || strcmp(slot->stream, stream) != 0)
+        if (!slot->in_use || slot->database != MyDatabaseId)
             continue;
         NomnomProcessing* p = &nomnom_shared->processing[i];
         for (int attempt = 0; attempt < 100; attempt++) {
@@ -165,7 +165,7 @@ static bool stream_seq_processing(const char* stream, uint64 seq) {
             bool found = false;
             uint32 n = Min(p->count, (uint32)NN_MAX_BATCH);
             for (uint32 k = 0; k < n && !found; k++)
-                found = p->seqs[k] == seq;
+                found = memcmp(p->ids[k].data, id->data, UUID_LEN) == 0;
             pg_read_barrier();
             if (pg_atomic_read_u64(&p->generation) == before) {
                 if (found)
@@ -187,9 +187,7 @@ PG_FUNCTION_INFO_V1(nomnom_worker_consumer_info);
 Datum nomnom_message_processing(PG_FUNCTION_ARGS) {
     if (nomnom_shared == nullptr)
         PG_RETURN_BOOL(false);
-    char* stream = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    int64 seq = PG_GETARG_INT64(1);
-    PG_RETURN_BOOL(seq > 0 && stream_seq_processing(stream, static_cast<uint64>(seq)));
+    PG_RETURN_BOOL(message_processing(PG_GETARG_UUID_P(0)));
 }
 
 Datum nomnom_worker_consumer_info(PG_FUNCTION_ARGS) {

@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "port/atomics.h"
+#include "utils/uuid.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -54,13 +55,13 @@ struct NomnomWorkerSlot {
     pg_atomic_uint64 rate_1m_milli;
 };
 
-// The stream sequences of the batch a worker is writing, one area a slot (outside the slot:
+// The message ids of the batch a worker is writing, one area a slot (outside the slot:
 // it is large, and read without the slot's spinlock). A seqlock: `generation` is odd while
 // the worker rewrites it; readers retry until they see the same even value around a copy.
 struct NomnomProcessing {
     pg_atomic_uint64 generation;
     uint32 count; // 0: no batch being written
-    uint64 seqs[NN_MAX_BATCH];
+    pg_uuid_t ids[NN_MAX_BATCH];
 };
 
 struct NomnomShared {
@@ -85,9 +86,9 @@ void nomnom_slot_set_state(NomnomWorkerSlot* slot, const char* state, const char
 // Resets a slot's consumer info and commit histogram (the launcher, for a new worker).
 void nomnom_slot_reset_metrics(NomnomWorkerSlot* slot);
 
-// The worker of slot `index` writes a batch of these stream sequences (n <= NN_MAX_BATCH;
-// more are cut); n = 0 when it is done with it. nomnom.message_processing reads them.
-void nomnom_slot_set_processing(int index, const uint64* seqs, int n);
+// The worker of slot `index` writes a batch of these message ids (n <= NN_MAX_BATCH; more
+// are cut); n = 0 when it is done with it. nomnom.message_processing reads them.
+void nomnom_slot_set_processing(int index, const pg_uuid_t* ids, int n);
 
 // Adds one batch's commit latency to the slot's histogram.
 void nomnom_slot_observe_commit(NomnomWorkerSlot* slot, double seconds);

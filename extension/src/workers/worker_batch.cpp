@@ -305,6 +305,14 @@ bool write_batch(Worker& w) {
     volatile bool committed = false;
     char* volatile batch_error = nullptr;
 
+    // GET /ingest/status says `processing` for these until the transaction ends.
+    int n = w.round.nitems;
+    pg_uuid_t* ids = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t) * Max(n, 1)));
+    for (int i = 0; i < n; i++)
+        ids[i] = w.round.items[i].id;
+    nomnom_slot_set_processing(w.slot_index, ids, n);
+    TimestampTz batch_start = GetCurrentTimestamp();
+
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     pgstat_report_activity(STATE_RUNNING, "nomnom worker: writing a batch");
@@ -332,6 +340,13 @@ bool write_batch(Worker& w) {
     }
     PG_END_TRY();
     MemoryContextSwitchTo(w.batch_context);
+    nomnom_slot_set_processing(w.slot_index, nullptr, 0);
+    if (committed) {
+        long secs = 0;
+        int usecs = 0;
+        TimestampDifference(batch_start, GetCurrentTimestamp(), &secs, &usecs);
+        nomnom_slot_observe_commit(w.slot, static_cast<double>(secs) + usecs / 1e6);
+    }
     pgstat_report_activity(STATE_IDLE, nullptr);
     pgstat_report_stat(false);
     w.round.committed = committed;

@@ -5,9 +5,14 @@
 
 #include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
+#include "workers/lag_monitor.hpp"
 
 namespace nomnom::worker {
 namespace {
+
+// The consumer's info into the slot every 2 s, from a thread of its own, so that it stays
+// fresh while the backend is stuck in a write (lag_monitor.hpp). One per process.
+LagMonitor lag_monitor;
 
 // Waits for a running prefetch and naks what it fetched: redelivered at once.
 void abandon_prefetch(Worker& w) {
@@ -75,6 +80,7 @@ bool connect(Worker& w) {
     w.connect_failures = 0;
     w.disconnected = false;
     set_state(w, "running");
+    lag_monitor.start(w.js, w.stream, w.options->consumer, w.slot);
     return true;
 }
 
@@ -99,6 +105,7 @@ void set_error(Worker& w, const char* state, const char* error) {
 }
 
 void disconnect_nats(Worker& w, int flush_ms) {
+    lag_monitor.stop(); // it asks through w.js
     drop_subscription(w);
     nn_disconnect(w.nc, w.js, flush_ms);
     w.nc = nullptr;

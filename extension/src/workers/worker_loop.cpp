@@ -62,6 +62,7 @@ void worker_exit(int, Datum arg) {
     nak_unsettled(w, 0);
     disconnect_nats(w, 1000);
     if (w.slot != nullptr) {
+        nomnom_slot_set_processing(w.slot_index, nullptr, 0);
         SpinLockAcquire(&w.slot->mutex);
         w.slot->pid = 0;
         strlcpy(w.slot->state, "stopped", sizeof w.slot->state);
