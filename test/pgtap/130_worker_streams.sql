@@ -23,7 +23,9 @@ SELECT is_strict('nomnom', 'create_stream', ARRAY['text', 'text[]', 'jsonb'], 'c
 SELECT isnt_strict('nomnom', 'replay_dead_letters', ARRAY['text', 'uuid[]'], 'replay_dead_letters takes NULLs');
 SELECT columns_are('nomnom', 'stream_status',
     ARRAY['name', 'worker_pid', 'state', 'last_error', 'last_error_at', 'consumed', 'completed',
-          'failed', 'dead_lettered', 'pending', 'last_batch_at', 'worker'],
+          'failed', 'dead_lettered', 'pending', 'last_batch_at', 'worker',
+          'num_pending', 'num_ack_pending', 'num_redelivered', 'rate_1m',
+          'commit_latency_buckets', 'commit_latency_sum', 'commit_count'],
     'stream_status columns');
 
 -- GUCs (the harness preloads nomnom)
