@@ -12,7 +12,7 @@ PG_CONFIG   ?= pg_config
 PG_CPPFLAGS  = -Iextension/core/include -Iextension/src
 PG_CXXFLAGS  = -std=c++17 -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
                -Wno-register
-SHLIB_LINK   = -ljansson -lnats -lcrypto -luuid -lstdc++
+SHLIB_LINK   = -ljansson -lnats -lcrypto -luuid -lyaml -lstdc++
 # No LLVM bitcode: it needs a matching clang and JIT-inlining C++ gains nothing here.
 override with_llvm = no
 

@@ -94,3 +94,14 @@ COMMENT ON VIEW nomnom.stream_status IS
     'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages; the consumer''s num_pending, num_ack_pending and num_redelivered (fresh within 5 s even while a worker is stuck), rate_1m (messages a second over the last minute), batch commit latency';
 -- Like worker_slots: the workers' state is for the roles that administer nomnom.
 REVOKE EXECUTE ON FUNCTION nomnom.worker_consumer_info() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Importing the original nomnom's entity YAML (issue 15)
+------------------------------------------------------------------------------
+CREATE FUNCTION nomnom.import_yaml(yaml text, create_table boolean DEFAULT true)
+    RETURNS SETOF text
+    AS 'MODULE_PATHNAME', 'nomnom_import_yaml'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.import_yaml(text, boolean) IS
+    'Defines the entities of the original nomnom''s entity YAML (one or more documents, parents in any order) in one transaction; returns the names defined, parents first';
+REVOKE EXECUTE ON FUNCTION nomnom.import_yaml(text, boolean) FROM PUBLIC;

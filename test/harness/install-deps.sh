@@ -10,8 +10,9 @@ PACKAGES=(
     libtap-parser-sourcehandler-pgtap-perl libpq-dev
     # NATS: the C client library and the server the tests start
     libnats-dev nats-server
-    # libraries of the extension, the core and the bridge (rapidjson-dev: headers only)
-    libjansson-dev rapidjson-dev uuid-dev libmicrohttpd-dev libcpp-httplib-dev
+    # libraries of the extension, the core and the bridge (rapidjson-dev: headers only;
+    # libyaml-dev: nomnom.import_yaml)
+    libjansson-dev rapidjson-dev uuid-dev libyaml-dev libmicrohttpd-dev libcpp-httplib-dev
     # build and unit tests; clang-format (with git-clang-format) for .ci/run's check of
     # the changed lines
     g++ make cmake pkg-config libgtest-dev clang-format git

@@ -85,6 +85,7 @@ FieldSpec parse_field(json_t* field, const std::string& entity_where, size_t ind
     spec.from_parent = optional_string(field, "from_parent", where);
     spec.source = parse_source(optional_string(field, "source", where), where);
     spec.path_text = optional_string(field, "path", where);
+    spec.doc = optional_string(field, "doc", where);
     int origins = (spec.path_text.empty() ? 0 : 1) + (spec.from_parent.empty() ? 0 : 1) +
                   (spec.source == FieldSource::Document ? 0 : 1);
     if (origins > 1)
@@ -232,6 +233,7 @@ EntitySpec parse_entity_spec(const std::string& json_text) {
                          "on_parent_update", "doc"},
                         where);
     spec.table = optional_string(root.get(), "table", where);
+    spec.doc = optional_string(root.get(), "doc", where);
     if (spec.table.empty())
         spec.table = snake_case(spec.name);
     spec.parent = optional_string(root.get(), "parent", where);
@@ -327,6 +329,8 @@ std::string EntitySpec::to_json() const {
             json_object_set_new(item, "source", json_string(to_string(field.source)));
         else
             json_object_set_new(item, "path", json_string(field.path_text.c_str()));
+        if (!field.doc.empty())
+            json_object_set_new(item, "doc", json_string(field.doc.c_str()));
         json_array_append_new(field_array, item);
     }
     json_object_set_new(root.get(), "fields", field_array);
@@ -335,6 +339,8 @@ std::string EntitySpec::to_json() const {
         json_array_append_new(unique_array, json_string(name_in_key.c_str()));
     json_object_set_new(root.get(), "unique", unique_array);
     json_object_set_new(root.get(), "on_conflict", json_string(to_string(on_conflict)));
+    if (!doc.empty())
+        json_object_set_new(root.get(), "doc", json_string(doc.c_str()));
     return dump_json(root.get());
 }
 

@@ -6,6 +6,7 @@
 
 #include "pg/pg_prelude.hpp"
 
+#include "catalog/entity_functions.hpp"
 #include "catalog/entity_registry.hpp"
 #include "catalog/entity_tables.hpp"
 #include "nomnom/entity_spec.hpp"
@@ -72,6 +73,8 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
     }
 }
 
+} // namespace
+
 std::string define_entity(const std::string& spec_json, bool create_table) {
     EntitySpec spec;
     try {
@@ -107,6 +110,8 @@ std::string define_entity(const std::string& spec_json, bool create_table) {
     invalidate_entity_cache();
     return spec.name;
 }
+
+namespace {
 
 void drop_entity(const std::string& name) {
     SpiSession spi;

@@ -43,13 +43,20 @@ void create(const EntitySpec& spec, const std::vector<Column>& columns, const Ta
         if (!covered)
             spi_query("CREATE INDEX ON " + table.sql + " (" + quote_ident_list(links) + ")");
     }
-    spi_query("COMMENT ON TABLE " + table.sql + " IS " +
-              [&] {
-                  std::string literal;
-                  std::string text = "rows of nomnom entity " + spec.name;
-                  pg_call([&] { literal = quote_literal_cstr(text.c_str()); });
-                  return literal;
-              }());
+    auto literal = [](const std::string& text) {
+        std::string out;
+        pg_call([&] { out = quote_literal_cstr(text.c_str()); });
+        return out;
+    };
+    std::string comment = "rows of nomnom entity " + spec.name;
+    if (!spec.doc.empty())
+        comment += ": " + spec.doc;
+    spi_query("COMMENT ON TABLE " + table.sql + " IS " + literal(comment));
+    // A field's doc (the original nomnom's entity YAML has one) documents its column.
+    for (const FieldSpec& field : spec.fields)
+        if (!field.doc.empty())
+            spi_query("COMMENT ON COLUMN " + table.sql + "." + quote_ident(field.name) + " IS " +
+                      literal(field.doc));
 }
 
 void check_existing(const EntitySpec& spec, const std::vector<Column>& columns, const TableName& table) {

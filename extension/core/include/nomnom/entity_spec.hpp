@@ -29,6 +29,7 @@ struct FieldSpec {
     bool nullable = true;
     std::string from_parent;       // a field of the parent row, or "id"; empty when unused
     FieldSource source = FieldSource::Document;
+    std::string doc;               // COMMENT ON COLUMN when define_entity creates the table
 };
 
 struct EntitySpec {
@@ -41,6 +42,7 @@ struct EntitySpec {
     std::vector<std::string> unique;
     OnConflict on_conflict = OnConflict::Update;
     OnParentUpdate on_parent_update = OnParentUpdate::Replace;
+    std::string doc;               // in COMMENT ON TABLE when define_entity creates the table
 
     bool is_root() const { return parent.empty(); }
     const FieldSpec* find_field(const std::string& field_name) const;
