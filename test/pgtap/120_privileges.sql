@@ -2,6 +2,7 @@
 -- create_stream and alter_stream check (before any network I/O), who may read the message
 -- bookkeeping, and that ingest writes with its caller's rights. Roles: nn_priv_alice (no
 -- grants), nn_priv_admin (EXECUTE on the administration functions), nn_priv_bob.
+-- needs: nats
 BEGIN;
 SELECT plan(44);
 
