@@ -344,3 +344,49 @@ CREATE FUNCTION nomnom.import_yaml(yaml text, create_table boolean DEFAULT true)
 COMMENT ON FUNCTION nomnom.import_yaml(text, boolean) IS
     'Defines the entities of the original nomnom''s entity YAML (one or more documents, parents in any order) in one transaction; returns the names defined, parents first';
 REVOKE EXECUTE ON FUNCTION nomnom.import_yaml(text, boolean) FROM PUBLIC;
+
+-- Production NATS (issue 12): a stream's NATS credential and TLS options (file names,
+-- never secrets), each defaulting to the superuser-only GUC nomnom.<option>; nats_url may
+-- be a comma-separated server list.
+CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
+    RETURNS jsonb
+    LANGUAGE sql STABLE STRICT
+    AS $$
+    SELECT jsonb_build_object(
+        'nats_url',         coalesce(nullif(current_setting('nomnom.nats_url', true), ''),
+                                     'nats://127.0.0.1:4222'),
+        'consumer',         'workers',
+        'workers',          1,
+        'batch_size',       1000,
+        'max_wait_ms',      500,
+        'max_deliver',      5,
+        'ack_wait_ms',      30000,
+        'dlq_stream',       'MESSAGESDLQ',
+        'storage',          'file',
+        'replicas',         1,
+        'max_age',          0,
+        'max_bytes',        -1,
+        'duplicate_window', 120000,
+        'track_status',     true)
+    -- The GUCs' credentials only when the stream names none of its own (two kinds would be
+    -- an error); the client certificate and key likewise go together.
+    || CASE WHEN options ?| ARRAY['nats_user', 'nats_password_file', 'nats_token_file',
+                                  'nats_nkey_seed_file', 'nats_creds_file'] THEN '{}'::jsonb
+       ELSE jsonb_strip_nulls(jsonb_build_object(
+        'nats_user',           nullif(current_setting('nomnom.nats_user', true), ''),
+        'nats_password_file',  nullif(current_setting('nomnom.nats_password_file', true), ''),
+        'nats_token_file',     nullif(current_setting('nomnom.nats_token_file', true), ''),
+        'nats_nkey_seed_file', nullif(current_setting('nomnom.nats_nkey_seed_file', true), ''),
+        'nats_creds_file',     nullif(current_setting('nomnom.nats_creds_file', true), '')))
+       END
+    || jsonb_strip_nulls(jsonb_build_object(
+        'nats_tls_ca_file',    nullif(current_setting('nomnom.nats_tls_ca_file', true), '')))
+    || CASE WHEN options ?| ARRAY['nats_tls_cert_file', 'nats_tls_key_file'] THEN '{}'::jsonb
+       ELSE jsonb_strip_nulls(jsonb_build_object(
+        'nats_tls_cert_file',  nullif(current_setting('nomnom.nats_tls_cert_file', true), ''),
+        'nats_tls_key_file',   nullif(current_setting('nomnom.nats_tls_key_file', true), '')))
+       END
+    || options
+    $$;
+COMMENT ON FUNCTION nomnom.effective_stream_options(jsonb) IS
+    'A stream''s options with every default filled in (nats_url and the NATS credential and TLS file options from the GUCs nomnom.<option>)';

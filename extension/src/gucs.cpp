@@ -8,9 +8,27 @@ char* nomnom_nats_url_guc = nullptr;
 int nomnom_max_workers_guc = 8;
 bool nomnom_copy_insert_guc = true;
 
+// Defaults of the streams' NATS credential and TLS options (DESIGN.md, "Connecting to
+// NATS"): file names, never secrets. Superuser-only, since they name files the server reads.
+static char* nomnom_nats_connect_gucs[8];
+static const struct {
+    const char* name;
+    const char* description;
+} nomnom_nats_connect_guc_defs[8] = {
+    {"nomnom.nats_user", "Default NATS user of nomnom streams (with nomnom.nats_password_file)."},
+    {"nomnom.nats_password_file", "Default file holding the NATS user's password."},
+    {"nomnom.nats_token_file", "Default file holding a NATS token."},
+    {"nomnom.nats_nkey_seed_file", "Default file holding a NATS NKey seed."},
+    {"nomnom.nats_creds_file", "Default NATS .creds file (user JWT and NKey seed)."},
+    {"nomnom.nats_tls_ca_file", "Default CA file that signs the NATS servers' certificates."},
+    {"nomnom.nats_tls_cert_file", "Default client certificate for mutual TLS with NATS."},
+    {"nomnom.nats_tls_key_file", "Default private key of the NATS client certificate."},
+};
+
 void nomnom_define_gucs(void) {
     DefineCustomStringVariable(
-        "nomnom.nats_url", "Default NATS server URL of nomnom streams.",
+        "nomnom.nats_url",
+        "Default NATS server URL, or comma-separated server list, of nomnom streams.",
         "A stream's nats_url option overrides it; workers reconnect when it changes.",
         &nomnom_nats_url_guc, "nats://127.0.0.1:4222", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
@@ -18,6 +36,11 @@ void nomnom_define_gucs(void) {
         "Rows that need no ON CONFLICT go in by heap multi-insert, then their index entries; "
         "tables with INSERT triggers, row-level security or partitions take the INSERT.",
         &nomnom_copy_insert_guc, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    for (int i = 0; i < 8; i++)
+        DefineCustomStringVariable(
+            nomnom_nats_connect_guc_defs[i].name, nomnom_nats_connect_guc_defs[i].description,
+            "A stream's option of the same name overrides it.", &nomnom_nats_connect_gucs[i], "",
+            PGC_SUSET, 0, nullptr, nullptr, nullptr);
     // PostgreSQL allows PGC_POSTMASTER variables only while preloading: a library loaded
     // later by CREATE EXTENSION or a function call must not define them (that is FATAL).
     // Not preloaded, the prefix is not reserved either: nomnom.database and

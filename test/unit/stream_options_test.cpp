@@ -124,4 +124,39 @@ TEST(StreamOptions, NatsUrl) {
     EXPECT_EQ(error.find("secret"), std::string::npos) << error; // user info is never shown
     StreamOptions o;
     EXPECT_FALSE(parse_stream_options(R"({"nats_url": "nats://a:4222,,b"})", o, error));
+
+TEST(StreamOptions, NatsConnectionOptions) {
+    StreamOptions o;
+    std::string error;
+    ASSERT_TRUE(parse_stream_options(
+        R"({"nats_url": "tls://a:1,tls://b:2", "nats_user": "w", "nats_password_file": "/pw",
+            "nats_tls_ca_file": "/ca", "nats_tls_cert_file": "/c", "nats_tls_key_file": "/k"})",
+        o, error))
+        << error;
+    NatsConnectConfig c = nats_connect_config(o);
+    EXPECT_EQ(c.url, "tls://a:1,tls://b:2");
+    EXPECT_EQ(c.user, "w");
+    EXPECT_EQ(c.password_file, "/pw");
+    EXPECT_EQ(c.tls_ca_file, "/ca");
+    EXPECT_EQ(c.tls_cert_file, "/c");
+    EXPECT_EQ(c.tls_key_file, "/k");
+
+    StreamOptions p;
+    ASSERT_TRUE(parse_stream_options(R"({"nats_creds_file": "/u.creds"})", p, error)) << error;
+    EXPECT_EQ(nats_connect_config(p).creds_file, "/u.creds");
+    ASSERT_TRUE(parse_stream_options(R"({"nats_nkey_seed_file": "/s"})", p = {}, error));
+    EXPECT_EQ(nats_connect_config(p).nkey_seed_file, "/s");
+    ASSERT_TRUE(parse_stream_options(R"({"nats_token_file": "/t"})", p = {}, error));
+    EXPECT_EQ(nats_connect_config(p).token_file, "/t");
+
+    EXPECT_FALSE(parse_stream_options(R"({"nats_user": "w"})", p = {}, error));
+    EXPECT_NE(error.find("nats_password_file"), std::string::npos) << error;
+    EXPECT_FALSE(parse_stream_options(R"({"nats_token_file": "/t", "nats_creds_file": "/c"})",
+                                      p = {}, error));
+    EXPECT_FALSE(parse_stream_options(R"({"nats_tls_key_file": "/k"})", p = {}, error));
+    EXPECT_FALSE(parse_stream_options(R"({"nats_token_file": 3})", p = {}, error));
+    EXPECT_NE(error.find("nats_token_file"), std::string::npos) << error;
+    EXPECT_FALSE(parse_stream_options(R"({"nats_url": "nats://a:1,,nats://b:2"})", p = {}, error));
+    EXPECT_FALSE(parse_stream_options(R"({"nats_url": "nats://u:pw9@a:1,"})", p = {}, error));
+    EXPECT_EQ(error.find("pw9"), std::string::npos) << error;
 }

@@ -435,8 +435,16 @@ std::string nats_status_text(natsStatus s) {
     natsStatus last_status = NATS_OK;
     const char* last = nats_GetLastError(&last_status);
     std::string text = natsStatus_GetText(s);
-    if (last != nullptr && last[0] != '\0' && last_status == s && text != last)
-        text += std::string(" (") + last + ")";
+    if (last != nullptr && last[0] != '\0' && last_status == s && text != last) {
+        // nats.c starts its last error with where it was raised: "(conn.c:1905): ".
+        std::string_view detail = last;
+        size_t close = detail.find("): ");
+        if (!detail.empty() && detail[0] == '(' && close != std::string_view::npos &&
+            detail.substr(0, close).find(".c:") != std::string_view::npos)
+            detail.remove_prefix(close + 3);
+        if (detail != text)
+            text += " (" + std::string(detail) + ")";
+    }
     return redact_text(text);
 }
 

@@ -88,7 +88,42 @@ std::vector<std::string_view> split_tokens(std::string_view subject) {
     return tokens;
 }
 
+// The string member behind one of the connection options other than nats_url, or null.
+std::string* connect_string(StreamOptions& o, const std::string& key) {
+    if (key == "nats_user")
+        return &o.nats_user;
+    if (key == "nats_password_file")
+        return &o.nats_password_file;
+    if (key == "nats_token_file")
+        return &o.nats_token_file;
+    if (key == "nats_nkey_seed_file")
+        return &o.nats_nkey_seed_file;
+    if (key == "nats_creds_file")
+        return &o.nats_creds_file;
+    if (key == "nats_tls_ca_file")
+        return &o.nats_tls_ca_file;
+    if (key == "nats_tls_cert_file")
+        return &o.nats_tls_cert_file;
+    if (key == "nats_tls_key_file")
+        return &o.nats_tls_key_file;
+    return nullptr;
+}
+
 } // namespace
+
+NatsConnectConfig nats_connect_config(const StreamOptions& o) {
+    NatsConnectConfig c;
+    c.url = o.nats_url;
+    c.user = o.nats_user;
+    c.password_file = o.nats_password_file;
+    c.token_file = o.nats_token_file;
+    c.nkey_seed_file = o.nats_nkey_seed_file;
+    c.creds_file = o.nats_creds_file;
+    c.tls_ca_file = o.nats_tls_ca_file;
+    c.tls_cert_file = o.nats_tls_cert_file;
+    c.tls_key_file = o.nats_tls_key_file;
+    return c;
+}
 
 bool valid_jetstream_name(std::string_view name) {
     if (name.empty() || name.size() > 255)
@@ -160,6 +195,9 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
             if (!get_string(key, value, out.nats_url, error))
                 return false;
             if (!valid_nats_url(out.nats_url, error))
+                return false;
+        } else if (std::string* file = connect_string(out, k)) {
+            if (!get_string(key, value, *file, error))
                 return false;
         } else if (k == "consumer") {
             if (!get_string(key, value, out.consumer, error))
@@ -265,13 +303,17 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
             }
         } else {
             error = "unknown option \"" + k +
-                    "\" (known: nats_url, consumer, workers, batch_size, max_wait_ms, "
+                    "\" (known: nats_url, nats_user, nats_password_file, nats_token_file, "
+                    "nats_nkey_seed_file, nats_creds_file, nats_tls_ca_file, nats_tls_cert_file, "
+                    "nats_tls_key_file, consumer, workers, batch_size, max_wait_ms, "
                     "max_deliver, ack_wait_ms, dlq_stream, storage, replicas, max_age, "
                     "max_bytes, duplicate_window, track_status, entity, routes, run_as, "
                     "trust_headers)";
             return false;
         }
     }
+    if (!check_connect_config(nats_connect_config(out), error))
+        return false;
     if (!out.entity.empty() && !out.routes.empty()) {
         error = "options \"entity\" and \"routes\" cannot both be set";
         return false;

@@ -270,11 +270,12 @@ NOMNOM_FUNCTION(nomnom_replay_dead_letters) {
             conn.js = nullptr;
             nomnom::StreamOptions* options = nomnom::palloc_options();
             nomnom::parse_options_or_raise(options_text, *options, "nomnom");
-            current_url = pstrdup(options->nats_url.c_str());
+            current_url = nomnom::redacted_nats_url(*options);
             current_options = options_text;
-            if (nn_connect(current_url, "nomnom replay_dead_letters", nullptr, 3000, &conn.nc,
+            if (nn_connect(*options, "nomnom replay_dead_letters", nullptr, 3000, &conn.nc,
                            &conn.js, err, sizeof err) != NATS_OK)
-                ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
+                ereport(ERROR,
+                        (errcode(nomnom::nats_connect_errcode(err)), errmsg("nomnom: %s", err)));
         }
 
         const char* data = "";

@@ -73,6 +73,31 @@ StreamShape shape_of(const jsStreamConfig* cfg) {
     return shape;
 }
 
+// Why JetStream refused a stream's configuration, naming the limit: "max_bytes N is beyond
+// what the servers can hold" or "replicas N is more than the cluster can place", then
+// JetStream's own reason and code.
+std::string refusal(natsStatus s, jsErrCode code, const jsStreamConfig& cfg) {
+    std::string reason = describe(s);
+    if (code != 0)
+        reason += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+    std::string lower;
+    for (char ch : reason)
+        lower.push_back(static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch));
+    const char* storage = cfg.Storage == js_MemoryStorage ? "memory" : "file";
+    if (code == JSClusterNoPeersErr || code == JSStreamReplicasNotSupportedErr ||
+        lower.find("replicas") != std::string::npos || lower.find("peers") != std::string::npos)
+        return "replicas " + std::to_string(cfg.Replicas) +
+               " is more than the NATS cluster can place: " + reason;
+    if (code == JSInsufficientResourcesErr || code == JSStorageResourcesExceededErr ||
+        code == JSMemoryResourcesExceededErr || lower.find("resources") != std::string::npos ||
+        lower.find("max_bytes") != std::string::npos ||
+        lower.find("maximum bytes") != std::string::npos)
+        return "max_bytes " + std::to_string(cfg.MaxBytes) + " (" + storage +
+               " storage, replicas " + std::to_string(cfg.Replicas) +
+               ") is beyond what JetStream's limits allow: " + reason;
+    return reason;
+}
+
 // Ensures one stream. `strict_subjects`: an existing stream with other subjects is an error
 // in every mode, since messages would silently go elsewhere.
 natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::string>& subjects,
@@ -102,7 +127,7 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
         if (s != NATS_OK)
             set_error(err, errlen,
                       std::string("could not create JetStream stream \"") + name +
-                          "\": " + describe(s));
+                          "\": " + refusal(s, code, cfg));
         if (info)
             jsStreamInfo_Destroy(info);
         return s;
@@ -149,7 +174,7 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
         if (s != NATS_OK) {
             set_error(err, errlen,
                       std::string("could not update JetStream stream \"") + name + "\" to " +
-                          wanted.text() + ": " + describe(s));
+                          wanted.text() + ": " + refusal(s, code, cfg));
             return s;
         }
     }
@@ -221,56 +246,75 @@ void nn_describe(natsStatus s, char* out, size_t outlen) noexcept {
     }
 }
 
-natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
-                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept {
+natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, NatsEvents* events,
+                      int timeout_ms, natsConnection** nc, jsCtx** js, char* err,
+                      size_t errlen) noexcept {
     *nc = nullptr;
     *js = nullptr;
-    nomnom::BlockedSignals block; // nats_Open and the connection start threads
-    natsOptions* opts = nullptr;
-    natsStatus s = nats_Open(-1);
-    if (s == NATS_OK)
-        s = natsOptions_Create(&opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(opts, url);
-    if (s == NATS_OK)
-        s = natsOptions_SetName(opts, name);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(opts, timeout_ms);
-    if (s == NATS_OK && events != nullptr) {
-        s = natsOptions_SetMaxReconnect(opts, -1);
-        if (s == NATS_OK)
-            s = natsOptions_SetReconnectWait(opts, 250);
-        if (s == NATS_OK)
+    try {
+        nomnom::BlockedSignals block; // nats_Open and the connection start threads
+        nomnom::NatsConnectConfig config = nomnom::nats_connect_config(options);
+        std::string url = nomnom::redact_urls(config.url);
+        natsOptions* opts = nullptr;
+        natsStatus s = nats_Open(-1);
+        if (s != NATS_OK) {
+            set_error(err, errlen, "could not start the NATS library: " + describe(s));
+            return s;
+        }
+        nomnom::NatsConnectBehaviour how;
+        how.name = name;
+        how.timeout_ms = timeout_ms;
+        how.reconnect = events != nullptr;
+        std::string error;
+        s = nomnom::build_nats_options(config, how, &opts, error);
+        if (s != NATS_OK) {
+            set_error(err, errlen, "cannot connect to NATS at " + url + ": " + error);
+            return s;
+        }
+        if (events != nullptr) {
             s = natsOptions_SetReconnectBufSize(opts, 32 * 1024 * 1024);
+            if (s == NATS_OK)
+                s = natsOptions_SetDisconnectedCB(opts, on_disconnected, events);
+            if (s == NATS_OK)
+                s = natsOptions_SetReconnectedCB(opts, on_reconnected, events);
+            if (s == NATS_OK)
+                s = natsOptions_SetClosedCB(opts, on_closed, events);
+        }
         if (s == NATS_OK)
-            s = natsOptions_SetDisconnectedCB(opts, on_disconnected, events);
-        if (s == NATS_OK)
-            s = natsOptions_SetReconnectedCB(opts, on_reconnected, events);
-        if (s == NATS_OK)
-            s = natsOptions_SetClosedCB(opts, on_closed, events);
-    } else if (s == NATS_OK) {
-        s = natsOptions_SetAllowReconnect(opts, false);
-    }
-    if (s == NATS_OK)
-        s = natsConnection_Connect(nc, opts);
-    if (s == NATS_OK) {
-        jsOptions jo;
-        jsOptions_Init(&jo);
-        jo.Wait = 5000;
-        s = natsConnection_JetStream(js, *nc, &jo);
-    }
-    if (s != NATS_OK) {
-        char reason[512];
-        nn_describe(s, reason, sizeof reason);
-        snprintf(err, errlen, "could not connect to NATS at %s: %s", url, reason);
-        if (*nc != nullptr)
-            natsConnection_Destroy(*nc);
-        *nc = nullptr;
-        *js = nullptr;
-    }
-    if (opts != nullptr)
+            s = natsConnection_Connect(nc, opts);
+        if (s == NATS_OK) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Wait = 5000;
+            s = natsConnection_JetStream(js, *nc, &jo);
+        }
+        if (s != NATS_OK) {
+            set_error(err, errlen,
+                      "could not connect to NATS at " + url + ": " +
+                          nomnom::describe_connect_failure(s, config));
+            if (*nc != nullptr)
+                natsConnection_Destroy(*nc);
+            *nc = nullptr;
+            *js = nullptr;
+        }
         natsOptions_Destroy(opts);
-    return s;
+        return s;
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return NATS_NO_MEMORY;
+    }
+}
+
+natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
+                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept {
+    try {
+        nomnom::StreamOptions options;
+        options.nats_url = url;
+        return nn_connect(options, name, events, timeout_ms, nc, js, err, errlen);
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return NATS_NO_MEMORY;
+    }
 }
 
 void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept {

@@ -22,8 +22,15 @@ struct NatsEvents {
     std::atomic<bool> closed{false};
 };
 
-// Connects with signals blocked while nats.c starts its threads. With `events`, the
-// connection reconnects forever and the callbacks only set the atomic flags.
+// Connects with signals blocked while nats.c starts its threads, with the stream's
+// connection options (nomnom::build_nats_options: server list, credentials, TLS). With
+// `events`, the connection reconnects forever to any server of the list and the callbacks
+// only set the atomic flags. A refused credential is an error saying "authorization failed";
+// URLs in `err` are redacted.
+natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, NatsEvents* events,
+                      int timeout_ms, natsConnection** nc, jsCtx** js, char* err,
+                      size_t errlen) noexcept;
+// The same with a URL (or list) alone and no credentials.
 natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
                       natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept;
 // Destroys what nn_connect made (either may be NULL), after flushing for up to flush_ms.

@@ -1,8 +1,10 @@
+#include <cstring>
 #include <new>
 #include <string>
 
 #include "streams/options.hpp"
 
+#include "nomnom/nats_connect.hpp"
 #include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
 
@@ -25,6 +27,20 @@ StreamOptions* palloc_options() {
     callback->arg = options;
     MemoryContextRegisterResetCallback(CurrentMemoryContext, callback);
     return options;
+}
+
+char* redacted_nats_url(const StreamOptions& options) {
+    char* out = nullptr;
+    run_guarded([&] { out = pstrdup(redact_urls(options.nats_url).c_str()); });
+    return out;
+}
+
+int nats_connect_errcode(const char* err) {
+    if (strstr(err, "authorization failed") != nullptr)
+        return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+    if (strstr(err, "cannot connect to NATS at") != nullptr)
+        return ERRCODE_INVALID_PARAMETER_VALUE; // the options or a file they name
+    return ERRCODE_CONNECTION_FAILURE;
 }
 
 } // namespace nomnom

@@ -148,10 +148,10 @@ void ensure_on_nats(const char* name, char** subjects, int nsubjects,
     char err[2048];
     natsConnection* nc = nullptr;
     jsCtx* js = nullptr;
-    natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom create_stream", nullptr, 3000, &nc,
-                              &js, err, sizeof err);
+    natsStatus s =
+        nn_connect(*options, "nomnom create_stream", nullptr, 3000, &nc, &js, err, sizeof err);
     if (s != NATS_OK)
-        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
+        ereport(ERROR, (errcode(nomnom::nats_connect_errcode(err)), errmsg("nomnom: %s", err)));
     s = nn_ensure_jetstream(js, name, subjects, nsubjects, *options, mode, err, sizeof err);
     nn_disconnect(nc, js, 0);
     if (s == NATS_OK)
@@ -164,8 +164,11 @@ void ensure_on_nats(const char* name, char** subjects, int nsubjects,
                  errdetail("%s", bar + 1),
                  errhint("Use another stream name, or make the existing JetStream stream match.")));
     }
-    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
-                    errmsg("nomnom: %s (NATS at %s)", err, options->nats_url.c_str())));
+    bool refused = strstr(err, "is beyond what JetStream") != nullptr ||
+                   strstr(err, "more than the NATS cluster can place") != nullptr;
+    ereport(ERROR,
+            (errcode(refused ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED : ERRCODE_CONNECTION_FAILURE),
+             errmsg("nomnom: %s (NATS at %s)", err, nomnom::redacted_nats_url(*options))));
 }
 
 char** text_array_to_cstrings(ArrayType* array, int* count) {
@@ -318,13 +321,13 @@ NOMNOM_FUNCTION(nomnom_drop_stream) {
         char err[2048];
         natsConnection* nc = nullptr;
         jsCtx* js = nullptr;
-        natsStatus s = nn_connect(options->nats_url.c_str(), "nomnom drop_stream", nullptr, 3000,
-                                  &nc, &js, err, sizeof err);
+        natsStatus s =
+            nn_connect(*options, "nomnom drop_stream", nullptr, 3000, &nc, &js, err, sizeof err);
         if (s == NATS_OK)
             s = nn_delete_stream(js, name, err, sizeof err);
         nn_disconnect(nc, js, 0);
         if (s != NATS_OK)
-            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("nomnom: %s", err)));
+            ereport(ERROR, (errcode(nomnom::nats_connect_errcode(err)), errmsg("nomnom: %s", err)));
     }
     SPI_finish();
     nomnom_notify_after_commit();

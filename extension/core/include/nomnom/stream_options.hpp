@@ -2,6 +2,8 @@
 // Pure C++: the extension validates options with it and the worker routes messages with it.
 #pragma once
 
+#include "nomnom/nats_connect.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -11,7 +13,16 @@
 namespace nomnom {
 
 struct StreamOptions {
-    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string nats_url = "nats://127.0.0.1:4222"; // one URL or a comma-separated list
+    // Credentials and TLS (DESIGN.md, "Connecting to NATS"): file names, never secrets.
+    std::string nats_user;
+    std::string nats_password_file;
+    std::string nats_token_file;
+    std::string nats_nkey_seed_file;
+    std::string nats_creds_file;
+    std::string nats_tls_ca_file;
+    std::string nats_tls_cert_file;
+    std::string nats_tls_key_file;
     std::string consumer = "workers"; // durable pull consumer, shared by the workers
     int workers = 1;
     int batch_size = 1000; // per transaction: each commit waits for its WAL flush
@@ -51,6 +62,9 @@ bool normalize_stream_options(std::string_view json, std::string& normalized, st
 // [nats:// | tls://][user[:pass]@]host[:port] with a port from 1 to 65535. Errors name the
 // server by its place and show it redacted (redact_urls): never its user info.
 bool valid_nats_url(std::string_view url, std::string& error);
+
+// The connection settings of a stream's options, for build_nats_options.
+NatsConnectConfig nats_connect_config(const StreamOptions& options);
 
 // A JetStream stream or consumer name: non-empty, at most 255 bytes, no whitespace, '.', '*',
 // '>', '/' or '\\'.
