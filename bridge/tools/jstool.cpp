@@ -1,6 +1,9 @@
 // nomnom-jstool: a bare nats.c JetStream client for tests and benchmarks (not installed).
 //
 //   nomnom-jstool create-stream URL NAME SUBJECT...   create (or keep) a file-backed stream
+//                                   (JSTOOL_MAX_BYTES: with max_bytes and discard new;
+//                                   JSTOOL_REPLICAS: with that many replicas)
+//   nomnom-jstool purge URL NAME    remove every message of a stream
 //   nomnom-jstool bench URL SUBJECT COUNT SIZE sync|async
 //                                   publish COUNT messages of SIZE bytes with Nats-Msg-Id,
 //                                   waiting for every ack; prints msgs/s
@@ -38,6 +41,14 @@ int create_stream(jsCtx* js, const char* name, std::vector<const char*> subjects
     cfg.Subjects = subjects.data();
     cfg.SubjectsLen = static_cast<int>(subjects.size());
     cfg.Storage = js_FileStorage;
+    // JSTOOL_MAX_BYTES: a stream that refuses messages once it holds that much (discard new),
+    // for the tests of a full stream. JSTOOL_REPLICAS: its replicas (a cluster's tests).
+    if (const char* max_bytes = std::getenv("JSTOOL_MAX_BYTES")) {
+        cfg.MaxBytes = std::atoll(max_bytes);
+        cfg.Discard = js_DiscardNew;
+    }
+    if (const char* replicas = std::getenv("JSTOOL_REPLICAS"))
+        cfg.Replicas = std::atoi(replicas);
     jsStreamInfo* si = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
     s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
@@ -141,6 +152,8 @@ int main(int argc, char** argv) {
         rc = fail("connect", s);
     else if (cmd == "create-stream")
         rc = create_stream(js, argv[3], std::vector<const char*>(argv + 4, argv + argc));
+    else if (cmd == "purge")
+        rc = js_PurgeStream(js, argv[3], nullptr, nullptr) == NATS_OK ? 0 : fail("purge", NATS_ERR);
     else if (cmd == "bench" && argc == 7)
         rc = bench(js, argv[3], std::atol(argv[4]), std::atol(argv[5]),
                    std::strcmp(argv[6], "async") == 0);
