@@ -390,3 +390,15 @@ CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
     $$;
 COMMENT ON FUNCTION nomnom.effective_stream_options(jsonb) IS
     'A stream''s options with every default filled in (nats_url and the NATS credential and TLS file options from the GUCs nomnom.<option>)';
+
+-- The view shows nats_url without user info (nats://user:password@host -> nats://***@host);
+-- the workers read the catalog itself.
+CREATE OR REPLACE VIEW nomnom.streams AS
+    SELECT name, subjects,
+           jsonb_set(nomnom.effective_stream_options(options), '{nats_url}',
+                     to_jsonb(regexp_replace(nomnom.effective_stream_options(options)->>'nats_url',
+                                             '://[^/,]*@', '://***@', 'g'))) AS options,
+           paused, created_at, updated_at
+    FROM nomnom.stream_catalog;
+COMMENT ON VIEW nomnom.streams IS
+    'The configured streams: subjects, effective options (defaults filled in; URL user info redacted) and whether paused';

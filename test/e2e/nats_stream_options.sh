@@ -81,7 +81,19 @@ sql "CREATE ROLE plain LOGIN" >/dev/null
 got=$(stack_psql "$NOMNOM_DB" -U plain -XtAq -c "SET nomnom.nats_password_file = '/etc/shadow'" 2>&1 || true)
 [[ $got == *"permission denied"* ]] || fail "a non-superuser may set nomnom.nats_password_file: $got"
 echo "ok: nomnom.nats_password_file is superuser-only" >&2
-for v in $(sql "SELECT string_agg(options::text, ' ') FROM nomnom.streams") "$(sql "SELECT string_agg(setting, ' ') FROM pg_settings WHERE name LIKE 'nomnom.%'")"; do
+# Workers: the stream's credentials; a wrong one is a last_error saying so.
+sql "SELECT nomnom.alter_stream('S1', '{\"workers\": 1}')" >/dev/null
+wait_for 30 "SELECT state = 'running' AND last_error IS NULL FROM nomnom.stream_status WHERE name = 'S1'" \
+    "a worker connects with the stream's user and password file"
+sql "SELECT nomnom.alter_stream('S1', '{\"nats_password_file\": \"$SECRETS/wrong-password\"}')" >/dev/null
+wait_for 30 "SELECT last_error LIKE '%authorization failed%' FROM nomnom.stream_status WHERE name = 'S1'" \
+    "a worker with a wrong password: last_error says authorization failed"
+# User info in the URL works for workers, and the view shows it redacted.
+sql "SELECT nomnom.create_stream('S4', ARRAY['s4.>'], '{\"nats_url\": \"nats://nomnom:pw-Zr4v8@127.0.0.1:$NOMNOM_NATS_PORT\", \"nats_user\": null, \"workers\": 1}')" >/dev/null
+wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'S4'" "a worker with URL user info"
+assert_eq "$(sql "SELECT options->>'nats_url' FROM nomnom.streams WHERE name = 'S4'")" \
+    "nats://***@127.0.0.1:$NOMNOM_NATS_PORT" "nomnom.streams redacts URL user info"
+for v in "$(sql "SELECT string_agg(coalesce(last_error, ''), ' ') FROM nomnom.stream_status")" $(sql "SELECT string_agg(options::text, ' ') FROM nomnom.streams") "$(sql "SELECT string_agg(setting, ' ') FROM pg_settings WHERE name LIKE 'nomnom.%'")"; do
     [[ $v != *pw-Zr4v8* ]] || fail "a view or setting shows the password"
 done
 echo "ok: no view or setting shows the password" >&2

@@ -228,8 +228,8 @@ NOMNOM_FUNCTION(nomnom_replay_dead_letters) {
     nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
     int rc = SPI_execute_with_args(
         "SELECT d.message_id::text, d.subject, d.payload, d.payload_bytes, d.headers::text, "
-        "       coalesce(s.options::text, nomnom.effective_stream_options('{}')::text) "
-        "FROM nomnom.dead_letters d LEFT JOIN nomnom.streams s ON s.name = d.stream "
+        "       nomnom.effective_stream_options(coalesce(s.options, '{}'))::text "
+        "FROM nomnom.dead_letters d LEFT JOIN nomnom.stream_catalog s ON s.name = d.stream "
         "WHERE ($1 IS NULL OR d.stream = $1) AND ($2 IS NULL OR d.message_id = ANY ($2)) "
         "  AND d.subject IS NOT NULL "
         "ORDER BY 6, d.failed_at, d.message_id FOR UPDATE OF d",

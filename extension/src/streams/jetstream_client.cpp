@@ -305,18 +305,6 @@ natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, Na
     }
 }
 
-natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
-                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept {
-    try {
-        nomnom::StreamOptions options;
-        options.nats_url = url;
-        return nn_connect(options, name, events, timeout_ms, nc, js, err, errlen);
-    } catch (...) {
-        snprintf(err, errlen, "out of memory");
-        return NATS_NO_MEMORY;
-    }
-}
-
 void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept {
     if (js != nullptr)
         jsCtx_Destroy(js);

@@ -30,9 +30,6 @@ struct NatsEvents {
 natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, NatsEvents* events,
                       int timeout_ms, natsConnection** nc, jsCtx** js, char* err,
                       size_t errlen) noexcept;
-// The same with a URL (or list) alone and no credentials.
-natsStatus nn_connect(const char* url, const char* name, NatsEvents* events, int timeout_ms,
-                      natsConnection** nc, jsCtx** js, char* err, size_t errlen) noexcept;
 // Destroys what nn_connect made (either may be NULL), after flushing for up to flush_ms.
 void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept;
 

@@ -67,7 +67,7 @@ struct Worker {
     nomnom::StreamOptions* options; // heap (new): not on a stack a longjmp could skip
     char** subjects;
     int nsubjects;
-    char connection_key[1024]; // what the connection depends on; a change reconnects
+    char connection_key[4096]; // what the connection depends on; a change reconnects
     uint64 generation;         // nomnom_shared->config_generation when the row was read
     bool reconnect;            // the configuration changed where NATS is concerned
 

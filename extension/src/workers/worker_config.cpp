@@ -31,9 +31,12 @@ StreamRow read_stream_row(const Worker& w) {
     bool installed = in_catalog_transaction("nomnom worker: reading nomnom.streams", [&] {
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(w.stream)};
+        // The catalog, not the view: the view redacts URL user info.
         spi_execute_expect(
-            "SELECT options::text, paused, subjects FROM nomnom.streams WHERE name = $1", 1, types,
-            values, nullptr, true, 1, SPI_OK_SELECT, "nomnom worker: reading nomnom.streams");
+            "SELECT nomnom.effective_stream_options(options)::text, paused, subjects "
+            "FROM nomnom.stream_catalog WHERE name = $1",
+            1, types, values, nullptr, true, 1, SPI_OK_SELECT,
+            "nomnom worker: reading nomnom.streams");
         if (SPI_processed != 1)
             return;
         row.found = true;
@@ -59,9 +62,13 @@ StreamRow read_stream_row(const Worker& w) {
 // What the connection, the streams and the consumer depend on: when it changes, reconnect.
 void connection_key(const nomnom::StreamOptions& options, char** subjects, int nsubjects, char* key,
                     size_t keylen) {
-    int len = snprintf(key, keylen, "%s|%s|%s|%s|%d|%ld|%s", options.nats_url.c_str(),
-                       options.consumer.c_str(), options.dlq_stream.c_str(),
-                       options.storage.c_str(), options.replicas,
+    int len = snprintf(key, keylen, "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%d|%ld|%s",
+                       options.nats_url.c_str(), options.nats_user.c_str(),
+                       options.nats_password_file.c_str(), options.nats_token_file.c_str(),
+                       options.nats_nkey_seed_file.c_str(), options.nats_creds_file.c_str(),
+                       options.nats_tls_ca_file.c_str(), options.nats_tls_cert_file.c_str(),
+                       options.nats_tls_key_file.c_str(), options.consumer.c_str(),
+                       options.dlq_stream.c_str(), options.storage.c_str(), options.replicas,
                        static_cast<long>(options.ack_wait_ms), options.track_status ? "t" : "f");
     for (int i = 0; i < nsubjects && len < static_cast<int>(keylen); i++)
         len += snprintf(key + len, keylen - len, "|%s", subjects[i]);
@@ -90,7 +97,7 @@ void load_config(Worker& w) {
         proc_exit(0);
     }
 
-    char key[1024];
+    char key[4096];
     connection_key(*options, row.subjects, row.nsubjects, key, sizeof key);
     if (strcmp(key, w.connection_key) != 0) {
         if (w.nc != nullptr)

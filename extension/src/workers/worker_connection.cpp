@@ -5,6 +5,7 @@
 
 #include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
+#include "streams/options.hpp"
 #include "workers/lag_monitor.hpp"
 
 namespace nomnom::worker {
@@ -58,8 +59,7 @@ bool connect(Worker& w) {
     w.events->disconnected.store(false);
     w.events->reconnected.store(false);
     w.events->closed.store(false);
-    natsStatus s = nn_connect(w.options->nats_url.c_str(), name, w.events, 2000, &w.nc, &w.js, err,
-                              sizeof err);
+    natsStatus s = nn_connect(*w.options, name, w.events, 2000, &w.nc, &w.js, err, sizeof err);
     if (s == NATS_OK) {
         s = subscribe(w, err, sizeof err);
         if (s != NATS_OK)
@@ -76,7 +76,7 @@ bool connect(Worker& w) {
     }
     if (w.connect_failures > 0)
         ereport(LOG, (errmsg("nomnom worker %s/%d: connected to %s", w.stream, w.index,
-                             w.options->nats_url.c_str())));
+                             nomnom::redacted_nats_url(*w.options))));
     w.connect_failures = 0;
     w.disconnected = false;
     set_state(w, "running");
@@ -134,7 +134,7 @@ bool connect_to_nats(Worker& w) {
         w.disconnected = true;
         char err[512];
         snprintf(err, sizeof err, "lost the connection to NATS at %s; reconnecting",
-                 w.options->nats_url.c_str());
+                 nomnom::redacted_nats_url(*w.options));
         set_error(w, "disconnected", err);
     }
     if (w.events->reconnected.exchange(false)) {
@@ -183,7 +183,7 @@ bool handle_fetch_failure(Worker& w) {
     if (natsConnection_Status(w.nc) != NATS_CONN_STATUS_CONNECTED) {
         w.disconnected = true;
         snprintf(err, sizeof err, "lost the connection to NATS at %s: %s",
-                 w.options->nats_url.c_str(), reason);
+                 nomnom::redacted_nats_url(*w.options), reason);
         set_error(w, "disconnected", err);
     } else {
         snprintf(err, sizeof err, "fetching from consumer \"%s\" failed: %s; subscribing again",

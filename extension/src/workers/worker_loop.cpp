@@ -1,6 +1,8 @@
 // A stream worker's main function and its loop: the steps of worker.hpp, in order.
 #include "workers/worker.hpp"
 
+#include "streams/options.hpp"
+
 #include "nomnom/stream_options.hpp"
 #include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
@@ -116,7 +118,7 @@ void nomnom_worker_main(Datum arg) {
 
     load_config(w);
     ereport(LOG, (errmsg("nomnom worker %s/%d started: consumer \"%s\" at %s", w.stream, w.index,
-                         w.options->consumer.c_str(), w.options->nats_url.c_str())));
+                         w.options->consumer.c_str(), nomnom::redacted_nats_url(*w.options))));
     for (;;) {
         for (Step step : kRound)
             if (!step(w))
