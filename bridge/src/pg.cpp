@@ -31,6 +31,20 @@ PgConn pg_connect(const std::string& conninfo, std::string& error) {
         error = "out of memory connecting to PostgreSQL";
         return nullptr;
     }
+    if (PQstatus(conn.get()) != CONNECTION_OK &&
+        pg_error(conn.get()).find("unsupported startup parameter") != std::string::npos) {
+        // pgbouncer refuses "options" (unless told to ignore it): connect without our
+        // statement_timeout rather than not at all.
+        keys[2] = "dbname";
+        values[2] = conninfo.c_str();
+        keys[3] = nullptr;
+        values[3] = nullptr;
+        conn.reset(PQconnectdbParams(keys, values, 1));
+        if (!conn) {
+            error = "out of memory connecting to PostgreSQL";
+            return nullptr;
+        }
+    }
     if (PQstatus(conn.get()) != CONNECTION_OK) {
         error = pg_error(conn.get());
         return nullptr;

@@ -151,7 +151,7 @@ void append_element(std::string& out, const std::string& value) {
 
 // ON CONFLICT DO NOTHING: a worker may have marked the message completed already; a pending
 // row must never downgrade it. Six arrays instead of thousands of parameters: PostgreSQL
-// parses and plans one small statement, prepared once per connection.
+// parses and plans one small statement.
 const char* kInsertPending =
     "INSERT INTO nomnom.message_status "
     "(message_id, stream, subject, entity, status, stream_seq, received_at) "
@@ -167,22 +167,6 @@ bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std
         conn = pg_connect(conninfo_, error);
         if (!conn)
             return false;
-        // A pending row is bookkeeping, not the message (that is safe in JetStream, and the
-        // worker writes the final status itself), so it need not wait for a WAL flush: a
-        // crash can lose the last few pending rows, never a message.
-        PgResult async_commit(PQexec(conn.get(), "SET synchronous_commit = off"));
-        if (PQresultStatus(async_commit.get()) != PGRES_COMMAND_OK) {
-            error = pg_error(async_commit.get());
-            conn.reset();
-            return false;
-        }
-        PgResult prepared(
-            PQprepare(conn.get(), "nomnom_insert_pending", kInsertPending, 6, nullptr));
-        if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-            error = pg_error(prepared.get());
-            conn.reset();
-            return false;
-        }
     }
     std::string arrays[6];
     for (std::string& a : arrays)
@@ -200,14 +184,27 @@ bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std
         arrays[i] += "}";
         params[i] = arrays[i].c_str();
     }
-    PgResult res(
-        PQexecPrepared(conn.get(), "nomnom_insert_pending", 6, params, nullptr, nullptr, 0));
-    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
-        error = pg_error(res.get());
+    // A pending row is bookkeeping, not the message (that is safe in JetStream, and the
+    // worker writes the final status itself), so it need not wait for a WAL flush: a crash
+    // can lose the last few pending rows, never a message. SET LOCAL inside the transaction
+    // and an unnamed statement, never a session setting or a named prepared statement, so
+    // that this works through pgbouncer in transaction pooling mode.
+    auto failed = [&](PGresult* r) {
+        error = pg_error(r);
+        PgResult rollback(PQexec(conn.get(), "ROLLBACK"));
         if (PQstatus(conn.get()) != CONNECTION_OK)
             conn.reset();
         return false;
-    }
+    };
+    PgResult begin(PQexec(conn.get(), "BEGIN; SET LOCAL synchronous_commit = off"));
+    if (PQresultStatus(begin.get()) != PGRES_COMMAND_OK)
+        return failed(begin.get());
+    PgResult res(PQexecParams(conn.get(), kInsertPending, 6, nullptr, params, nullptr, nullptr, 0));
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK)
+        return failed(res.get());
+    PgResult commit(PQexec(conn.get(), "COMMIT"));
+    if (PQresultStatus(commit.get()) != PGRES_COMMAND_OK)
+        return failed(commit.get());
     return true;
 }
 

@@ -4,6 +4,7 @@
 //                                   (JSTOOL_MAX_BYTES: with max_bytes and discard new;
 //                                   JSTOOL_REPLICAS: with that many replicas)
 //   nomnom-jstool purge URL NAME    remove every message of a stream
+//   nomnom-jstool request URL SUBJECT [BODY]   a request (JetStream API calls); prints the reply
 //   nomnom-jstool bench URL SUBJECT COUNT SIZE sync|async
 //                                   publish COUNT messages of SIZE bytes with Nats-Msg-Id,
 //                                   waiting for every ack; prints msgs/s
@@ -152,7 +153,17 @@ int main(int argc, char** argv) {
         rc = fail("connect", s);
     else if (cmd == "create-stream")
         rc = create_stream(js, argv[3], std::vector<const char*>(argv + 4, argv + argc));
-    else if (cmd == "purge")
+    else if (cmd == "request") {
+        natsMsg* reply = nullptr;
+        s = natsConnection_RequestString(&reply, nc, argv[3], argc > 4 ? argv[4] : "", 5000);
+        if (s == NATS_OK) {
+            std::printf("%.*s\n", natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
+            natsMsg_Destroy(reply);
+            rc = 0;
+        } else {
+            rc = fail("request", s);
+        }
+    } else if (cmd == "purge")
         rc = js_PurgeStream(js, argv[3], nullptr, nullptr) == NATS_OK ? 0 : fail("purge", NATS_ERR);
     else if (cmd == "bench" && argc == 7)
         rc = bench(js, argv[3], std::atol(argv[4]), std::atol(argv[5]),

@@ -85,9 +85,18 @@ echo "ok: nomnom.nats_password_file is superuser-only" >&2
 sql "SELECT nomnom.alter_stream('S1', '{\"workers\": 1}')" >/dev/null
 wait_for 30 "SELECT state = 'running' AND last_error IS NULL FROM nomnom.stream_status WHERE name = 'S1'" \
     "a worker connects with the stream's user and password file"
-sql "SELECT nomnom.alter_stream('S1', '{\"nats_password_file\": \"$SECRETS/wrong-password\"}')" >/dev/null
-wait_for 30 "SELECT last_error LIKE '%authorization failed%' FROM nomnom.stream_status WHERE name = 'S1'" \
+expect_error "SELECT nomnom.alter_stream('S1', '{\"nats_password_file\": \"$SECRETS/wrong-password\"}')" \
+    '28000: .*authorization failed' "alter_stream to a wrong password: authorization failed"
+# The GUC's password file changes under a running worker: it reconnects, and says why it cannot.
+sql "SELECT nomnom.alter_stream('S2', '{\"workers\": 1}')" >/dev/null
+wait_for 30 "SELECT state = 'running' AND last_error IS NULL FROM nomnom.stream_status WHERE name = 'S2'" \
+    "a worker connects with the GUCs' user and password file"
+sql "ALTER SYSTEM SET nomnom.nats_password_file = '$SECRETS/wrong-password'" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+wait_for 30 "SELECT last_error LIKE '%authorization failed%' FROM nomnom.stream_status WHERE name = 'S2'" \
     "a worker with a wrong password: last_error says authorization failed"
+sql "ALTER SYSTEM SET nomnom.nats_password_file = '$SECRETS/password'" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
 # User info in the URL works for workers, and the view shows it redacted.
 sql "SELECT nomnom.create_stream('S4', ARRAY['s4.>'], '{\"nats_url\": \"nats://nomnom:pw-Zr4v8@127.0.0.1:$NOMNOM_NATS_PORT\", \"nats_user\": null, \"workers\": 1}')" >/dev/null
 wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'S4'" "a worker with URL user info"

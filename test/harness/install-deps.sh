@@ -36,6 +36,8 @@ PACKAGES=(
     # iptables), podman-compose, debootstrap for the debian:bookworm base image; python3
     # picks free ports
     podman runc netavark aardvark-dns iptables podman-compose debootstrap python3
+    # the bridge through a connection pooler in transaction pooling mode (e2e)
+    pgbouncer
 )
 # npm: Debian's package, unless a node that ships its own npm is installed.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

@@ -134,7 +134,8 @@ stack_save_env() {
             NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
             NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG \
             NOMNOM_STACK_PROCS NOMNOM_NATS_NODE_PORTS NOMNOM_NATS_NODE_CLUSTER_PORTS \
-            NOMNOM_NATS_NODE_MONITOR_PORTS NOMNOM_NATS_NODE_PIDS; do
+            NOMNOM_NATS_NODE_MONITOR_PORTS NOMNOM_NATS_NODE_PIDS NOMNOM_PGBOUNCER_PORT \
+            NOMNOM_PGBOUNCER_PID; do
             if [[ -n ${!v:-} ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
         done
     } >"$NOMNOM_STACK_DIR/stack.env"
@@ -417,6 +418,49 @@ stack_stop_nats_cluster() {
 }
 
 ###############################################################################
+# pgbouncer
+###############################################################################
+
+# stack_start_pgbouncer: Debian's pgbouncer in transaction pooling mode in front of the
+# stack's PostgreSQL (any database, user postgres, trust), as the postgres user (pgbouncer
+# refuses root). Exports NOMNOM_PGBOUNCER_PORT, NOMNOM_PGBOUNCER_PID, NOMNOM_PGBOUNCER_LOG.
+stack_start_pgbouncer() {
+    stack_init
+    local dir=$NOMNOM_STACK_DIR/pgbouncer bin
+    bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    mkdir -p "$dir"
+    stack_pick_port NOMNOM_PGBOUNCER_PORT || return 1
+    NOMNOM_PGBOUNCER_LOG=$dir/pgbouncer.log
+    export NOMNOM_PGBOUNCER_PORT NOMNOM_PGBOUNCER_LOG
+    printf '"postgres" ""\n' >"$dir/userlist.txt"
+    printf '%s\n' "[databases]" "* = host=127.0.0.1 port=${PGPORT:?start PostgreSQL first}" \
+        "[pgbouncer]" "listen_addr = 127.0.0.1" "listen_port = $NOMNOM_PGBOUNCER_PORT" \
+        "unix_socket_dir =" "auth_type = trust" "auth_file = $dir/userlist.txt" \
+        "pool_mode = transaction" "default_pool_size = 10" "max_client_conn = 200" \
+        "logfile = $NOMNOM_PGBOUNCER_LOG" "pidfile = $dir/pgbouncer.pid" >"$dir/pgbouncer.ini"
+    if ((EUID == 0)); then chown -R postgres:postgres "$dir"; fi
+    stack_as_pg "$bin" -d -q "$dir/pgbouncer.ini" </dev/null >>"$dir/stdout.log" 2>&1 || {
+        stack_tail_log "$dir/stdout.log" 10
+        stack_tail_log "$NOMNOM_PGBOUNCER_LOG" 10
+        return 1
+    }
+    wait_until 10 "[[ -s $dir/pgbouncer.pid ]]" || { stack_log "pgbouncer wrote no PID file"; return 1; }
+    NOMNOM_PGBOUNCER_PID=$(cat "$dir/pgbouncer.pid")
+    export NOMNOM_PGBOUNCER_PID
+    wait_until 10 "(exec 3<>/dev/tcp/127.0.0.1/$NOMNOM_PGBOUNCER_PORT)" ||
+        { stack_log "pgbouncer does not listen"; return 1; }
+    stack_log "pgbouncer PID $NOMNOM_PGBOUNCER_PID on 127.0.0.1:$NOMNOM_PGBOUNCER_PORT (transaction pooling)"
+    stack_save_env
+}
+
+stack_stop_pgbouncer() {
+    [[ -n ${NOMNOM_PGBOUNCER_PID:-} ]] || return 0
+    stack_kill_pid "$NOMNOM_PGBOUNCER_PID" TERM 10
+    stack_log "pgbouncer PID $NOMNOM_PGBOUNCER_PID stopped"
+    NOMNOM_PGBOUNCER_PID=
+}
+
+###############################################################################
 # nomnom-bridge
 ###############################################################################
 
@@ -501,6 +545,7 @@ stack_stop_all() {
     done
     NOMNOM_STACK_PROCS=
     stack_stop_bridge || true
+    stack_stop_pgbouncer || true
     stack_stop_pg || true
     stack_stop_nats || true
     stack_stop_nats_cluster || true
@@ -518,7 +563,7 @@ stack_stop_all() {
         NOMNOM_NATS_MONITOR_URL NOMNOM_NATS_PID NOMNOM_NATS_STORE NOMNOM_NATS_LOG \
         NOMNOM_BRIDGE_PID NOMNOM_BRIDGE_PORT NOMNOM_BRIDGE_URL NOMNOM_BRIDGE_LOG \
         NOMNOM_NATS_NODE_PORTS NOMNOM_NATS_NODE_CLUSTER_PORTS NOMNOM_NATS_NODE_MONITOR_PORTS \
-        NOMNOM_NATS_NODE_PIDS
+        NOMNOM_NATS_NODE_PIDS NOMNOM_PGBOUNCER_PORT NOMNOM_PGBOUNCER_PID NOMNOM_PGBOUNCER_LOG
 }
 
 # stack_trap: on exit, whatever the reason, dump the logs if the script failed and stop
