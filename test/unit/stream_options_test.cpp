@@ -124,6 +124,7 @@ TEST(StreamOptions, NatsUrl) {
     EXPECT_EQ(error.find("secret"), std::string::npos) << error; // user info is never shown
     StreamOptions o;
     EXPECT_FALSE(parse_stream_options(R"({"nats_url": "nats://a:4222,,b"})", o, error));
+}
 
 TEST(StreamOptions, NatsConnectionOptions) {
     StreamOptions o;
