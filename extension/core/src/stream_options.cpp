@@ -172,7 +172,19 @@ bool subject_matches(std::string_view pattern, std::string_view subject) {
     return p.size() == s.size();
 }
 
+namespace {
+bool parse_options(std::string_view json, StreamOptions& out, std::string& error, bool whole);
+} // namespace
+
 bool parse_stream_options(std::string_view json, StreamOptions& out, std::string& error) {
+    return parse_options(json, out, error, true);
+}
+
+namespace {
+// `whole`: the options are a stream's effective ones, so options that go together (the
+// connection's credentials and TLS files) are checked together; a partial set of changes
+// (alter_stream's, normalised) is checked option by option only.
+bool parse_options(std::string_view json, StreamOptions& out, std::string& error, bool whole) {
     json_error_t json_error;
     std::unique_ptr<json_t, JsonDeleter> root(
         json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, &json_error));
@@ -312,7 +324,7 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
             return false;
         }
     }
-    if (!check_connect_config(nats_connect_config(out), error))
+    if (whole && !check_connect_config(nats_connect_config(out), error))
         return false;
     if (!out.entity.empty() && !out.routes.empty()) {
         error = "options \"entity\" and \"routes\" cannot both be set";
@@ -325,10 +337,11 @@ bool parse_stream_options(std::string_view json, StreamOptions& out, std::string
     }
     return true;
 }
+} // namespace
 
 bool normalize_stream_options(std::string_view json, std::string& normalized, std::string& error) {
     StreamOptions ignored;
-    if (!parse_stream_options(json, ignored, error))
+    if (!parse_options(json, ignored, error, false))
         return false;
     std::unique_ptr<json_t, JsonDeleter> root(
         json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, nullptr));
