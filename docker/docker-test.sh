@@ -3,8 +3,9 @@
 # and podman-compose (Debian's), first alone, then with the 3-node NATS cluster overlay.
 #   1. single NATS: the seed order posted to the bridge lands as 1 order, 2 line items and
 #      status completed; every container then stops on SIGTERM with exit code 0;
-#   2. cluster: stream MESSAGES has 3 replicas; the seed order lands; one NATS container is
-#      killed (SIGKILL), a second order is posted and lands too.
+#   2. cluster, with the entities from the original nomnom's YAML files this time: stream
+#      MESSAGES has 3 replicas; the seed order lands; one NATS container is killed
+#      (SIGKILL), a second order is posted and lands too.
 # Everything the test makes (containers, volumes, networks, its folder) is removed on exit,
 # failed or not; the images and the build cache are kept, so a second run is quick.
 #
@@ -225,11 +226,21 @@ compose down -v >/dev/null 2>&1 || true
 teardown
 
 # --- 2. 3-node NATS cluster ------------------------------------------------------------------
-compose_files=(docker/compose.yaml docker/nats-cluster/compose.yaml)
+# This time the entities come from the original nomnom's YAML (nomnom.import_yaml at first
+# start): a third compose file of the test's own mounts test/fixtures/nomnom-yaml instead.
+cat >"$work/yaml-entities.yaml" <<YAML
+services:
+  postgres:
+    volumes:
+      - $root/test/fixtures/nomnom-yaml:/etc/nomnom/entities:ro
+YAML
+compose_files=(docker/compose.yaml docker/nats-cluster/compose.yaml "$work/yaml-entities.yaml")
 log "NATS cluster: up"
 compose up -d >"$work/up-cluster.log" 2>&1 || { cat "$work/up-cluster.log" >&2; die "podman-compose up (cluster)"; }
 wait_healthy 300
 log "NATS cluster: every container healthy"
+podman logs "$(container postgres)" 2>&1 | grep -q 'defined entities Order, OrderLineItem from .*/order.yaml' ||
+    die "PostgreSQL did not define Order and OrderLineItem from the YAML files"
 replicas=$(podman exec "$(container nats)" curl -fsS 'http://127.0.0.1:8222/jsz?streams=true&config=true' |
     jq '[.account_details[].stream_detail[] | select(.name == "MESSAGES") | .config.num_replicas] | first')
 [[ $replicas == 3 ]] || die "stream MESSAGES has replicas $replicas, expected 3"
