@@ -219,7 +219,9 @@ for service in bridge postgres nats; do
     ((SECONDS - t0 < 25)) || die "$c took $((SECONDS - t0))s to stop on SIGTERM"
     [[ $code == 0 ]] || die "$c exited with $code on SIGTERM"
 done
-podman logs "$(container postgres)" 2>&1 | grep -q 'database system is shut down' ||
+# (The logs are read whole first: `podman logs | grep -q` fails under pipefail whenever
+# grep stops reading before podman has written everything.)
+[[ $(podman logs "$(container postgres)" 2>&1) == *'database system is shut down'* ]] ||
     die "PostgreSQL did not log a clean shutdown"
 log "single NATS: bridge, postgres and nats stopped on SIGTERM with exit 0"
 compose down -v >/dev/null 2>&1 || true
@@ -239,7 +241,7 @@ log "NATS cluster: up"
 compose up -d >"$work/up-cluster.log" 2>&1 || { cat "$work/up-cluster.log" >&2; die "podman-compose up (cluster)"; }
 wait_healthy 300
 log "NATS cluster: every container healthy"
-podman logs "$(container postgres)" 2>&1 | grep -q 'defined entities Order, OrderLineItem from .*/order.yaml' ||
+[[ $(podman logs "$(container postgres)" 2>&1) == *'defined entities Order, OrderLineItem from '*/order.yaml* ]] ||
     die "PostgreSQL did not define Order and OrderLineItem from the YAML files"
 replicas=$(podman exec "$(container nats)" curl -fsS 'http://127.0.0.1:8222/jsz?streams=true&config=true' |
     jq '[.account_details[].stream_detail[] | select(.name == "MESSAGES") | .config.num_replicas] | first')
@@ -251,7 +253,7 @@ expect_rows 1 2 "$id1"
 
 # Lose the node that every client has first in its server list.
 podman kill -s KILL "$(container nats)" >/dev/null 2>>"$work/podman.log"
-podman inspect -f '{{.State.Status}}' "$(container nats)" | grep -qv running ||
+[[ $(podman inspect -f '{{.State.Status}}' "$(container nats)") != running ]] ||
     die "$(container nats) still runs after SIGKILL"
 log "NATS cluster: killed $(container nats)"
 id2=$(post "$work/order2.json")
