@@ -32,7 +32,7 @@ for tool in podman podman-compose debootstrap runc curl jq; do
 done
 
 # NATS client authentication, as compose.yaml's NOMNOM_NATS_AUTH (its default is the same).
-nats_auth=${NOMNOM_NATS_AUTH:-none}
+nats_auth=${NOMNOM_NATS_AUTH:-auth}
 export NOMNOM_NATS_AUTH=$nats_auth
 
 work=$(mktemp -d /tmp/nomnom-docker-test.XXXXXX)
