@@ -6,8 +6,8 @@
 # transaction to any server connection, so a named prepared statement or a session setting
 # would break here.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 TPCH=$BRIDGE_ROOT/test/fixtures/tpch
 
 stack_start_nats || exit 1

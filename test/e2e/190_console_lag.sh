@@ -9,8 +9,8 @@
 # workers' shared memory) and `pending` for the others; once the lock goes they are
 # `completed`, the lag falls to 0, and /metrics has the batch commit latency histogram.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 stack_start_nats || exit 1
 stack_start_pg preload || exit 1

@@ -5,8 +5,8 @@
 # discard new) is a 507 with JetStream's reason, never a 202, until space frees; and every
 # 202 is a message the stream holds.
 set -uo pipefail
-# shellcheck source=test/e2e/bridge_lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/bridge_lib.bash"
+# shellcheck source=test/e2e/lib/bridge.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bridge.bash"
 
 printf 'max_payload: 8192\n' >"$E2E_TMP/nats.conf"
 stack_start_nats -c "$E2E_TMP/nats.conf" || exit 1
