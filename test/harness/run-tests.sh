@@ -13,6 +13,8 @@
 #   NOMNOM_PG_FSYNC                    default off here: tests need no durability
 #   NOMNOM_PGTAP_TIMEOUT               seconds per pgTAP suite file, default 600
 #   NOMNOM_E2E_TIMEOUT                 seconds per end-to-end script, default 900
+#   PG_CONFIG, NOMNOM_INSTALL_LOCK     another PostgreSQL and its install lock, for parallel
+#                                      checkouts (test/harness/private-pg.sh makes one)
 #
 # Arguments narrow the run for a quicker loop (deps and build always run; install when
 # pgTAP or end-to-end tests run):
@@ -44,7 +46,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 source test/harness/stack.sh
 
 export NOMNOM_PG_FSYNC=${NOMNOM_PG_FSYNC:-off}
-LOCK_FILE=/tmp/nomnom-install.lock
+LOCK_FILE=${NOMNOM_INSTALL_LOCK:-/tmp/nomnom-install.lock} # private-pg.sh sets its own
 LOGS=$(mktemp -d /tmp/nomnom-test-logs.XXXXXX) # per-phase output, parsed for counts
 
 # Interrupted or not, leave nothing running and nothing behind.
