@@ -3,6 +3,7 @@
 // PostgreSQL-style code.
 #include "workers/shmem.hpp"
 
+#include "nomnom/backoff.hpp"
 #include "pg/background.hpp"
 
 extern "C" {
@@ -24,7 +25,7 @@ struct WantedWorker {
 // Per-slot launcher-local state: the handle of the worker running it and restart pacing.
 struct LauncherSlot {
     BackgroundWorkerHandle* handle;
-    TimestampTz last_start;
+    int64 last_start; // monotonic_ms() of the last start (0: none to wait for)
     int failures;
 };
 
@@ -126,12 +127,11 @@ bool is_running(int i) {
 
 void start_worker(int i, const char* stream, int index) {
     NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
-    TimestampTz now = GetCurrentTimestamp();
+    int64 now = nomnom::monotonic_ms();
     // A worker that keeps failing restarts at most every few seconds: never a tight loop.
     int delay_ms =
         launcher_slots[i].failures == 0 ? 0 : Min(1000 * launcher_slots[i].failures, 10000);
-    if (launcher_slots[i].last_start != 0 &&
-        !TimestampDifferenceExceeds(launcher_slots[i].last_start, now, delay_ms))
+    if (launcher_slots[i].last_start != 0 && now - launcher_slots[i].last_start < delay_ms)
         return;
 
     BackgroundWorker worker;
@@ -202,8 +202,7 @@ void reconcile(void) {
                 // It stopped by itself (an error it could not carry on from): restart it.
                 start_worker(i, wanted[match].stream, wanted[match].index);
             } else if (slot->pid != 0 && strcmp(slot->state, "running") == 0 &&
-                       TimestampDifferenceExceeds(launcher_slots[i].last_start,
-                                                  GetCurrentTimestamp(), 10000)) {
+                       nomnom::monotonic_ms() - launcher_slots[i].last_start >= 10000) {
                 launcher_slots[i].failures = 0; // ran fine for a while: restart at once next time
             }
         } else if (running) {

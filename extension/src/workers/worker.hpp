@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "nomnom/backoff.hpp"
 #include "pg/pg_prelude.hpp"
 #include "streams/jetstream_client.hpp"
 #include "workers/prefetch.hpp"
@@ -77,9 +78,9 @@ struct Worker {
     jsCtx* js;
     natsSubscription* sub;
     bool disconnected;
-    TimestampTz next_connect;
+    int64 next_connect; // monotonic_ms() before which no connection is tried
     int connect_failures;
-    TimestampTz last_pending_check;
+    int64 last_pending_check; // monotonic_ms()
     int stalled_checks; // idle checks that saw undelivered messages
 
     // The next batch, fetched and mapped while this one is written (heap, C++ objects).
@@ -90,6 +91,7 @@ struct Worker {
     // The batch (worker_batch.cpp)
     SPIPlanPtr status_plan;
     MemoryContext batch_context; // reset when the round ends
+    nomnom::Backoff batch_backoff; // batch-level failures in a row (worker_batch.cpp)
     Round round;
 };
 

@@ -3,7 +3,10 @@
 // message acknowledged, terminated or nak'd, then the slot's counters.
 #include "workers/worker.hpp"
 
+#include <exception>
+
 #include "nomnom/stream_options.hpp"
+#include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/spi_session.hpp"
 #include "pg/subtransaction.hpp"
@@ -12,6 +15,8 @@
 
 extern "C" {
 #include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
 }
 
 namespace nomnom::worker {
@@ -26,6 +31,40 @@ bool is_permanent(int sqlerrcode) {
            category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||                // 54
            sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE;
 }
+
+// An error that says nothing about the message being written: the database cannot write at
+// all for now (a full disk, an I/O error, a lock it waited for longer than lock_timeout, a
+// shutdown). Every message would fail alike, so a batch that meets one is not written one
+// message at a time; it is written again later, whole (write_batch).
+bool is_batch_level(int sqlerrcode) {
+    int category = ERRCODE_TO_CATEGORY(sqlerrcode);
+    return (category == ERRCODE_INSUFFICIENT_RESOURCES && // 53: disk full, too many connections
+            sqlerrcode != ERRCODE_OUT_OF_MEMORY) ||       // (a smaller write may fit in memory)
+           category == ERRCODE_SYSTEM_ERROR ||            // 58: I/O error
+           category == ERRCODE_CONNECTION_EXCEPTION ||    // 08
+           sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||    // 55P03: lock_timeout
+           sqlerrcode == ERRCODE_OBJECT_IN_USE ||
+           sqlerrcode == ERRCODE_ADMIN_SHUTDOWN || sqlerrcode == ERRCODE_CRASH_SHUTDOWN ||
+           sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW;
+}
+
+// The SQLSTATE of what a write threw (0 when it is not known).
+int thrown_sqlerrcode(const std::exception_ptr& thrown) {
+    try {
+        std::rethrow_exception(thrown);
+    } catch (const PgError& error) {
+        return error.sqlerrcode();
+    } catch (const DataError& error) {
+        return error.sqlerrcode();
+    } catch (...) {
+        return 0;
+    }
+}
+
+// The pause before a batch that failed as a whole is written again: 200 ms, doubled after
+// each failure in a row, at most 10 s (monotonic clock).
+constexpr int64 kBatchRetryFirstMs = 200;
+constexpr int64 kBatchRetryMaxMs = 10000;
 
 // A message that could not be written: dead letter when the error is permanent or this was
 // its last attempt, else a retry.
@@ -216,20 +255,32 @@ void write_undecided(Worker& w, Item* items, int n) {
     if (count == 0)
         return;
     run_guarded([&] {
+        std::exception_ptr whole_batch; // the set-wise write's batch-level error
         set_wise_then_one_by_one(
             count,
             [&] {
-                nomnom::write_batch(messages, count, outcomes);
-                pg_call([&] {
-                    for (int k = 0; k < count; k++)
-                        take_outcome(w, undecided[k], outcomes[k]);
-                });
+                try {
+                    nomnom::write_batch(messages, count, outcomes);
+                    pg_call([&] {
+                        for (int k = 0; k < count; k++)
+                            take_outcome(w, undecided[k], outcomes[k]);
+                    });
+                } catch (...) {
+                    if (is_batch_level(thrown_sqlerrcode(std::current_exception())))
+                        whole_batch = std::current_exception();
+                    throw;
+                }
             },
             [&](size_t k) {
+                if (whole_batch) // not one message at a time: failed() rethrows it
+                    std::rethrow_exception(whole_batch);
                 nomnom::write_batch(&messages[k], 1, &outcomes[k]);
                 pg_call([&] { take_outcome(w, undecided[k], outcomes[k]); });
             },
             [&](size_t k, std::exception_ptr thrown) {
+                // The database cannot write now: the batch fails as a whole (write_batch).
+                if (is_batch_level(thrown_sqlerrcode(thrown)))
+                    std::rethrow_exception(thrown);
                 PendingError error;
                 catch_into(error, [&] { std::rethrow_exception(thrown); });
                 pg_call([&] {
@@ -294,24 +345,13 @@ void settle(Item* item, natsStatus s, const char* what, UnsettledLog& log) {
     log.note(s, what, item->id_text);
 }
 
-} // namespace
-
-// Step: one transaction for the whole batch. An error that escapes the per-message handling
-// (the database is gone, a serialization failure) rolls it all back: every message is then
-// nak'd for a retry by acknowledge_batch.
-bool write_batch(Worker& w) {
-    MemoryContext old_context = MemoryContextSwitchTo(w.batch_context);
-    prepare_items(w);
+// One attempt at the batch's transaction: true when it committed, else `*error` says why
+// (in the batch's context) and `*sqlerrcode` with which SQLSTATE.
+bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
     volatile bool committed = false;
     char* volatile batch_error = nullptr;
-
-    // GET /ingest/status says `processing` for these until the transaction ends.
-    int n = w.round.nitems;
-    pg_uuid_t* ids = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t) * Max(n, 1)));
-    for (int i = 0; i < n; i++)
-        ids[i] = w.round.items[i].id;
-    nomnom_slot_set_processing(w.slot_index, ids, n);
-    TimestampTz batch_start = GetCurrentTimestamp();
+    volatile int error_code = 0;
+    int64 batch_start = nomnom::monotonic_ms();
 
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -333,6 +373,7 @@ bool write_batch(Worker& w) {
         ErrorData* error = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
+        error_code = error->sqlerrcode;
         batch_error =
             psprintf("writing a batch failed: %s: %s", unpack_sql_state(error->sqlerrcode),
                      error->message ? error->message : "error");
@@ -340,13 +381,74 @@ bool write_batch(Worker& w) {
     }
     PG_END_TRY();
     MemoryContextSwitchTo(w.batch_context);
-    nomnom_slot_set_processing(w.slot_index, nullptr, 0);
-    if (committed) {
-        long secs = 0;
-        int usecs = 0;
-        TimestampDifference(batch_start, GetCurrentTimestamp(), &secs, &usecs);
-        nomnom_slot_observe_commit(w.slot, static_cast<double>(secs) + usecs / 1e6);
+    if (committed)
+        nomnom_slot_observe_commit(w.slot, (nomnom::monotonic_ms() - batch_start) / 1000.0);
+    *error_text = batch_error;
+    *sqlerrcode = error_code;
+    return committed;
+}
+
+// After a batch-level failure (not about its messages: a failed commit, a full disk, a lock
+// held past lock_timeout): waits out the back-off, answering signals. False when the batch
+// should not be written again now but nak'd (its messages redelivered): the configuration
+// changed meanwhile.
+bool wait_to_write_again(Worker& w, const char* batch_error) {
+    int64 now = nomnom::monotonic_ms();
+    int64 pause = nomnom::backoff_fail(w.batch_backoff, now, kBatchRetryFirstMs, kBatchRetryMaxMs);
+    char* text = psprintf("%s; writing the batch again in %ld ms (failure %d in a row, not "
+                          "counted against its messages' deliveries)",
+                          batch_error, static_cast<long>(pause), w.batch_backoff.failures);
+    set_error(w, "running", text);
+    if (w.batch_backoff.failures == 1 || w.batch_backoff.failures % 10 == 0)
+        ereport(LOG, (errmsg("nomnom worker %s/%d: %s", w.stream, w.index, text)));
+    pfree(text);
+    for (int i = 0; i < w.round.nitems; i++) { // what the aborted attempt decided is undone
+        w.round.items[i].outcome = OUTCOME_NONE;
+        w.round.items[i].error = nullptr;
     }
+    while (int64 left = nomnom::backoff_remaining_ms(w.batch_backoff, nomnom::monotonic_ms())) {
+        wait_on_latch(Min(left, 1000));
+        CHECK_FOR_INTERRUPTS(); // SIGTERM exits: the exit callback naks the batch
+        if (!PostmasterIsAlive())
+            proc_exit(1);
+        if (pg_atomic_read_u64(&nomnom_shared->config_generation) != w.generation)
+            return false;
+    }
+    return true;
+}
+
+} // namespace
+
+// Step: one transaction for the whole batch. An error that escapes the per-message handling
+// rolls it all back. When it says nothing about the messages (is_batch_level, or any error
+// outside the data classes of is_permanent: a failed commit, a full disk, a lost
+// connection), the same messages are written again after a growing pause, held meanwhile:
+// nothing is nak'd, so no delivery is counted against them. Otherwise every message is nak'd
+// for a retry by acknowledge_batch.
+bool write_batch(Worker& w) {
+    MemoryContext old_context = MemoryContextSwitchTo(w.batch_context);
+    prepare_items(w);
+
+    // GET /ingest/status says `processing` for these until the transaction ends.
+    int n = w.round.nitems;
+    pg_uuid_t* ids = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t) * Max(n, 1)));
+    for (int i = 0; i < n; i++)
+        ids[i] = w.round.items[i].id;
+    nomnom_slot_set_processing(w.slot_index, ids, n);
+
+    char* batch_error = nullptr;
+    int sqlerrcode = 0;
+    bool committed;
+    while (!(committed = write_batch_once(w, &batch_error, &sqlerrcode)) &&
+           !is_permanent(sqlerrcode) && wait_to_write_again(w, batch_error)) {
+    }
+    if (committed && w.batch_backoff.failures > 0) {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: the batch was written after %d failures",
+                             w.stream, w.index, w.batch_backoff.failures)));
+        set_state(w, "running");
+    }
+    nomnom::backoff_reset(w.batch_backoff);
+    nomnom_slot_set_processing(w.slot_index, nullptr, 0);
     pgstat_report_activity(STATE_IDLE, nullptr);
     pgstat_report_stat(false);
     w.round.committed = committed;

@@ -49,7 +49,7 @@ natsStatus subscribe(Worker& w, char* err, size_t errlen) {
 
 // Connects when there is no connection (not before w.next_connect after a failure).
 bool connect(Worker& w) {
-    TimestampTz now = GetCurrentTimestamp();
+    int64 now = nomnom::monotonic_ms();
     if (now < w.next_connect)
         return false;
     char err[1024];
@@ -68,7 +68,7 @@ bool connect(Worker& w) {
     if (s != NATS_OK) {
         w.connect_failures++;
         int wait_ms = Min(250 * (1 << Min(w.connect_failures, 5)), 5000);
-        w.next_connect = TimestampTzPlusMilliseconds(now, wait_ms);
+        w.next_connect = now + wait_ms;
         set_error(w, "disconnected", err);
         if (w.connect_failures == 1 || w.connect_failures % 20 == 0)
             ereport(LOG, (errmsg("nomnom worker %s/%d: %s", w.stream, w.index, err)));
@@ -202,8 +202,8 @@ bool handle_fetch_failure(Worker& w) {
 bool check_idle_consumer(Worker& w) {
     if (w.round.fetched.Count > 0)
         return true;
-    TimestampTz now = GetCurrentTimestamp();
-    if (w.last_pending_check != 0 && !TimestampDifferenceExceeds(w.last_pending_check, now, 2000))
+    int64 now = nomnom::monotonic_ms();
+    if (w.last_pending_check != 0 && now - w.last_pending_check < 2000)
         return false;
     w.last_pending_check = now;
     int64_t undelivered = 0, unacknowledged = 0;
