@@ -129,6 +129,9 @@ CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
         'max_bytes',        -1,
         'duplicate_window', 120000,
         'track_status',     true)
+    -- Failure handling (issue 13): a fetch's bound in bytes.
+    || jsonb_build_object(
+        'batch_bytes',      16777216)
     -- The GUCs' credentials only when the stream names none of its own (two kinds would be
     -- an error); the client certificate and key likewise go together.
     || CASE WHEN options ?| ARRAY['nats_user', 'nats_password_file', 'nats_token_file',

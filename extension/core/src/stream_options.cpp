@@ -231,6 +231,10 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
             if (!get_integer(key, value, 10, 60000, n, error))
                 return false;
             out.max_wait_ms = static_cast<int>(n);
+        } else if (k == "batch_bytes") {
+            if (!get_integer(key, value, 1024, 1024LL * 1024 * 1024, n, error))
+                return false;
+            out.batch_bytes = n;
         } else if (k == "max_deliver") {
             if (!get_integer(key, value, 1, 1000, n, error))
                 return false;
@@ -317,7 +321,7 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
             error = "unknown option \"" + k +
                     "\" (known: nats_url, nats_user, nats_password_file, nats_token_file, "
                     "nats_nkey_seed_file, nats_creds_file, nats_tls_ca_file, nats_tls_cert_file, "
-                    "nats_tls_key_file, consumer, workers, batch_size, max_wait_ms, "
+                    "nats_tls_key_file, consumer, workers, batch_size, batch_bytes, max_wait_ms, "
                     "max_deliver, ack_wait_ms, dlq_stream, storage, replicas, max_age, "
                     "max_bytes, duplicate_window, track_status, entity, routes, run_as, "
                     "trust_headers)";
@@ -347,9 +351,9 @@ bool normalize_stream_options(std::string_view json, std::string& normalized, st
         json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, nullptr));
     if (!root)
         return false;
-    static const char* const integer_options[] = {"workers",     "batch_size",  "max_wait_ms",
-                                                  "max_deliver", "ack_wait_ms", "replicas",
-                                                  "max_age",     "max_bytes",   "duplicate_window"};
+    static const char* const integer_options[] = {
+        "workers", "batch_size", "max_wait_ms",      "max_deliver", "ack_wait_ms", "replicas",
+        "max_age", "max_bytes",  "duplicate_window", "batch_bytes"}; // failure handling (issue 13)
     for (const char* key : integer_options) {
         json_t* value = json_object_get(root.get(), key);
         int64_t n = 0;

@@ -6,8 +6,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
+#include "nomnom/backoff.hpp"
 #include "nomnom/message_id.hpp"
 #include "pg/signal_safe_thread.hpp"
 
@@ -18,6 +21,34 @@ namespace {
 // first on a core they share, high enough that the thread is not starved by nats-server
 // (bench/README.md, "Why the code is so").
 constexpr int kNiceness = 5;
+
+// Up to `batch` messages, and no more bytes than `max_bytes` (JetStream's max_bytes: the
+// server stops before the message that would pass it), waiting at most `wait_ms`:
+// natsSubscription_Fetch's way (what is there at once, else the first to come), with the
+// bound in bytes. A message bigger than `max_bytes` by itself comes alone, unbounded, rather
+// than stop the consumer (JetStream answers 409 "Message Size Exceeds MaxBytes" for it).
+natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
+                         int wait_ms) {
+    auto request = [&](int count, int64_t bytes, bool no_wait, int64_t expires_ms) {
+        jsFetchRequest req;
+        jsFetchRequest_Init(&req);
+        req.Batch = count;
+        req.MaxBytes = bytes;
+        req.NoWait = no_wait;
+        req.Expires = expires_ms * 1000000;
+        return natsSubscription_FetchRequest(list, sub, &req);
+    };
+    int64_t deadline = monotonic_ms() + wait_ms;
+    natsStatus s = request(batch, max_bytes, batch > 1, wait_ms);
+    if (s == NATS_NOT_FOUND && batch > 1) // nothing there now: wait for the first to come
+        s = request(batch, max_bytes, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
+    if (s == NATS_ERR && list->Count == 0) {
+        const char* text = nats_GetLastError(nullptr);
+        if (text != nullptr && strstr(text, "Exceeds MaxBytes") != nullptr)
+            s = request(1, 0, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
+    }
+    return s;
+}
 
 } // namespace
 
@@ -86,7 +117,7 @@ void Prefetcher::run() noexcept {
     // writer goes first (bench/README.md, "Why the code is so"). Linux: per thread.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNiceness);
     spent_.clear();
-    status_ = natsSubscription_Fetch(&list_, sub_, batch_size_, wait_ms_, nullptr);
+    status_ = fetch_bounded(&list_, sub_, batch_size_, options_.batch_bytes, wait_ms_);
     try {
         premapped_.resize(static_cast<size_t>(list_.Count));
         for (int i = 0; i < list_.Count; ++i) {

@@ -27,6 +27,8 @@ struct StreamOptions {
     int workers = 1;
     int batch_size = 1000; // per transaction: each commit waits for its WAL flush
     int max_wait_ms = 500; // fetch timeout: the idle wait
+    int64_t batch_bytes =
+        16 * 1024 * 1024; // a fetch stops before passing this (JetStream max_bytes)
     int max_deliver = 5;
     int64_t ack_wait_ms = 30000;
     std::string dlq_stream = "MESSAGESDLQ";
