@@ -316,6 +316,17 @@ CREATE FUNCTION nomnom.message_processing(message_id uuid)
 COMMENT ON FUNCTION nomnom.message_processing(uuid) IS
     'True while a worker is writing the batch that holds the message (from the workers'' shared memory)';
 
+-- Production NATS (issue 12): the server each worker is connected to (user info redacted;
+-- while it reconnects, the one it lost) and the connection's state, from the workers' slots
+-- (nats.c's status and connected URL, kept by the worker and its connection callbacks).
+CREATE FUNCTION nomnom.worker_connections()
+    RETURNS TABLE (name text, worker integer, nats_server text, nats_state text)
+    AS 'MODULE_PATHNAME', 'nomnom_worker_connections'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nomnom.worker_connections() IS
+    'Each worker''s NATS server (URL without user info; while reconnecting, the server it lost) and connection state: connecting, connected, reconnecting, disconnected, closed or draining';
+REVOKE EXECUTE ON FUNCTION nomnom.worker_connections() FROM PUBLIC;
+
 CREATE OR REPLACE VIEW nomnom.stream_status AS
     SELECT c.name, w.worker_pid,
            coalesce(CASE WHEN c.paused AND w.worker_pid IS NULL THEN 'paused' END, w.state,
@@ -325,12 +336,14 @@ CREATE OR REPLACE VIEW nomnom.stream_status AS
            coalesce(w.failed, 0) AS failed, coalesce(w.dead_lettered, 0) AS dead_lettered,
            w.pending, w.last_batch_at, w.worker,
            i.num_pending, i.num_ack_pending, i.num_redelivered, i.rate_1m,
-           i.commit_latency_buckets, i.commit_latency_sum, i.commit_count
+           i.commit_latency_buckets, i.commit_latency_sum, i.commit_count,
+           n.nats_server, n.nats_state
     FROM nomnom.stream_catalog c
     LEFT JOIN nomnom.worker_slots() w ON w.name = c.name
-    LEFT JOIN nomnom.worker_consumer_info() i ON i.name = w.name AND i.worker = w.worker;
+    LEFT JOIN nomnom.worker_consumer_info() i ON i.name = w.name AND i.worker = w.worker
+    LEFT JOIN nomnom.worker_connections() n ON n.name = w.name AND n.worker = w.worker;
 COMMENT ON VIEW nomnom.stream_status IS
-    'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages; the consumer''s num_pending, num_ack_pending and num_redelivered (fresh within 5 s even while a worker is stuck), rate_1m (messages a second over the last minute), batch commit latency';
+    'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages; the consumer''s num_pending, num_ack_pending and num_redelivered (fresh within 5 s even while a worker is stuck), rate_1m (messages a second over the last minute), batch commit latency; nats_server (the NATS server the worker is connected to, user info redacted) and nats_state (connecting, connected, reconnecting, disconnected, closed)';
 -- Like worker_slots: the workers' state is for the roles that administer nomnom.
 REVOKE EXECUTE ON FUNCTION nomnom.worker_consumer_info() FROM PUBLIC;
 

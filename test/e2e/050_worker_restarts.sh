@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Nothing lost, nothing duplicated when, in the middle of a drain: nats-server stops and
-# comes back (stream_status shows 'disconnected' meanwhile), the worker is SIGTERMed, the
+# comes back (stream_status shows 'disconnected' and nats_state 'reconnecting' meanwhile), the worker is SIGTERMed, the
 # worker is SIGKILLed (PostgreSQL then restarts all backends), PostgreSQL restarts.
 set -euo pipefail
 # shellcheck source=test/harness/stack.sh
@@ -43,11 +43,18 @@ phase() { # NAME SEED COUNT DISRUPTION...
 }
 
 nats_outage() {
+    assert_eq "$(sql "SELECT nats_server || ' ' || nats_state FROM nomnom.stream_status WHERE name = 'MESSAGES'")" \
+        "$NATS_URL connected" "stream_status: the worker's server and connection state"
     stack_stop_nats
     wait_for 30 "SELECT state = 'disconnected' AND last_error LIKE '%NATS%' FROM nomnom.stream_status WHERE name = 'MESSAGES'" "state disconnected while NATS is down"
     echo "ok: state disconnected: $(sql "SELECT last_error FROM nomnom.stream_status WHERE name = 'MESSAGES'")" >&2
+    # nats.c reconnects: stream_status says so, and which server it lost.
+    wait_for 30 "SELECT nats_state = 'reconnecting' AND nats_server = '$NATS_URL' FROM nomnom.stream_status WHERE name = 'MESSAGES'" \
+        "nats_state reconnecting (nats_server the server it lost) while NATS is down"
     _stack_nats_launch && stack_save_env
     wait_for 60 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'MESSAGES'" "running again after NATS came back"
+    wait_for 30 "SELECT nats_state = 'connected' AND nats_server = '$NATS_URL' FROM nomnom.stream_status WHERE name = 'MESSAGES'" \
+        "nats_state connected again"
 }
 
 sigterm_worker() {

@@ -102,7 +102,9 @@ sql "SELECT nomnom.create_stream('S4', ARRAY['s4.>'], '{\"nats_url\": \"nats://n
 wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'S4'" "a worker with URL user info"
 assert_eq "$(sql "SELECT options->>'nats_url' FROM nomnom.streams WHERE name = 'S4'")" \
     "nats://***@127.0.0.1:$NOMNOM_NATS_PORT" "nomnom.streams redacts URL user info"
-for v in "$(sql "SELECT string_agg(coalesce(last_error, ''), ' ') FROM nomnom.stream_status")" $(sql "SELECT string_agg(options::text, ' ') FROM nomnom.streams") "$(sql "SELECT string_agg(setting, ' ') FROM pg_settings WHERE name LIKE 'nomnom.%'")"; do
+assert_eq "$(sql "SELECT nats_server || ' ' || nats_state FROM nomnom.stream_status WHERE name = 'S4'")" \
+    "nats://***@127.0.0.1:$NOMNOM_NATS_PORT connected" "stream_status shows the worker's server without user info"
+for v in "$(sql "SELECT string_agg(coalesce(last_error, '') || ' ' || coalesce(nats_server, ''), ' ') FROM nomnom.stream_status")" $(sql "SELECT string_agg(options::text, ' ') FROM nomnom.streams") "$(sql "SELECT string_agg(setting, ' ') FROM pg_settings WHERE name LIKE 'nomnom.%'")"; do
     [[ $v != *pw-Zr4v8* ]] || fail "a view or setting shows the password"
 done
 echo "ok: no view or setting shows the password" >&2

@@ -15,14 +15,21 @@
 
 namespace {
 
-void on_disconnected(natsConnection*, void* closure) {
+void report_change(natsConnection* nc, NatsEvents* events) {
+    if (events->changed != nullptr)
+        events->changed(nc, events->changed_arg);
+}
+void on_disconnected(natsConnection* nc, void* closure) {
     static_cast<NatsEvents*>(closure)->disconnected.store(true);
+    report_change(nc, static_cast<NatsEvents*>(closure));
 }
-void on_reconnected(natsConnection*, void* closure) {
+void on_reconnected(natsConnection* nc, void* closure) {
     static_cast<NatsEvents*>(closure)->reconnected.store(true);
+    report_change(nc, static_cast<NatsEvents*>(closure));
 }
-void on_closed(natsConnection*, void* closure) {
+void on_closed(natsConnection* nc, void* closure) {
     static_cast<NatsEvents*>(closure)->closed.store(true);
+    report_change(nc, static_cast<NatsEvents*>(closure));
 }
 
 std::string describe(natsStatus s) {
@@ -244,6 +251,24 @@ void nn_describe(natsStatus s, char* out, size_t outlen) noexcept {
     } catch (...) {
         snprintf(out, outlen, "%s", natsStatus_GetText(s));
     }
+}
+
+int nn_connection_state(natsConnection* nc, char* server, size_t serverlen) noexcept {
+    if (serverlen > 0)
+        server[0] = '\0';
+    if (nc == nullptr)
+        return NATS_CONN_STATUS_DISCONNECTED;
+    int status = natsConnection_Status(nc);
+    char url[1024];
+    if (status == NATS_CONN_STATUS_CONNECTED &&
+        natsConnection_GetConnectedUrl(nc, url, sizeof url) == NATS_OK) {
+        try {
+            snprintf(server, serverlen, "%s", nomnom::redact_urls(url).c_str());
+        } catch (...) {
+            // out of memory: no server shown rather than one with its user info
+        }
+    }
+    return status;
 }
 
 natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, NatsEvents* events,

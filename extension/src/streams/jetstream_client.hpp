@@ -20,7 +20,15 @@ struct NatsEvents {
     std::atomic<bool> disconnected{false}; // set by the library's threads
     std::atomic<bool> reconnected{false};
     std::atomic<bool> closed{false};
+    // Optional: called on nats.c's thread after each of those events, with the connection
+    // (workers/nats_state.hpp: the slot's server and status). Must not block for long.
+    void (*changed)(natsConnection* nc, void* arg) = nullptr;
+    void* changed_arg = nullptr;
 };
+
+// The connection's status (a natsConnStatus) and, when connected, the URL of the server it
+// is connected to with any user info redacted (else "").
+int nn_connection_state(natsConnection* nc, char* server, size_t serverlen) noexcept;
 
 // Connects with signals blocked while nats.c starts its threads, with the stream's
 // connection options (nomnom::build_nats_options: server list, credentials, TLS). With

@@ -1,6 +1,8 @@
 // Shared memory of the launcher and the workers; post-commit notification of catalog changes.
 #include "workers/shmem.hpp"
 
+#include "workers/nats_state.hpp"
+
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -52,6 +54,8 @@ static void nomnom_shmem_startup(void) {
             pg_atomic_init_u64(&slot->num_redelivered, PG_UINT64_MAX);
             pg_atomic_init_u64(&slot->rate_1m_milli, PG_UINT64_MAX);
             pg_atomic_init_u64(&nomnom_shared->processing[i].generation, 0);
+            pg_atomic_init_u64(&slot->nats_generation, 0);
+            slot->nats_status = -1; // NN_NATS_NONE
         }
     }
     LWLockRelease(AddinShmemInitLock);
@@ -110,6 +114,7 @@ void nomnom_slot_reset_metrics(NomnomWorkerSlot* slot) {
     pg_atomic_write_u64(&slot->num_ack_pending, PG_UINT64_MAX);
     pg_atomic_write_u64(&slot->num_redelivered, PG_UINT64_MAX);
     pg_atomic_write_u64(&slot->rate_1m_milli, PG_UINT64_MAX);
+    nomnom_slot_set_nats(slot, NN_NATS_NONE, "");
     SpinLockAcquire(&slot->mutex);
     memset(slot->commit_buckets, 0, sizeof slot->commit_buckets);
     slot->commit_sum_us = 0;

@@ -22,6 +22,7 @@ extern "C" {
 // The most messages a batch holds (stream option batch_size's maximum).
 #define NN_MAX_BATCH 10000
 #define NN_ERROR_LEN 512
+#define NN_SERVER_LEN 256
 
 // One running (or restarting) worker: stream name + worker index. Owned by the launcher;
 // the worker writes its state and counters under `mutex`.
@@ -53,6 +54,13 @@ struct NomnomWorkerSlot {
     pg_atomic_uint64 num_ack_pending;
     pg_atomic_uint64 num_redelivered;
     pg_atomic_uint64 rate_1m_milli;
+
+    // The worker's NATS connection (workers/nats_state.hpp): its status and the server it
+    // is (or was last) connected to, written by the worker and nats.c's callbacks, read
+    // without a lock (a seqlock: nats_generation is odd while they are rewritten).
+    pg_atomic_uint64 nats_generation;
+    int32 nats_status; // NN_NATS_NONE, or a natsConnStatus
+    char nats_server[NN_SERVER_LEN];
 };
 
 // The message ids of the batch a worker is writing, one area a slot (outside the slot:

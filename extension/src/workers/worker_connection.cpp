@@ -7,6 +7,7 @@
 #include "pg/pg_guard.hpp"
 #include "streams/options.hpp"
 #include "workers/lag_monitor.hpp"
+#include "workers/nats_state.hpp"
 
 namespace nomnom::worker {
 namespace {
@@ -59,6 +60,7 @@ bool connect(Worker& w) {
     w.events->disconnected.store(false);
     w.events->reconnected.store(false);
     w.events->closed.store(false);
+    nats_state_connecting();
     natsStatus s = nn_connect(*w.options, name, w.events, 2000, &w.nc, &w.js, err, sizeof err);
     if (s == NATS_OK) {
         s = subscribe(w, err, sizeof err);
@@ -69,6 +71,7 @@ bool connect(Worker& w) {
         w.connect_failures++;
         int wait_ms = Min(250 * (1 << Min(w.connect_failures, 5)), 5000);
         w.next_connect = now + wait_ms;
+        nats_state_unwatch();
         set_error(w, "disconnected", err);
         if (w.connect_failures == 1 || w.connect_failures % 20 == 0)
             ereport(LOG, (errmsg("nomnom worker %s/%d: %s", w.stream, w.index, err)));
@@ -80,6 +83,7 @@ bool connect(Worker& w) {
     w.connect_failures = 0;
     w.disconnected = false;
     set_state(w, "running");
+    nats_state_watch(w.nc);
     lag_monitor.start(w.js, w.stream, w.options->consumer, w.slot);
     return true;
 }
@@ -107,6 +111,7 @@ void set_error(Worker& w, const char* state, const char* error) {
 void disconnect_nats(Worker& w, int flush_ms) {
     lag_monitor.stop(); // it asks through w.js
     drop_subscription(w);
+    nats_state_unwatch(); // before the connection goes: its late callbacks are ignored
     nn_disconnect(w.nc, w.js, flush_ms);
     w.nc = nullptr;
     w.js = nullptr;

@@ -6,6 +6,7 @@
 #include "nomnom/stream_options.hpp"
 #include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
+#include "workers/nats_state.hpp"
 
 extern "C" {
 #include "postmaster/bgworker.h"
@@ -89,6 +90,7 @@ Worker* start_worker(int slot_index) {
     SpinLockRelease(&w->slot->mutex);
 
     w->events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
+    nats_state_attach(w->events, w->slot); // the slot's NATS server and status
     w->batch_context =
         AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
     run_guarded([&] {
