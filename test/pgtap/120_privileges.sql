@@ -19,7 +19,7 @@ FROM unnest(ARRAY['nomnom.define_entity(jsonb,boolean)', 'nomnom.drop_entity(tex
                   'nomnom.drop_stream(text,boolean)', 'nomnom.pause_stream(text)',
                   'nomnom.resume_stream(text)', 'nomnom.notify_stream_change()',
                   'nomnom.worker_slots()', 'nomnom.replay_dead_letters(text,uuid[])',
-                  'nomnom.purge_message_status(interval)']) AS f
+                  'nomnom.purge_message_status(interval)', 'nomnom.worker_connections()']) AS f
 WHERE has_function_privilege('nn_priv_alice', f, 'EXECUTE');
 SELECT ok(has_function_privilege('nn_priv_alice', 'nomnom.ingest(text,text,uuid)', 'EXECUTE')
           AND has_function_privilege('nn_priv_alice', 'nomnom.preview(text,text)', 'EXECUTE'),

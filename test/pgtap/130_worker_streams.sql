@@ -25,7 +25,8 @@ SELECT columns_are('nomnom', 'stream_status',
     ARRAY['name', 'worker_pid', 'state', 'last_error', 'last_error_at', 'consumed', 'completed',
           'failed', 'dead_lettered', 'pending', 'last_batch_at', 'worker',
           'num_pending', 'num_ack_pending', 'num_redelivered', 'rate_1m',
-          'commit_latency_buckets', 'commit_latency_sum', 'commit_count'],
+          'commit_latency_buckets', 'commit_latency_sum', 'commit_count',
+         'nats_server', 'nats_state'],
     'stream_status columns');
 
 -- GUCs (the harness preloads nomnom)
