@@ -13,6 +13,7 @@
 #include "nomnom/backoff.hpp"
 #include "nomnom/message_id.hpp"
 #include "pg/signal_safe_thread.hpp"
+#include "streams/jetstream_client.hpp"
 
 namespace nomnom {
 namespace {
@@ -36,6 +37,11 @@ natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, in
         req.MaxBytes = bytes;
         req.NoWait = no_wait;
         req.Expires = expires_ms * 1000000;
+        // The waiting pull asks for an idle heartbeat every quarter of its wait: a pull the
+        // server lost (a consumer leader change; nats.go #2063) then ends in
+        // NATS_MISSED_HEARTBEAT after half its wait instead of at its expiry.
+        if (!no_wait && expires_ms / 4 >= 50)
+            req.Heartbeat = expires_ms / 4 * 1000000;
         return natsSubscription_FetchRequest(list, sub, &req);
     };
     int64_t deadline = monotonic_ms() + wait_ms;
@@ -118,6 +124,10 @@ void Prefetcher::run() noexcept {
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNiceness);
     spent_.clear();
     status_ = fetch_bounded(&list_, sub_, batch_size_, options_.batch_bytes, wait_ms_);
+    // nats.c's error text is per thread: taken here, for the backend (handle_fetch_failure).
+    error_[0] = '\0';
+    if (status_ != NATS_OK && status_ != NATS_TIMEOUT)
+        nn_describe(status_, error_, sizeof error_);
     try {
         premapped_.resize(static_cast<size_t>(list_.Count));
         for (int i = 0; i < list_.Count; ++i) {

@@ -44,6 +44,8 @@ class Prefetcher {
     // What `premapped` held (the last batch, written) is freed by the next run, its trees
     // released here first: a tree's destructor frees plans, a PostgreSQL call.
     natsStatus finish(natsMsgList* list, std::vector<PremappedMessage>& premapped);
+    // Why the last fetch failed (nats.c's text, taken on the thread that fetched).
+    const char* error() const { return error_; }
 
   private:
     void run() noexcept;
@@ -59,6 +61,7 @@ class Prefetcher {
     std::vector<PremappedMessage> spent_; // the last batch's, to free
     natsMsgList list_{nullptr, 0};
     natsStatus status_ = NATS_OK;
+    char error_[512] = "";
     std::vector<PremappedMessage> premapped_;
 };
 

@@ -82,6 +82,8 @@ struct Worker {
     int connect_failures;
     int64 last_pending_check; // monotonic_ms()
     int stalled_checks; // idle checks that saw undelivered messages
+    uint64 repulls;     // pulls issued again: no idle heartbeat, or a consumer leader change
+    int repulls_in_row; // of those, since the last pull that ended well
 
     // The next batch, fetched and mapped while this one is written (heap, C++ objects).
     nomnom::Prefetcher* prefetch;

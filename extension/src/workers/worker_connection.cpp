@@ -171,21 +171,45 @@ bool fetch_batch(Worker& w) {
         w.premapped->clear();
     w.round.fetched = list;
     w.round.fetch_status = s;
+    if (list.Count > 0 || s == NATS_OK || s == NATS_TIMEOUT)
+        w.repulls_in_row = 0;
     if (list.Count > 0)
         w.stalled_checks = 0;
     return true;
 }
 
-// Step: nothing fetched because the fetch failed: lost connection (nats.c reconnects), or
-// the consumer is gone (subscribe again). Ends the round, to wait a little.
+// Step: nothing fetched because the fetch failed: lost connection (nats.c reconnects); the
+// pull lost (no idle heartbeat) or ended by a consumer leader change (pull again at once);
+// or the consumer is gone (subscribe again). Ends the round, to wait a little.
 bool handle_fetch_failure(Worker& w) {
     natsStatus s = w.round.fetch_status;
     if (w.round.fetched.Count > 0 || s == NATS_OK || s == NATS_TIMEOUT)
         return true;
     char reason[512];
     char err[768];
-    nn_describe(s, reason, sizeof reason);
-    if (natsConnection_Status(w.nc) != NATS_CONN_STATUS_CONNECTED) {
+    snprintf(reason, sizeof reason, "%s", w.prefetch->error());
+    if (reason[0] == '\0')
+        nn_describe(s, reason, sizeof reason);
+    bool connected = natsConnection_Status(w.nc) == NATS_CONN_STATUS_CONNECTED;
+    if (connected &&
+        (s == NATS_MISSED_HEARTBEAT || strstr(reason, "Leadership Change") != nullptr)) {
+        // The pull is gone, the subscription is not: the next round pulls again at once;
+        // after three such pulls in a row, the subscription is made again as well.
+        if (++w.repulls_in_row >= 3) {
+            drop_subscription(w);
+            w.repulls_in_row = 0;
+        }
+        if (++w.repulls == 1 || w.repulls % 100 == 0)
+            ereport(LOG, (errmsg("nomnom worker %s/%d: %s; pulling again (%llu times so far)",
+                                 w.stream, w.index,
+                                 s == NATS_MISSED_HEARTBEAT
+                                     ? "the pull saw no idle heartbeat"
+                                     : "the pull ended with a consumer leader change",
+                                 static_cast<unsigned long long>(w.repulls))));
+        w.round.wait_ms = 0;
+        return false;
+    }
+    if (!connected) {
         w.disconnected = true;
         snprintf(err, sizeof err, "lost the connection to NATS at %s: %s",
                  nomnom::redacted_nats_url(*w.options), reason);
