@@ -384,6 +384,10 @@ CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
     -- Failure handling (issue 13): a fetch's bound in bytes.
     || jsonb_build_object(
         'batch_bytes',      16777216)
+    -- Publisher headers (issue 13): Nomnom-Entity and Nomnom-Message-Id not believed unless
+    -- the stream says so.
+    || jsonb_build_object(
+        'trust_headers',    false)
     -- The GUCs' credentials only when the stream names none of its own (two kinds would be
     -- an error); the client certificate and key likewise go together.
     || CASE WHEN options ?| ARRAY['nats_user', 'nats_password_file', 'nats_token_file',

@@ -93,10 +93,22 @@ assert_eq "$(sql "SELECT count(*) FROM nomnom.dead_letters WHERE entity = 'Custo
 assert_eq "$(sql "SELECT array_agg(message_id ORDER BY message_id)::text FROM nomnom.message_status WHERE entity = 'Customer' AND status = 'completed'")" "$ids" "replayed messages keep their ids"
 assert_eq "$(sql "SELECT nomnom.replay_dead_letters()")" 0 "nothing left to replay"
 
+# --- Publisher headers count only with trust_headers (default false)
+publish --subject messages.ingest.whatever --msg-id header-untrusted --header Nomnom-Entity:Customer \
+    --body '{"customer_key": "H0", "name": "Header not trusted"}'
+wait_for 30 "SELECT count(*) = 1 FROM nomnom.dead_letters WHERE entity = 'whatever'" "an untrusted Nomnom-Entity is ignored (routed by subject)"
+completed_id=$(sql "SELECT min(message_id::text) FROM nomnom.message_status WHERE entity = 'Customer' AND status = 'completed'")
+publish --subject messages.ingest.Customer --msg-id forged-id --header "Nomnom-Message-Id:$completed_id" \
+    --body '{"customer_key": "F1", "name": "Forged id"}'
+wait_for 30 "SELECT count(*) = 1 FROM customers WHERE customer_key = 'F1'" "an untrusted Nomnom-Message-Id cannot suppress a message"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"trust_headers\": true}')" >/dev/null
+wait_for 30 "SELECT (options->>'trust_headers')::bool FROM nomnom.streams" "trust_headers recorded"
+
 # --- Routing: the Nomnom-Entity header, then routes, then the subject's last token
 publish --subject messages.ingest.whatever --msg-id header-routed --header Nomnom-Entity:Customer \
     --body '{"customer_key": "H1", "name": "By header"}'
 wait_for 30 "SELECT count(*) = 1 FROM customers WHERE customer_key = 'H1'" "routed by the Nomnom-Entity header"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"trust_headers\": null}')" >/dev/null
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"routes\": {\"messages.ingest.crm.>\": \"Customer\"}}')" >/dev/null
 wait_for 30 "SELECT options->'routes' IS NOT NULL FROM nomnom.streams" "routes recorded"
 publish --subject messages.ingest.crm.eu --msg-id route-routed --body '{"customer_key": "R1", "name": "By route"}'

@@ -4,7 +4,7 @@
 -- grants), nn_priv_admin (EXECUTE on the administration functions), nn_priv_bob.
 -- needs: nats
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 CREATE ROLE nn_priv_alice LOGIN;
 CREATE ROLE nn_priv_admin LOGIN;
@@ -129,6 +129,8 @@ RESET ROLE;
 SELECT is((SELECT options FROM nomnom.stream_catalog WHERE name = 'PGTAP_PRIV'),
           '{"workers": 0, "batch_size": 100, "max_deliver": 3, "run_as": "nn_priv_admin"}'::jsonb,
           'integer options stored as integers; run_as defaults to the creator');
+SELECT is((SELECT options->>'trust_headers' FROM nomnom.streams WHERE name = 'PGTAP_PRIV'), 'false',
+          'publisher headers are not trusted by default');
 SET ROLE nn_priv_admin;
 SELECT lives_ok($$SELECT nomnom.alter_stream('PGTAP_PRIV', '{"batch_size": "2.0", "run_as": "nn_priv_admin"}')$$,
                 'alter_stream by a member of run_as');

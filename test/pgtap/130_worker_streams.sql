@@ -56,7 +56,7 @@ SELECT is((SELECT options->>'batch_size' FROM nomnom.streams WHERE name = 'PGTAP
 SELECT is((SELECT options - 'nats_url' - 'batch_size' FROM nomnom.streams WHERE name = 'PGTAP_STREAMS'),
           '{"consumer": "workers", "workers": 1, "max_wait_ms": 500, "max_deliver": 5, "ack_wait_ms": 30000,
             "dlq_stream": "MESSAGESDLQ", "storage": "file", "replicas": 1, "max_age": 0, "max_bytes": -1,
-            "duplicate_window": 120000, "track_status": true,
+            "duplicate_window": 120000, "track_status": true, "trust_headers": false,
             "run_as": "postgres",
             "batch_bytes": 16777216}'::jsonb,
           'defaults filled in');

@@ -109,7 +109,10 @@ void write_dead_letter(const DeadLetter& letter) {
     values[6] = CStringGetTextDatum(headers_json(letter.msg));
     values[7] = CStringGetTextDatum(letter.error ? letter.error : "error");
     values[8] = Int32GetDatum(letter.attempts);
+    // nomnom's bookkeeping: written as its owner, whatever role the worker runs as.
+    SavedUser saved = become(nomnom_owner());
     int rc = SPI_execute_plan(dead_letter_plan, values, nulls, false, 0);
+    restore(saved);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "nomnom worker: writing dead_letters failed: %s", SPI_result_code_string(rc));
 }

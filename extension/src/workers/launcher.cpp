@@ -5,8 +5,14 @@
 
 #include "nomnom/backoff.hpp"
 #include "pg/background.hpp"
+#include "pg/pg_guard.hpp"
+
+#include "nomnom/stream_options.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -20,7 +26,24 @@ namespace {
 struct WantedWorker {
     char stream[NAMEDATALEN * 2];
     int index;
+    Oid role; // run_as (InvalidOid: none recorded, the stream runs as the bootstrap superuser)
+    // Why the stream's row cannot be used ("" when it can): the stream is skipped, its one
+    // slot shows state 'skipped' with this as last_error.
+    char problem[NN_ERROR_LEN];
 };
+
+// What the launcher could not use in the catalog, logged when it changes (not every second).
+char* reported_problems = nullptr;
+
+void report_problems(const char* problems) {
+    if (reported_problems != nullptr && strcmp(reported_problems, problems) == 0)
+        return;
+    if (problems[0] != '\0')
+        ereport(LOG, (errmsg("nomnom launcher: %s", problems)));
+    if (reported_problems != nullptr)
+        pfree(reported_problems);
+    reported_problems = MemoryContextStrdup(TopMemoryContext, problems);
+}
 
 // Per-slot launcher-local state: the handle of the worker running it and restart pacing.
 struct LauncherSlot {
@@ -77,38 +100,103 @@ void stop_orphans(void) {
     }
 }
 
-// Reads the wanted workers; false when the extension is not installed in this database.
-bool read_wanted(WantedWorker** wanted, int* nwanted) {
+// Why a stream's row cannot be used ("" when it can), and how many workers it wants: the
+// options must be what a worker accepts (the core's parser, as the worker reads them), the
+// name must fit a slot, and the run_as role must exist and be able to log in.
+void judge_stream(const char* name, const char* options_text, const char* run_as, bool has_role,
+                  bool can_login, int* workers, char* problem, size_t problem_len) {
+    problem[0] = '\0';
+    *workers = 0;
+    if (strlen(name) >= sizeof(WantedWorker::stream)) {
+        snprintf(problem, problem_len, "stream name longer than %d bytes",
+                 static_cast<int>(sizeof(WantedWorker::stream)) - 1);
+        return;
+    }
+    if (run_as != nullptr && !has_role) {
+        snprintf(problem, problem_len, "its run_as role \"%s\" does not exist", run_as);
+        return;
+    }
+    if (run_as != nullptr && !can_login) {
+        snprintf(problem, problem_len, "its run_as role \"%s\" cannot log in", run_as);
+        return;
+    }
+    nomnom::run_guarded([&] {
+        nomnom::StreamOptions options;
+        std::string error;
+        if (nomnom::parse_stream_options(options_text ? options_text : "{}", options, error))
+            *workers = options.workers;
+        else
+            snprintf(problem, problem_len, "invalid stream options: %s", error.c_str());
+    });
+}
+
+// Reads the wanted workers (a stream that cannot run: one entry with its problem); false
+// when the extension is not installed in this database. The problems go to `problems`
+// (palloc'd, "" when none) for the log.
+bool read_wanted(WantedWorker** wanted, int* nwanted, char** problems) {
     *wanted = nullptr;
     *nwanted = 0;
-    return nomnom::in_catalog_transaction("nomnom launcher: reading nomnom.streams", [&] {
-        int rc = SPI_execute("SELECT name, greatest(0, (options->>'workers')::int) "
-                             "FROM nomnom.streams WHERE NOT paused ORDER BY name",
+    StringInfoData out;
+    initStringInfo(&out);
+    MemoryContext caller_context = CurrentMemoryContext;
+    bool installed = nomnom::in_catalog_transaction("nomnom launcher: reading nomnom.streams", [&] {
+        // The catalog itself (not the view), each row judged alone: nothing one row holds
+        // can keep the other streams from running.
+        int rc = SPI_execute("SELECT c.name, nomnom.effective_stream_options(c.options)::text, "
+                             "       c.options->>'run_as', r.oid, r.rolcanlogin "
+                             "FROM nomnom.stream_catalog c LEFT JOIN pg_catalog.pg_roles r "
+                             "  ON r.rolname = c.options->>'run_as' "
+                             "WHERE NOT c.paused ORDER BY c.name",
                              true, 0);
         if (rc != SPI_OK_SELECT)
-            elog(ERROR, "nomnom launcher: reading nomnom.streams failed: %s",
+            elog(ERROR, "nomnom launcher: reading nomnom.stream_catalog failed: %s",
                  SPI_result_code_string(rc));
+        uint64 nrows = SPI_processed;
+        int* counts = static_cast<int*>(palloc0(sizeof(int) * (nrows + 1)));
+        char** row_problems = static_cast<char**>(palloc0(sizeof(char*) * (nrows + 1)));
         int total = 0;
-        for (uint64 r = 0; r < SPI_processed; r++) {
-            bool isnull;
-            Datum d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-            total += isnull ? 0 : DatumGetInt32(d);
+        for (uint64 r = 0; r < nrows; r++) {
+            HeapTuple tuple = SPI_tuptable->vals[r];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool no_role, no_login;
+            char* name = SPI_getvalue(tuple, desc, 1);
+            char* run_as = SPI_getvalue(tuple, desc, 3);
+            (void)SPI_getbinval(tuple, desc, 4, &no_role);
+            Datum login = SPI_getbinval(tuple, desc, 5, &no_login);
+            row_problems[r] = static_cast<char*>(palloc(NN_ERROR_LEN));
+            judge_stream(name, SPI_getvalue(tuple, desc, 2), run_as, !no_role,
+                         !no_login && DatumGetBool(login), &counts[r], row_problems[r],
+                         NN_ERROR_LEN);
+            if (row_problems[r][0] != '\0') {
+                appendStringInfo(&out, "%sstream \"%s\" skipped: %s", out.len ? "; " : "", name,
+                                 row_problems[r]);
+                counts[r] = strlen(name) < sizeof(WantedWorker::stream) ? 1 : 0; // its slot
+            }
+            total += counts[r];
         }
         // Allocated in TopMemoryContext: it outlives the transaction.
         *wanted = static_cast<WantedWorker*>(
             MemoryContextAllocZero(TopMemoryContext, sizeof(WantedWorker) * (total + 1)));
-        for (uint64 r = 0; r < SPI_processed; r++) {
-            bool isnull;
-            char* name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-            Datum d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-            int n = isnull ? 0 : DatumGetInt32(d);
-            for (int k = 0; k < n; k++) {
-                strlcpy((*wanted)[*nwanted].stream, name, sizeof(WantedWorker::stream));
-                (*wanted)[*nwanted].index = k;
+        for (uint64 r = 0; r < nrows; r++) {
+            HeapTuple tuple = SPI_tuptable->vals[r];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool no_role;
+            char* name = SPI_getvalue(tuple, desc, 1);
+            char* run_as = SPI_getvalue(tuple, desc, 3);
+            Datum role = SPI_getbinval(tuple, desc, 4, &no_role);
+            for (int k = 0; k < counts[r]; k++) {
+                WantedWorker& entry = (*wanted)[*nwanted];
+                strlcpy(entry.stream, name, sizeof entry.stream);
+                entry.index = k;
+                entry.role = run_as != nullptr && !no_role ? DatumGetObjectId(role) : InvalidOid;
+                strlcpy(entry.problem, row_problems[r], sizeof entry.problem);
                 (*nwanted)++;
             }
         }
     });
+    MemoryContextSwitchTo(caller_context);
+    *problems = out.data;
+    return installed;
 }
 
 bool is_running(int i) {
@@ -125,7 +213,35 @@ bool is_running(int i) {
     return true;
 }
 
-void start_worker(int i, const char* stream, int index) {
+// Claims slot i for a stream that cannot run (WantedWorker::problem): no worker, state
+// 'skipped', the problem as its last_error, so that stream_status says why.
+void mark_skipped(int i, const WantedWorker& wanted) {
+    NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(nomnom_shared->lock, LW_EXCLUSIVE);
+    SpinLockAcquire(&slot->mutex);
+    if (!slot->in_use || strcmp(slot->stream, wanted.stream) != 0 ||
+        slot->worker_index != wanted.index) {
+        strlcpy(slot->stream, wanted.stream, sizeof slot->stream);
+        slot->worker_index = wanted.index;
+        slot->consumed = slot->completed = slot->failed = slot->dead_lettered = 0;
+        slot->pending = -1;
+        slot->last_batch_at = 0;
+        slot->last_error[0] = '\0';
+    }
+    if (strcmp(slot->last_error, wanted.problem) != 0) {
+        snprintf(slot->last_error, sizeof slot->last_error, "%s", wanted.problem);
+        slot->last_error_at = now;
+    }
+    strlcpy(slot->state, "skipped", sizeof slot->state);
+    slot->in_use = true;
+    slot->database = MyDatabaseId;
+    slot->pid = 0;
+    SpinLockRelease(&slot->mutex);
+    LWLockRelease(nomnom_shared->lock);
+}
+
+void start_worker(int i, const char* stream, int index, Oid role) {
     NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
     int64 now = nomnom::monotonic_ms();
     // A worker that keeps failing restarts at most every few seconds: never a tight loop.
@@ -139,9 +255,12 @@ void start_worker(int i, const char* stream, int index) {
                 Int32GetDatum(i), MyProcPid);
     snprintf(worker.bgw_name, BGW_MAXLEN, "nomnom worker %s/%d", stream, index);
     memcpy(worker.bgw_extra, &MyDatabaseId, sizeof(Oid));
+    memcpy(worker.bgw_extra + sizeof(Oid), &role, sizeof(Oid)); // the stream's run_as
 
     LWLockAcquire(nomnom_shared->lock, LW_EXCLUSIVE);
-    bool fresh = !slot->in_use || strcmp(slot->stream, stream) != 0 || slot->worker_index != index;
+    // A slot that showed why its stream was skipped starts afresh too.
+    bool fresh = !slot->in_use || strcmp(slot->stream, stream) != 0 ||
+                 slot->worker_index != index || strcmp(slot->state, "skipped") == 0;
     if (fresh) {
         SpinLockAcquire(&slot->mutex);
         strlcpy(slot->stream, stream, sizeof slot->stream);
@@ -179,7 +298,9 @@ void start_worker(int i, const char* stream, int index) {
 void reconcile(void) {
     WantedWorker* wanted = nullptr;
     int nwanted = 0;
-    read_wanted(&wanted, &nwanted);
+    char* problems = nullptr;
+    read_wanted(&wanted, &nwanted, &problems);
+    report_problems(problems);
 
     bool* assigned = static_cast<bool*>(palloc0(sizeof(bool) * (nwanted + 1)));
     // Keep the slots that are still wanted, stop the others.
@@ -198,9 +319,15 @@ void reconcile(void) {
         }
         if (match >= 0) {
             assigned[match] = true;
-            if (!running) {
+            if (wanted[match].problem[0] != '\0') {
+                // Its row cannot be used (now): no worker runs for it.
+                if (running)
+                    TerminateBackgroundWorker(launcher_slots[i].handle);
+                else
+                    mark_skipped(i, wanted[match]);
+            } else if (!running) {
                 // It stopped by itself (an error it could not carry on from): restart it.
-                start_worker(i, wanted[match].stream, wanted[match].index);
+                start_worker(i, wanted[match].stream, wanted[match].index, wanted[match].role);
             } else if (slot->pid != 0 && strcmp(slot->state, "running") == 0 &&
                        nomnom::monotonic_ms() - launcher_slots[i].last_start >= 10000) {
                 launcher_slots[i].failures = 0; // ran fine for a while: restart at once next time
@@ -240,11 +367,62 @@ void reconcile(void) {
         }
         launcher_slots[free_slot].failures = 0;
         launcher_slots[free_slot].last_start = 0;
-        start_worker(free_slot, wanted[w].stream, wanted[w].index);
+        if (wanted[w].problem[0] != '\0')
+            mark_skipped(free_slot, wanted[w]);
+        else
+            start_worker(free_slot, wanted[w].stream, wanted[w].index, wanted[w].role);
     }
     pfree(assigned);
     if (wanted != nullptr)
         pfree(wanted);
+}
+
+// Whether nomnom.database exists and accepts connections. Connected to no database:
+// pg_database is a shared catalog.
+bool database_usable(const char* name) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    bool usable = false;
+    Oid oid = get_database_oid(name, true);
+    if (OidIsValid(oid)) {
+        HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(oid));
+        if (HeapTupleIsValid(tuple)) {
+            usable = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->datallowconn;
+            ReleaseSysCache(tuple);
+        }
+    }
+    CommitTransactionCommand();
+    return usable;
+}
+
+// The last two launchers could not connect to nomnom.database (it was dropped, or does not
+// accept connections): instead of failing every 5 seconds, this one connects to no
+// database, says so once and waits; once the database is there it exits, so that the
+// postmaster starts the launcher again (bgw_restart_time) and it connects. (One failure is
+// normal: a database created just after the server started.)
+[[noreturn]] void wait_for_database(void) {
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    pgstat_report_appname("nomnom launcher");
+    ereport(LOG, (errmsg("nomnom launcher: database \"%s\" (nomnom.database) does not exist or "
+                         "does not accept connections; waiting for it",
+                         nomnom_database_guc),
+                  errhint("Create the database, or set nomnom.database and restart.")));
+    pgstat_report_activity(STATE_IDLE, "waiting for nomnom.database");
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        if (database_usable(nomnom_database_guc)) {
+            nomnom_shared->launcher_connect_failures = 0;
+            ereport(LOG, (errmsg("nomnom launcher: database \"%s\" is there again; restarting "
+                                 "to connect to it",
+                                 nomnom_database_guc)));
+            proc_exit(1); // restarted by the postmaster after bgw_restart_time
+        }
+        nomnom::wait_on_latch(1000);
+    }
 }
 
 } // namespace
@@ -258,7 +436,12 @@ void nomnom_launcher_main(Datum arg) {
         ereport(ERROR, (errmsg("nomnom launcher: shared memory is missing"),
                         errhint("Add nomnom to shared_preload_libraries.")));
 
+    if (nomnom_shared->launcher_connect_failures >= 2)
+        wait_for_database();
+    // Counted before and cleared once connected: a FATAL while connecting leaves it counted.
+    nomnom_shared->launcher_connect_failures++;
     BackgroundWorkerInitializeConnection(nomnom_database_guc, nullptr, 0);
+    nomnom_shared->launcher_connect_failures = 0;
     pgstat_report_appname("nomnom launcher");
 
     before_shmem_exit(launcher_detach, (Datum)0);
@@ -277,7 +460,22 @@ void nomnom_launcher_main(Datum arg) {
             ProcessConfigFile(PGC_SIGHUP);
         }
         MemoryContext old = MemoryContextSwitchTo(loop_context);
-        reconcile();
+        // Nothing in the catalog may stop the launcher: an error while reconciling is logged
+        // (once while it lasts), the workers that run go on, and the next round tries again.
+        PG_TRY();
+        { reconcile(); }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(loop_context);
+            ErrorData* error = CopyErrorData();
+            FlushErrorState();
+            AbortCurrentTransaction();
+            LWLockReleaseAll();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+            MemoryContextSwitchTo(loop_context);
+            report_problems(psprintf("reading the stream catalog failed: %s", error->message));
+        }
+        PG_END_TRY();
         MemoryContextSwitchTo(old);
         MemoryContextReset(loop_context);
 

@@ -67,6 +67,19 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
     natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
     natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
+    const char* subject = natsMsg_GetSubject(msg);
+    // A publisher's Nomnom-Entity and Nomnom-Message-Id count only on a stream that trusts
+    // them (else they could write another entity, or suppress a message by reusing a
+    // completed id); a dead letter nomnom.replay_dead_letters republished keeps its id.
+    if (!options.trust_headers) {
+        entity_header = nullptr;
+        const char* signature = nullptr;
+        if (nomnom_id != nullptr &&
+            (natsMsgHeader_Get(msg, "Nomnom-Replay-Signature", &signature) != NATS_OK ||
+             !replay_signature_valid(options.replay_key, signature ? signature : "", nomnom_id,
+                                     msg_id ? msg_id : "", subject ? subject : "")))
+            nomnom_id = nullptr;
+    }
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
         facts.stream_seq = meta->Sequence.Stream;
@@ -75,7 +88,6 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
         facts.pending = static_cast<int64_t>(meta->NumPending);
         jsMsgMetaData_Destroy(meta);
     }
-    const char* subject = natsMsg_GetSubject(msg);
     facts.entity = route_entity(options, subject ? subject : "", entity_header ? entity_header : "");
     std::string id = message_uuid(stream, facts.stream_seq, nomnom_id, msg_id);
     snprintf(facts.id_text, sizeof facts.id_text, "%s", id.c_str());

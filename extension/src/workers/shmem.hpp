@@ -76,6 +76,10 @@ struct NomnomShared {
     LWLock* lock;                       // slot allocation
     pg_atomic_uint64 config_generation; // bumped after a committed catalog change
     PGPROC* launcher;                   // NULL when no launcher runs
+    // Launchers in a row that could not connect to nomnom.database (dropped, or not accepting
+    // connections); from the second on, the next one waits for it connected to no database
+    // (launcher.cpp).
+    int launcher_connect_failures;
     int nslots;
     NomnomProcessing* processing; // nslots of them, after the slots
     NomnomWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];

@@ -69,6 +69,7 @@ struct Worker {
     char** subjects;
     int nsubjects;
     char connection_key[4096]; // what the connection depends on; a change reconnects
+    char run_as[NAMEDATALEN];  // the role it connected as ("": none, the bootstrap superuser)
     uint64 generation;         // nomnom_shared->config_generation when the row was read
     bool reconnect;            // the configuration changed where NATS is concerned
 

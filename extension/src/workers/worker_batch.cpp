@@ -8,6 +8,7 @@
 #include "nomnom/stream_options.hpp"
 #include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 #include "pg/subtransaction.hpp"
 #include "streams/dead_letters.hpp"
@@ -189,7 +190,10 @@ void write_status(Worker& w, const Item* item, const char* status) {
     values[6] = CStringGetTextDatum(item->error ? item->error : "");
     values[7] = Int64GetDatum(static_cast<int64>(item->stream_seq));
     values[8] = TimestampTzGetDatum(item->received_at);
+    // nomnom's bookkeeping: written as its owner, whatever role the worker runs as.
+    SavedUser saved = become(nomnom_owner());
     int rc = SPI_execute_plan(w.status_plan, values, nulls, false, 0);
+    restore(saved);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "nomnom worker: writing message_status failed: %s", SPI_result_code_string(rc));
 }
@@ -204,10 +208,12 @@ void settle_overdelivered(Worker& w, Item* items, int n) {
             continue;
         Oid types[1] = {UUIDOID};
         Datum values[1] = {UUIDPGetDatum(&item->id)};
+        SavedUser saved = become(nomnom_owner()); // message_status is nomnom's
         spi_execute_expect(
             "SELECT 1 FROM nomnom.message_status WHERE message_id = $1 AND status = 'completed'", 1,
             types, values, nullptr, true, 1, SPI_OK_SELECT,
             "nomnom worker: reading message_status");
+        restore(saved);
         if (SPI_processed > 0) {
             item->outcome = OUTCOME_DUPLICATE;
             continue;

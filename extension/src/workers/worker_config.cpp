@@ -5,6 +5,7 @@
 #include "nomnom/stream_options.hpp"
 #include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 #include "streams/options.hpp"
 
@@ -22,6 +23,7 @@ struct StreamRow {
     bool found;
     bool paused;
     char* options_text;
+    char* replay_key; // nomnom.replay_key (NULL when missing)
     char** subjects;
     int nsubjects;
 };
@@ -29,14 +31,21 @@ struct StreamRow {
 StreamRow read_stream_row(const Worker& w) {
     StreamRow row = {};
     bool installed = in_catalog_transaction("nomnom worker: reading nomnom.streams", [&] {
+        // The catalog is nomnom's: read as its owner, whatever role the worker runs as.
+        SavedUser saved = become(nomnom_owner());
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(w.stream)};
+        int rc = SPI_execute("SELECT key FROM nomnom.replay_key LIMIT 1", true, 1);
+        if (rc == SPI_OK_SELECT && SPI_processed == 1)
+            row.replay_key = MemoryContextStrdup(
+                TopMemoryContext, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
         // The catalog, not the view: the view redacts URL user info.
         spi_execute_expect(
             "SELECT nomnom.effective_stream_options(options)::text, paused, subjects "
             "FROM nomnom.stream_catalog WHERE name = $1",
             1, types, values, nullptr, true, 1, SPI_OK_SELECT,
             "nomnom worker: reading nomnom.streams");
+        restore(saved);
         if (SPI_processed != 1)
             return;
         row.found = true;
@@ -90,6 +99,18 @@ void load_config(Worker& w) {
     snprintf(prefix, sizeof prefix, "nomnom worker %s/%d: invalid stream options", w.stream,
              w.index);
     parse_options_or_raise(row.options_text, *options, prefix);
+    if (row.replay_key != nullptr) {
+        run_guarded([&] { options->replay_key = row.replay_key; });
+        pfree(row.replay_key);
+    }
+    // The workers connect as run_as (the launcher passes its role): when it changes, exit,
+    // and the launcher starts this worker again as the new role.
+    if (strcmp(options->run_as.c_str(), w.run_as) != 0) {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: run_as changed from \"%s\" to \"%s\"; exiting",
+                             w.stream, w.index, w.run_as, options->run_as.c_str())));
+        delete options;
+        proc_exit(0);
+    }
     if (row.paused || w.index >= options->workers) {
         delete options;
         ereport(LOG, (errmsg("nomnom worker %s/%d: the stream is %s; exiting", w.stream, w.index,

@@ -113,9 +113,18 @@ void nomnom_worker_main(Datum arg) {
     Worker& w = *start_worker(DatumGetInt32(arg));
     before_shmem_exit(worker_exit, PointerGetDatum(&w));
 
-    Oid database;
+    // The launcher passes the database and the stream's run_as role (InvalidOid: none, the
+    // bootstrap superuser, as before run_as existed). Connected as that role, the rows are
+    // written with its grants, row-level security and triggers.
+    Oid database, role;
     memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-    BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+    memcpy(&role, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
+    BackgroundWorkerInitializeConnectionByOid(database, role, 0);
+    if (OidIsValid(role)) { // its name, to compare with the options' run_as
+        StartTransactionCommand();
+        strlcpy(w.run_as, GetUserNameFromId(role, false), sizeof w.run_as);
+        CommitTransactionCommand();
+    }
     pgstat_report_appname(MyBgworkerEntry->bgw_name);
 
     load_config(w);

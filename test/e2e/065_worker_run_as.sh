@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Stream option run_as (README "Privileges"): the workers connect as that role, so its
+# grants, row-level security and triggers apply; a write it may not make is a dead letter
+# naming the privilege; a new run_as restarts the workers as the new role.
+set -euo pipefail
+# shellcheck source=test/harness/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
+# shellcheck source=test/e2e/lib/worker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
+stack_trap
+
+[[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
+stack_start_nats
+stack_start_pg preload
+sql "CREATE EXTENSION nomnom" >/dev/null
+sql "CREATE ROLE nn_ingester LOGIN" >/dev/null
+sql "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text UNIQUE NOT NULL,
+                         region text, written_by text)
+     ; CREATE FUNCTION items_stamp() RETURNS trigger LANGUAGE plpgsql AS
+       \$\$ BEGIN NEW.written_by := current_user || '/' || session_user; RETURN NEW; END \$\$
+     ; CREATE TRIGGER items_stamp BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_stamp()
+     ; ALTER TABLE items ENABLE ROW LEVEL SECURITY
+     ; CREATE POLICY items_not_secret ON items TO nn_ingester USING (true) WITH CHECK (region <> 'secret')
+     ; GRANT SELECT, INSERT, UPDATE ON items TO nn_ingester
+     ; CREATE TABLE audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text)" >/dev/null
+sql "SELECT nomnom.define_entity('{\"name\": \"Item\", \"table\": \"items\", \"unique\": [\"k\"],
+     \"fields\": [{\"name\": \"k\", \"type\": \"text\", \"nullable\": false}, {\"name\": \"region\", \"type\": \"text\"}]}', false)" >/dev/null
+sql "SELECT nomnom.define_entity('{\"name\": \"Audit\", \"table\": \"audit\",
+     \"fields\": [{\"name\": \"note\", \"type\": \"text\"}]}', false)" >/dev/null
+sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"run_as\": \"nn_ingester\"}')" >/dev/null
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'nomnom worker' AND usename = 'nn_ingester'" \
+    "the worker connected as nn_ingester"
+
+publish --subject messages.ingest.Item --msg-id item-1 --body '{"k": "k1", "region": "eu"}'
+publish --subject messages.ingest.Item --msg-id item-2 --body '{"k": "k2", "region": "secret"}'
+publish --subject messages.ingest.Audit --msg-id audit-1 --body '{"note": "not allowed"}'
+wait_for 30 "SELECT count(*) = 1 FROM items" "k1 written"
+wait_for 30 "SELECT count(*) = 2 FROM nomnom.dead_letters" "two dead letters"
+assert_eq "$(sql "SELECT written_by FROM items WHERE k = 'k1'")" "nn_ingester/nn_ingester" "the trigger ran as nn_ingester"
+assert_eq "$(sql "SELECT count(*) FROM nomnom.dead_letters WHERE entity = 'Item' AND error LIKE '%row-level security%'")" 1 \
+    "row-level security refused k2: a dead letter"
+assert_eq "$(sql "SELECT error FROM nomnom.dead_letters WHERE entity = 'Audit'")" \
+    '42501: entity "Audit": permission denied: role "nn_ingester" lacks the INSERT privilege on table public.audit' \
+    "no INSERT on audit: a dead letter naming the privilege"
+assert_eq "$(sql "SELECT string_agg(status, ',' ORDER BY entity, status) FROM nomnom.message_status")" \
+    "dead_letter,completed,dead_letter" "message_status written for every message"
+# nomnom's bookkeeping is its owner's: nn_ingester may not touch it, yet it was written.
+assert_eq "$(sql "SELECT has_table_privilege('nn_ingester', 'nomnom.message_status', 'INSERT') OR
+                         has_table_privilege('nn_ingester', 'nomnom.dead_letters', 'INSERT') OR
+                         has_table_privilege('nn_ingester', 'nomnom.stream_catalog', 'SELECT')")" f \
+    "nn_ingester has no rights on message_status, dead_letters or the stream catalog"
+
+# A new run_as: the worker restarts as that role
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"run_as\": \"postgres\"}')" >/dev/null
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'nomnom worker' AND usename = 'postgres'" \
+    "the worker restarted as postgres"
+publish --subject messages.ingest.Item --msg-id item-3 --body '{"k": "k3", "region": "secret"}'
+wait_for 30 "SELECT count(*) = 1 FROM items WHERE k = 'k3'" "k3 written (the policy is nn_ingester's)"
+assert_eq "$(sql "SELECT written_by FROM items WHERE k = 'k3'")" "postgres/postgres" "the trigger ran as postgres"
+echo "ok: run_as" >&2
