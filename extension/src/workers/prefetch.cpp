@@ -147,7 +147,10 @@ void Prefetcher::run() noexcept {
             MessageFacts& facts = premapped_[static_cast<size_t>(i)].facts;
             read_facts(msg, stream_, options_, facts);
             facts.options_generation = options_generation_;
-            if (trees_.empty())
+            // Delivered more often than max_deliver: never settled, perhaps because mapping it
+            // crashed the worker. It is dead-lettered unmapped (settle_overdelivered), so it
+            // is not mapped here either: a crash must not loop.
+            if (trees_.empty() || facts.delivered > options_.max_deliver)
                 continue;
             auto found = trees_.find(facts.entity);
             if (!facts.known || found == trees_.end() || found->second->uses_metadata)

@@ -39,6 +39,9 @@ class Prefetcher {
 
     bool running() const { return thread_.joinable(); }
 
+    // How many entity trees the last run could map with (for the worker's debug log).
+    size_t tree_count() const { return trees_.size(); }
+
     // Waits for the thread. Hands over the fetched messages (the caller destroys `list`)
     // and, in the same order, what was worked out for them; returns the fetch's status.
     // What `premapped` held (the last batch, written) is freed by the next run, its trees

@@ -171,6 +171,19 @@ bool fetch_batch(Worker& w) {
         w.premapped->clear();
     w.round.fetched = list;
     w.round.fetch_status = s;
+    if (list.Count > 0 && message_level_is_interesting(DEBUG1)) {
+        // What the prefetch thread mapped ahead (never a message delivered more than
+        // max_deliver times), and with how many entity trees it could have.
+        int ahead = 0, most_deliveries = 0;
+        for (const nomnom::PremappedMessage& message : *w.premapped) {
+            ahead += message.mapped_with != nullptr;
+            most_deliveries = Max(most_deliveries, message.facts.delivered);
+        }
+        ereport(DEBUG1, (errmsg_internal("nomnom worker %s/%d: fetched %d messages (delivered at "
+                                         "most %d times), %d mapped ahead with %d entity trees",
+                                         w.stream, w.index, list.Count, most_deliveries, ahead,
+                                         static_cast<int>(w.prefetch->tree_count()))));
+    }
     if (list.Count > 0 || s == NATS_OK || s == NATS_TIMEOUT)
         w.repulls_in_row = 0;
     if (list.Count > 0)
