@@ -39,6 +39,7 @@ struct Item {
     Outcome outcome;
     char* error;                         // palloc'd in the batch context
     bool settled;                        // acknowledged, terminated or nak'd
+    bool dead_before; // already in nomnom.dead_letters: only its DLQ publish is left to do
     nomnom::PremappedMessage* premapped; // its mapping from the prefetch, or NULL
 };
 

@@ -204,7 +204,7 @@ void write_status(Worker& w, const Item* item, const char* status) {
 void settle_overdelivered(Worker& w, Item* items, int n) {
     for (int i = 0; i < n; i++) {
         Item* item = &items[i];
-        if (item->delivered <= w.options->max_deliver)
+        if (item->delivered <= w.options->max_deliver || item->outcome != OUTCOME_NONE)
             continue;
         Oid types[1] = {UUIDOID};
         Datum values[1] = {UUIDPGetDatum(&item->id)};
@@ -224,6 +224,33 @@ void settle_overdelivered(Worker& w, Item* items, int n) {
                      item->delivered, w.options->max_deliver);
         item->error = MemoryContextStrdup(w.batch_context, item->error);
         item->outcome = OUTCOME_DEAD;
+    }
+}
+
+// A redelivered message that is already in nomnom.dead_letters: its dead letter was
+// committed but its publish to the DLQ stream failed (a full DLQ, say), so it was nak'd to
+// try the DLQ again. It is not written again and its dead letter keeps its own error;
+// only the attempt is counted, and acknowledge_batch publishes it to the DLQ once more.
+// (A replayed dead letter is a new message, delivered once, its row gone by then.)
+void settle_dead_lettered(Worker& w, Item* items, int n) {
+    for (int i = 0; i < n; i++) {
+        Item* item = &items[i];
+        if (item->delivered <= 1 || item->outcome != OUTCOME_NONE)
+            continue;
+        Oid types[2] = {UUIDOID, INT4OID};
+        Datum values[2] = {UUIDPGetDatum(&item->id), Int32GetDatum(item->delivered)};
+        SavedUser saved = become(nomnom_owner()); // dead_letters is nomnom's
+        spi_execute_expect("UPDATE nomnom.dead_letters SET attempts = GREATEST(attempts, $2) "
+                           "WHERE message_id = $1 RETURNING error",
+                           2, types, values, nullptr, false, 1, SPI_OK_UPDATE_RETURNING,
+                           "nomnom worker: reading dead_letters");
+        restore(saved);
+        if (SPI_processed == 0)
+            continue;
+        char* error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        item->error = MemoryContextStrdup(w.batch_context, error ? error : "error");
+        item->outcome = OUTCOME_DEAD;
+        item->dead_before = true;
     }
 }
 
@@ -305,11 +332,12 @@ void write_undecided(Worker& w, Item* items, int n) {
 void write_items(Worker& w) {
     Item* items = w.round.items;
     int n = w.round.nitems;
+    settle_dead_lettered(w, items, n);
     settle_overdelivered(w, items, n);
     write_undecided(w, items, n);
     for (int i = 0; i < n; i++) {
         Item* item = &items[i];
-        if (item->outcome == OUTCOME_DEAD) {
+        if (item->outcome == OUTCOME_DEAD && !item->dead_before) {
             write_dead_letter(dead_letter(w, item));
             write_status(w, item, "dead_letter");
         } else if (item->outcome == OUTCOME_RETRY) {
@@ -491,6 +519,13 @@ bool acknowledge_batch(Worker& w) {
         case OUTCOME_DEAD:
             if (publish_dead_letter(w.js, dead_letter(w, item), err, sizeof err)) {
                 settle(item, natsMsg_Term(item->msg, nullptr), "terminate", log);
+            } else if (item->delivered > w.options->max_deliver) {
+                // Tried the DLQ at every delivery: the dead letter stays in the table only.
+                settle(item, natsMsg_Term(item->msg, nullptr), "terminate", log);
+                round.last_error = psprintf(
+                    "could not republish dead letter %s to the DLQ (attempt %d, the last): %s; "
+                    "it stays in nomnom.dead_letters",
+                    item->id_text, item->delivered, err);
             } else {
                 // Committed as a dead letter; redelivered later to republish it.
                 settle(item,
@@ -499,7 +534,8 @@ bool acknowledge_batch(Worker& w) {
                 round.last_error = psprintf("could not republish dead letter %s to the DLQ: %s",
                                             item->id_text, err);
             }
-            round.dead++;
+            if (!item->dead_before) // counted when it was dead-lettered
+                round.dead++;
             if (round.last_error == nullptr)
                 round.last_error =
                     psprintf("message %s dead-lettered: %s", item->id_text, item->error);
