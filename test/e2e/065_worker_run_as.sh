@@ -14,6 +14,18 @@ stack_start_nats
 stack_start_pg preload
 sql "CREATE EXTENSION nomnom" >/dev/null
 sql "CREATE ROLE nn_ingester LOGIN" >/dev/null
+# nn_ingester's own schema, first in its search_path, with a jsonb || of its own that notes
+# whoever runs it but nn_ingester: nomnom's bookkeeping (its owner's, here a superuser)
+# must not run it (role_scope's become_owner pins search_path).
+sql "CREATE SCHEMA evil AUTHORIZATION nn_ingester
+     ; SET ROLE nn_ingester
+     ; CREATE TABLE evil.pwned (who text)
+     ; CREATE FUNCTION evil.cat(a jsonb, b jsonb) RETURNS jsonb LANGUAGE plpgsql AS
+       \$\$ BEGIN IF current_user <> 'nn_ingester' THEN INSERT INTO evil.pwned VALUES (current_user); END IF;
+               RETURN pg_catalog.jsonb_concat(a, b); END \$\$
+     ; CREATE OPERATOR evil.|| (leftarg = jsonb, rightarg = jsonb, function = evil.cat)
+     ; RESET ROLE
+     ; ALTER ROLE nn_ingester SET search_path = evil, pg_catalog, public" >/dev/null
 sql "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, k text UNIQUE NOT NULL,
                          region text, written_by text)
      ; CREATE FUNCTION items_stamp() RETURNS trigger LANGUAGE plpgsql AS
@@ -49,6 +61,9 @@ assert_eq "$(sql "SELECT has_table_privilege('nn_ingester', 'nomnom.message_stat
                          has_table_privilege('nn_ingester', 'nomnom.dead_letters', 'INSERT') OR
                          has_table_privilege('nn_ingester', 'nomnom.stream_catalog', 'SELECT')")" f \
     "nn_ingester has no rights on message_status, dead_letters or the stream catalog"
+
+assert_eq "$(sql "SELECT count(*) FROM evil.pwned")" 0 \
+    "nn_ingester's search_path put none of its operators into nomnom's bookkeeping"
 
 # A new run_as: the worker restarts as that role
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"run_as\": \"postgres\"}')" >/dev/null

@@ -7,6 +7,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
@@ -35,7 +36,17 @@ SavedUser become(Oid role) {
     return saved;
 }
 
+SavedUser become_owner() {
+    SavedUser saved = become(nomnom_owner());
+    saved.guc_nest_level = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+    return saved;
+}
+
 void restore(const SavedUser& saved) {
+    if (saved.guc_nest_level > 0)
+        AtEOXact_GUC(true, saved.guc_nest_level); // the caller's search_path again
     SetUserIdAndSecContext(saved.user, saved.context);
 }
 
@@ -44,10 +55,10 @@ AsRole::AsRole(Oid role) {
 }
 
 namespace {
-Oid owner_for_scope() {
-    Oid owner = InvalidOid;
-    pg_call([&] { owner = nomnom_owner(); });
-    return owner;
+SavedUser owner_for_scope() {
+    SavedUser saved;
+    pg_call([&] { saved = become_owner(); });
+    return saved;
 }
 } // namespace
 

@@ -19,9 +19,16 @@ Oid nomnom_owner();
 struct SavedUser {
     Oid user = InvalidOid;
     int context = 0;
+    int guc_nest_level = 0; // > 0: become_owner pinned search_path at this level
 };
 SavedUser become(Oid role);
 void restore(const SavedUser& saved);
+
+// nomnom's owner, for its bookkeeping, with search_path pinned to "pg_catalog, pg_temp"
+// until restore(), as a SECURITY DEFINER function pins it: the caller's search_path (set by
+// the caller, by ALTER ROLE, or by a trigger of a worker's run_as role) must not put its
+// own operators or functions into a statement that runs with the owner's rights.
+SavedUser become_owner();
 
 // C++-style: the role for the life of the scope (restored by return or by exception).
 class AsRole {
@@ -31,11 +38,14 @@ class AsRole {
     AsRole(const AsRole&) = delete;
     AsRole& operator=(const AsRole&) = delete;
 
+  protected:
+    explicit AsRole(const SavedUser& saved) : saved_(saved) {}
+
   private:
     SavedUser saved_;
 };
 
-// nomnom's bookkeeping statements run as nomnom_owner() inside this scope.
+// nomnom's bookkeeping statements run as nomnom_owner() inside this scope (become_owner).
 class AsOwner : public AsRole {
   public:
     AsOwner();

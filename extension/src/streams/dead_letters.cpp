@@ -110,7 +110,7 @@ void write_dead_letter(const DeadLetter& letter) {
     values[7] = CStringGetTextDatum(letter.error ? letter.error : "error");
     values[8] = Int32GetDatum(letter.attempts);
     // nomnom's bookkeeping: written as its owner, whatever role the worker runs as.
-    SavedUser saved = become(nomnom_owner());
+    SavedUser saved = become_owner();
     int rc = SPI_execute_plan(dead_letter_plan, values, nulls, false, 0);
     restore(saved);
     if (rc != SPI_OK_INSERT)
@@ -228,7 +228,7 @@ NOMNOM_FUNCTION(nomnom_replay_dead_letters) {
         elog(ERROR, "nomnom: SPI_connect failed");
     // The dead letters are nomnom's: its owner reads and settles them (EXECUTE on this
     // function is what lets a role replay).
-    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    nomnom::SavedUser saved = nomnom::become_owner();
     int rc = SPI_execute_with_args(
         "SELECT d.message_id::text, d.subject, d.payload, d.payload_bytes, d.headers::text, "
         "       nomnom.effective_stream_options(coalesce(s.options, '{}'))::text "

@@ -65,7 +65,7 @@ void check_may_run_as(const char* role_name) {
 // The run_as of a stored stream (NULL: none recorded, the stream runs as nomnom's owner),
 // and whether the stream exists. SPI connected; reads as nomnom's owner.
 bool stored_run_as(const char* name, char** run_as, bool lock) {
-    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    nomnom::SavedUser saved = nomnom::become_owner();
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
     int rc =
@@ -220,7 +220,7 @@ NOMNOM_FUNCTION(nomnom_create_stream) {
     Oid types[3] = {TEXTOID, TEXTARRAYOID, JSONBOID};
     Datum values[3] = {CStringGetTextDatum(name), PointerGetDatum(subjects_array),
                        JsonbPGetDatum(options_arg)};
-    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    nomnom::SavedUser saved = nomnom::become_owner();
     int rc = SPI_execute_with_args(
         "INSERT INTO nomnom.stream_catalog (name, subjects, options) VALUES ($1, $2, $3) "
         "ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects, options = "
@@ -268,7 +268,7 @@ NOMNOM_FUNCTION(nomnom_alter_stream) {
     Oid types[2] = {TEXTOID, JSONBOID};
     Datum values[2] = {CStringGetTextDatum(name), JsonbPGetDatum(changes)};
     // A JSON null removes an option (back to its default).
-    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    nomnom::SavedUser saved = nomnom::become_owner();
     int rc = SPI_execute_with_args("UPDATE nomnom.stream_catalog c SET options = "
                                    "jsonb_strip_nulls(c.options || $2), updated_at = now() "
                                    "WHERE c.name = $1 RETURNING c.subjects, c.options",
@@ -303,7 +303,7 @@ NOMNOM_FUNCTION(nomnom_drop_stream) {
         check_may_change(run_as);
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(name)};
-    nomnom::SavedUser saved = nomnom::become(nomnom::nomnom_owner());
+    nomnom::SavedUser saved = nomnom::become_owner();
     int rc = SPI_execute_with_args(
         "DELETE FROM nomnom.stream_catalog c WHERE c.name = $1 RETURNING c.options", 1, types,
         values, nullptr, false, 0);

@@ -191,7 +191,7 @@ void write_status(Worker& w, const Item* item, const char* status) {
     values[7] = Int64GetDatum(static_cast<int64>(item->stream_seq));
     values[8] = TimestampTzGetDatum(item->received_at);
     // nomnom's bookkeeping: written as its owner, whatever role the worker runs as.
-    SavedUser saved = become(nomnom_owner());
+    SavedUser saved = become_owner();
     int rc = SPI_execute_plan(w.status_plan, values, nulls, false, 0);
     restore(saved);
     if (rc != SPI_OK_INSERT)
@@ -208,7 +208,7 @@ void settle_overdelivered(Worker& w, Item* items, int n) {
             continue;
         Oid types[1] = {UUIDOID};
         Datum values[1] = {UUIDPGetDatum(&item->id)};
-        SavedUser saved = become(nomnom_owner()); // message_status is nomnom's
+        SavedUser saved = become_owner(); // message_status is nomnom's
         spi_execute_expect(
             "SELECT 1 FROM nomnom.message_status WHERE message_id = $1 AND status = 'completed'", 1,
             types, values, nullptr, true, 1, SPI_OK_SELECT,
@@ -239,7 +239,7 @@ void settle_dead_lettered(Worker& w, Item* items, int n) {
             continue;
         Oid types[2] = {UUIDOID, INT4OID};
         Datum values[2] = {UUIDPGetDatum(&item->id), Int32GetDatum(item->delivered)};
-        SavedUser saved = become(nomnom_owner()); // dead_letters is nomnom's
+        SavedUser saved = become_owner(); // dead_letters is nomnom's
         spi_execute_expect("UPDATE nomnom.dead_letters SET attempts = GREATEST(attempts, $2) "
                            "WHERE message_id = $1 RETURNING error",
                            2, types, values, nullptr, false, 1, SPI_OK_UPDATE_RETURNING,

@@ -32,7 +32,7 @@ StreamRow read_stream_row(const Worker& w) {
     StreamRow row = {};
     bool installed = in_catalog_transaction("nomnom worker: reading nomnom.streams", [&] {
         // The catalog is nomnom's: read as its owner, whatever role the worker runs as.
-        SavedUser saved = become(nomnom_owner());
+        SavedUser saved = become_owner();
         Oid types[1] = {TEXTOID};
         Datum values[1] = {CStringGetTextDatum(w.stream)};
         int rc = SPI_execute("SELECT key FROM nomnom.replay_key LIMIT 1", true, 1);
