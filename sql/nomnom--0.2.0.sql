@@ -388,6 +388,10 @@ CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
     -- the stream says so.
     || jsonb_build_object(
         'trust_headers',    false)
+    -- Entity events (issue 15).
+    || jsonb_build_object(
+        'publish_entities', false,
+        'entities_stream',  'ENTITIES')
     -- The GUCs' credentials only when the stream names none of its own (two kinds would be
     -- an error); the client certificate and key likewise go together.
     || CASE WHEN options ?| ARRAY['nats_user', 'nats_password_file', 'nats_token_file',
@@ -422,3 +426,27 @@ CREATE OR REPLACE VIEW nomnom.streams AS
     FROM nomnom.stream_catalog;
 COMMENT ON VIEW nomnom.streams IS
     'The configured streams: subjects, effective options (defaults filled in; URL user info redacted) and whether paused';
+
+------------------------------------------------------------------------------
+-- Entity events (issue 15): with a stream's publish_entities on, every row a batch writes
+-- goes into this outbox in the batch's own transaction; the worker publishes it to
+-- entities.<Entity> after the commit, in seq order, and deletes it once JetStream has
+-- acknowledged it. What a crash leaves here is published when a worker of the stream starts
+-- again (Nats-Msg-Id makes the repeat a duplicate JetStream drops).
+------------------------------------------------------------------------------
+CREATE TABLE nomnom.entity_outbox (
+    seq         bigserial PRIMARY KEY,
+    stream      text NOT NULL,
+    subject     text NOT NULL,
+    msg_id      text NOT NULL,
+    message_id  uuid NOT NULL,
+    entity      text NOT NULL,
+    payload     json NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE nomnom.entity_outbox IS
+    'Entity events committed and not yet acknowledged by JetStream: the row as stored (payload), its subject entities.<Entity> and its Nats-Msg-Id (message id, entity, row''s place)';
+-- Events not yet published are state: a restored database publishes them.
+SELECT pg_catalog.pg_extension_config_dump('nomnom.entity_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('nomnom.entity_outbox_seq_seq', '');
+REVOKE ALL ON nomnom.entity_outbox FROM PUBLIC;

@@ -58,6 +58,7 @@ SELECT is((SELECT options - 'nats_url' - 'batch_size' FROM nomnom.streams WHERE 
             "dlq_stream": "MESSAGESDLQ", "storage": "file", "replicas": 1, "max_age": 0, "max_bytes": -1,
             "duplicate_window": 120000, "track_status": true, "trust_headers": false,
             "run_as": "postgres",
+            "publish_entities": false, "entities_stream": "ENTITIES",
             "batch_bytes": 16777216}'::jsonb,
           'defaults filled in');
 SELECT is((SELECT options->>'nats_url' FROM nomnom.streams WHERE name = 'PGTAP_STREAMS'),

@@ -99,6 +99,28 @@ TEST(StreamOptions, RunAsAndTrustHeaders) {
     EXPECT_FALSE(parse_stream_options(R"({"trust_headers": "yes"})", o, error));
 }
 
+TEST(StreamOptions, EntityEvents) {
+    StreamOptions o;
+    std::string error;
+    EXPECT_FALSE(o.publish_entities); // the default: no entity events
+    EXPECT_EQ(o.entities_stream, "ENTITIES");
+    ASSERT_TRUE(
+        parse_stream_options(R"({"publish_entities": true, "entities_stream": "EV"})", o, error))
+        << error;
+    EXPECT_TRUE(o.publish_entities);
+    EXPECT_EQ(o.entities_stream, "EV");
+    EXPECT_FALSE(parse_stream_options(R"({"publish_entities": "yes"})", o, error));
+    EXPECT_NE(error.find("publish_entities"), std::string::npos) << error;
+    EXPECT_FALSE(parse_stream_options(R"({"entities_stream": "a.b"})", o, error));
+    EXPECT_NE(error.find("entities_stream"), std::string::npos) << error;
+    StreamOptions same;
+    EXPECT_FALSE(parse_stream_options(
+        R"({"publish_entities": true, "entities_stream": "D", "dlq_stream": "D"})", same, error));
+    EXPECT_NE(error.find("cannot name the same stream"), std::string::npos) << error;
+    EXPECT_EQ(entity_event_subject("OrderLineItem"), "entities.OrderLineItem");
+    EXPECT_EQ(entity_event_subject("a.b c"), "entities.a_b_c");
+}
+
 TEST(StreamOptions, NatsUrl) {
     std::string error;
     for (const char* good :

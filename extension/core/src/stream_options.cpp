@@ -287,6 +287,20 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
                 return false;
             }
             out.trust_headers = json_is_true(value);
+        } else if (k == "publish_entities") {
+            if (!json_is_boolean(value)) {
+                error = "option \"publish_entities\" must be true or false";
+                return false;
+            }
+            out.publish_entities = json_is_true(value);
+        } else if (k == "entities_stream") {
+            if (!get_string(key, value, out.entities_stream, error))
+                return false;
+            if (!valid_jetstream_name(out.entities_stream)) {
+                error = "option \"entities_stream\" is not a valid JetStream stream name: \"" +
+                        out.entities_stream + "\"";
+                return false;
+            }
         } else if (k == "run_as") {
             if (!get_string(key, value, out.run_as, error))
                 return false;
@@ -324,12 +338,16 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
                     "nats_tls_key_file, consumer, workers, batch_size, batch_bytes, max_wait_ms, "
                     "max_deliver, ack_wait_ms, dlq_stream, storage, replicas, max_age, "
                     "max_bytes, duplicate_window, track_status, entity, routes, run_as, "
-                    "trust_headers)";
+                    "trust_headers, publish_entities, entities_stream)";
             return false;
         }
     }
     if (whole && !check_connect_config(nats_connect_config(out), error))
         return false;
+    if (whole && out.publish_entities && out.entities_stream == out.dlq_stream) {
+        error = "options \"entities_stream\" and \"dlq_stream\" cannot name the same stream";
+        return false;
+    }
     if (!out.entity.empty() && !out.routes.empty()) {
         error = "options \"entity\" and \"routes\" cannot both be set";
         return false;
@@ -474,7 +492,8 @@ std::string route_entity(const StreamOptions& options, std::string_view subject,
     return std::string(dot == std::string_view::npos ? subject : subject.substr(dot + 1));
 }
 
-std::string dlq_subject(std::string_view entity) {
+namespace {
+std::string subject_token(std::string_view entity) {
     std::string token;
     for (char c : entity) {
         bool bad =
@@ -483,7 +502,16 @@ std::string dlq_subject(std::string_view entity) {
     }
     if (token.empty())
         token = "unknown";
-    return "messages.dlq." + token;
+    return token;
+}
+} // namespace
+
+std::string dlq_subject(std::string_view entity) {
+    return "messages.dlq." + subject_token(entity);
+}
+
+std::string entity_event_subject(std::string_view entity) {
+    return "entities." + subject_token(entity);
 }
 
 } // namespace nomnom

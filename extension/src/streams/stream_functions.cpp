@@ -214,6 +214,10 @@ NOMNOM_FUNCTION(nomnom_create_stream) {
     if (strcmp(options->dlq_stream.c_str(), name) == 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("nomnom: the stream \"%s\" cannot be its own DLQ stream", name)));
+    if (options->publish_entities && strcmp(options->entities_stream.c_str(), name) == 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("nomnom: the stream \"%s\" cannot be its own entities_stream", name)));
 
     ensure_on_nats(name, subjects, nsubjects, options, NN_ENSURE_VERIFY);
 

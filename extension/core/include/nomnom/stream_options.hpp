@@ -46,6 +46,10 @@ struct StreamOptions {
     // Whether the publisher's Nomnom-Entity and Nomnom-Message-Id headers are believed.
     // Off: routing by subject and options only, ids from Nats-Msg-Id or the sequence.
     bool trust_headers = false;
+    // Entity events (DESIGN.md, "Entity events"): after a batch commits, every row it wrote
+    // is published as JSON to entities.<Entity> in the JetStream stream `entities_stream`.
+    bool publish_entities = false;
+    std::string entities_stream = "ENTITIES";
     // Not an option: the database's replay key (nomnom.replay_key), which the worker fills in
     // so that replayed dead letters keep their ids (message_id.hpp, replay_signature).
     std::string replay_key;
@@ -87,5 +91,10 @@ std::string route_entity(const StreamOptions& options, std::string_view subject,
 // The DLQ subject for an entity: messages.dlq.<Entity>, with characters that cannot be in a
 // subject token replaced by '_' ("unknown" when empty).
 std::string dlq_subject(std::string_view entity);
+
+// The subjects of a stream's `entities_stream`, and the subject of an entity's events:
+// entities.<Entity>, with characters that cannot be in a subject token replaced by '_'.
+constexpr const char kEntitiesSubjects[] = "entities.>";
+std::string entity_event_subject(std::string_view entity);
 
 } // namespace nomnom
