@@ -167,6 +167,10 @@ ResolvedTree::~ResolvedTree() {
             SPI_freeplan(entity.plain_insert_plan);
         if (entity.delete_plan)
             SPI_freeplan(entity.delete_plan);
+        if (entity.event_insert_plan)
+            SPI_freeplan(entity.event_insert_plan);
+        if (entity.event_plain_insert_plan)
+            SPI_freeplan(entity.event_plain_insert_plan);
     }
 }
 

@@ -45,6 +45,9 @@ struct ResolvedEntity {
     SPIPlanPtr insert_plan = nullptr;
     SPIPlanPtr plain_insert_plan = nullptr; // the upsert without ON CONFLICT (plain_first.hpp)
     PlainFirst plain_first;
+    // The same two returning each row as stored, for entity events (row_writer.hpp).
+    SPIPlanPtr event_insert_plan = nullptr;
+    SPIPlanPtr event_plain_insert_plan = nullptr;
     SPIPlanPtr delete_plan = nullptr;   // rows of this entity linked to given parent rows
     std::vector<std::string> delete_returning; // what delete_plan returns, for cascading
 };

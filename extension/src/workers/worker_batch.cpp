@@ -92,6 +92,7 @@ void fill_message(const Worker& w, const Item* item, MessageToWrite* m) {
     m->received_at = item->received_at;
     m->track_status = w.options->track_status;
     m->attempts = item->delivered;
+    m->publish_entities = w.options->publish_entities;
     m->premapped = item->premapped;
 }
 

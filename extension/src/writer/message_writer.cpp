@@ -1,20 +1,23 @@
 #include "writer/message_writer.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
-#include <thread>
 #include <map>
+#include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "catalog/entity_tables.hpp"
 #include "nomnom/mapper.hpp"
+#include "nomnom/stream_options.hpp"
 #include "pg/pg_guard.hpp"
 #include "pg/pg_text.hpp"
 #include "pg/role_scope.hpp"
 #include "pg/signal_safe_thread.hpp"
-#include "writer/bulk_insert.hpp"
 #include "pg/spi_session.hpp"
 #include "writer/batch_rows.hpp"
+#include "writer/bulk_insert.hpp"
 #include "writer/plain_first.hpp"
 
 namespace nomnom {
@@ -172,6 +175,86 @@ bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std
     return false;
 }
 
+// Entity events (DESIGN.md): the rows written for messages of a stream with
+// publish_entities, into nomnom.entity_outbox in the batch's own transaction, in the batch's
+// order (message by message, each message's rows in the order its document maps them). The
+// worker publishes them once the transaction has committed (workers/worker_events.cpp).
+// A row's Nats-Msg-Id is "<message id>:<entity>:<row's place in the document>": the same
+// for a redelivery or a republish, so that JetStream drops the repeat.
+SPIPlanPtr outbox_plan = nullptr;
+
+constexpr const char kOutboxInsert[] =
+    "INSERT INTO nomnom.entity_outbox (stream, subject, msg_id, message_id, entity, payload) "
+    "SELECT * FROM nomnom.batch_rows($1) AS r(stream text, subject text, msg_id text, "
+    "                                         message_id uuid, entity text, payload json)";
+
+struct OutboxRow {
+    const PreparedMessage* message;
+    size_t order; // the message's place in the batch
+    int row;      // the row's place in its document
+    const ResolvedEntity* entity;
+    Datum payload;
+};
+
+void write_outbox(std::vector<OutboxRow>& events) {
+    if (events.empty())
+        return;
+    std::sort(events.begin(), events.end(), [](const OutboxRow& a, const OutboxRow& b) {
+        return a.order != b.order ? a.order < b.order : a.row < b.row;
+    });
+    const size_t n = events.size();
+    std::vector<Datum> texts(n * 4);
+    std::vector<std::string> subjects(n);
+    pg_call([&] {
+        Datum stream = 0, subject = 0, entity = 0;
+        const char* last_stream = nullptr;
+        const ResolvedEntity* last_entity = nullptr;
+        for (size_t i = 0; i < n; ++i) {
+            const OutboxRow& e = events[i];
+            const MessageToWrite& m = e.message->message;
+            if (last_stream == nullptr || strcmp(last_stream, m.stream) != 0) {
+                stream = CStringGetTextDatum(m.stream);
+                last_stream = m.stream;
+            }
+            const std::string& name = e.entity->spec->name;
+            if (e.entity != last_entity) {
+                subject = CStringGetTextDatum(entity_event_subject(name).c_str());
+                entity = CStringGetTextDatum(name.c_str());
+                last_entity = e.entity;
+            }
+            std::string msg_id = uuid_text(m.message_id) + ":" + name + ":" + std::to_string(e.row);
+            texts[i * 4] = stream;
+            texts[i * 4 + 1] = subject;
+            texts[i * 4 + 2] = CStringGetTextDatum(msg_id.c_str());
+            texts[i * 4 + 3] = entity;
+        }
+    });
+    RowFiller fill = [&](size_t i, Datum* values, bool* nulls) {
+        values[0] = texts[i * 4];
+        values[1] = texts[i * 4 + 1];
+        values[2] = texts[i * 4 + 2];
+        values[3] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&events[i].message->message.message_id));
+        values[4] = texts[i * 4 + 3];
+        values[5] = events[i].payload;
+        for (int c = 0; c < 6; ++c)
+            nulls[c] = false;
+    };
+    static const std::vector<BulkColumn> columns = {
+        {"stream", TEXTOID, -1},     {"subject", TEXTOID, -1}, {"msg_id", TEXTOID, -1},
+        {"message_id", UUIDOID, -1}, {"entity", TEXTOID, -1},  {"payload", JSONOID, -1}};
+    AsOwner bookkeeping; // nomnom's own table, as message_status
+    Oid relid = InvalidOid;
+    pg_call(
+        [&] { relid = get_relname_relid("entity_outbox", get_namespace_oid("nomnom", false)); });
+    if (relid != InvalidOid && bulk_insert(relid, columns, n, fill))
+        return;
+    BatchRows batch({TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONOID}, n, fill);
+    std::vector<Datum> params = {batch.handle()};
+    if (outbox_plan == nullptr)
+        outbox_plan = prepare_claim(kOutboxInsert);
+    execute(outbox_plan, params, "entity outbox");
+}
+
 } // namespace
 
 namespace {
@@ -309,11 +392,31 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
     }
     // One set-wise write per entity tree.
     std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
+    bool events = false;
     for (PreparedMessage* message : fresh)
-        if (message->kind == NOMNOM_WRITTEN)
+        if (message->kind == NOMNOM_WRITTEN) {
             groups[message->tree.get()].push_back(&message->rows);
-    for (auto& [tree, docs] : groups)
-        write_documents(*tree, docs);
+            events = events || (message->message.publish_entities && message->message.stream);
+        }
+    if (!events) {
+        for (auto& [tree, docs] : groups)
+            write_documents(*tree, docs);
+        return;
+    }
+    std::unordered_map<const DocumentRows*, std::pair<const PreparedMessage*, size_t>> owner;
+    for (size_t i = 0; i < messages.size(); ++i)
+        owner.emplace(&messages[i]->rows, std::make_pair(messages[i], i));
+    std::vector<OutboxRow> outbox;
+    for (auto& [tree, docs] : groups) {
+        std::vector<WrittenRow> written;
+        write_documents(*tree, docs, &written);
+        for (const WrittenRow& w : written) {
+            const auto& [message, order] = owner.at(w.doc);
+            if (message->message.publish_entities && message->message.stream)
+                outbox.push_back({message, order, w.row, &tree->entities[w.entity], w.payload});
+        }
+    }
+    write_outbox(outbox);
 }
 
 void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outcomes) {

@@ -26,6 +26,7 @@ struct MessageToWrite {
     int64 stream_seq;        // 0 when none
     TimestampTz received_at;
     bool track_status;       // claim the id and mark it completed in nomnom.message_status
+    bool publish_entities;   // each row written goes into nomnom.entity_outbox (entity events)
     int attempts;            // delivery count, stored in message_status.attempts
     PremappedMessage* premapped; // mapped ahead of its batch (the worker's prefetch), or NULL
 };

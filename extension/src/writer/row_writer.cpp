@@ -11,6 +11,10 @@
 #include "pg/spi_session.hpp"
 #include "writer/bulk_insert.hpp"
 
+extern "C" {
+#include "utils/datum.h"
+}
+
 namespace nomnom {
 namespace {
 
@@ -72,8 +76,9 @@ bool has_conflict_clause(const ResolvedEntity& entity) {
 // [RETURNING ...]: the batch's rows as they are (batch_rows.hpp), each column with its
 // type modifier. Rows come back in input order; with DO NOTHING a skipped row is missing,
 // so then the unique key comes back too and rows are matched by it. Without
-// `conflict_clause`: the plain INSERT that plain_first.hpp tries first.
-std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
+// `conflict_clause`: the plain INSERT that plain_first.hpp tries first. With `events`, every
+// row comes back, the row as stored last (row_to_json), for entity events.
+std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause, bool events = false) {
     const EntitySpec& spec = *entity.spec;
     std::vector<std::string> names;
     std::string definitions;
@@ -103,17 +108,26 @@ std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause) {
     }
     // The plain INSERT's rows are all new: it returns something only when a child copies
     // the generated ids.
-    if (conflict_clause ? needs_result(entity) : entity.returns_id) {
+    if (events || (conflict_clause ? needs_result(entity) : entity.returns_id)) {
         sql += " RETURNING (t.xmax = 0)";
         sql += entity.returns_id ? ", t.id" : ", 0::int8";
         if (conflict_clause && ignores_conflicts(entity))
             sql += ", " + quote_ident_list(spec.unique, "t.");
+        if (events)
+            sql += ", row_to_json(t)";
     }
     return sql;
 }
 
 // The entity's insert as its spec says (with ON CONFLICT when it has one).
-SPIPlanPtr insert_plan(ResolvedEntity& entity) {
+SPIPlanPtr insert_plan(ResolvedEntity& entity, bool events = false) {
+    if (events) {
+        if (!entity.event_insert_plan)
+            entity.event_insert_plan =
+                prepare_kept(insert_sql(entity, has_conflict_clause(entity), true), {INT8OID},
+                             entity.spec->name);
+        return entity.event_insert_plan;
+    }
     if (!entity.insert_plan)
         entity.insert_plan = prepare_kept(insert_sql(entity, has_conflict_clause(entity)), {INT8OID},
                                           entity.spec->name);
@@ -121,7 +135,13 @@ SPIPlanPtr insert_plan(ResolvedEntity& entity) {
 }
 
 // The same without ON CONFLICT, for an entity that has one.
-SPIPlanPtr plain_insert_plan(ResolvedEntity& entity) {
+SPIPlanPtr plain_insert_plan(ResolvedEntity& entity, bool events = false) {
+    if (events) {
+        if (!entity.event_plain_insert_plan)
+            entity.event_plain_insert_plan =
+                prepare_kept(insert_sql(entity, false, true), {INT8OID}, entity.spec->name);
+        return entity.event_plain_insert_plan;
+    }
     if (!entity.plain_insert_plan)
         entity.plain_insert_plan = prepare_kept(insert_sql(entity, false), {INT8OID},
                                                 entity.spec->name);
@@ -303,7 +323,20 @@ std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int 
     return key;
 }
 
-void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows) {
+// Row `result_row` of SPI's result as a WrittenRow (its last column: the row as stored).
+void note_written(std::vector<WrittenRow>& written, DocumentRows* doc, int r, int entity_index,
+                  uint64 result_row) {
+    pg_call([&] {
+        bool is_null;
+        Datum payload = SPI_getbinval(SPI_tuptable->vals[result_row], SPI_tuptable->tupdesc,
+                                      SPI_tuptable->tupdesc->natts, &is_null);
+        written.push_back({doc, r, entity_index, datumCopy(payload, false, -1)});
+    });
+}
+
+void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows,
+                 int entity_index, std::vector<WrittenRow>* written) {
+    const bool events = written != nullptr;
     const size_t field_count = entity.columns.size();
     std::vector<Oid> types;
     for (const Column& column : entity.columns)
@@ -326,20 +359,21 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
     bool all_new = false; // written by the plain INSERT or COPY-style: every row is new
     // New rows COPY-style, else the plain INSERT.
     auto write_new = [&](SPIPlanPtr plain) {
-        bulk = bulk_insert(entity.relid, columns, rows.size(), fill,
-                           entity.returns_id ? &ids : nullptr);
+        // (COPY-style returns no rows as stored: not with events)
+        bulk = !events && bulk_insert(entity.relid, columns, rows.size(), fill,
+                                      entity.returns_id ? &ids : nullptr);
         if (!bulk)
             execute(plain, params, "insert");
     };
     try {
         if (!has_conflict_clause(entity)) {
-            write_new(insert_plan(entity)); // its INSERT is a plain one
+            write_new(insert_plan(entity, events)); // its INSERT is a plain one
         } else {
             if (entity.plain_first.worth_trying(rows.size()))
-                all_new =
-                    entity.plain_first.try_write([&] { write_new(plain_insert_plan(entity)); });
+                all_new = entity.plain_first.try_write(
+                    [&] { write_new(plain_insert_plan(entity, events)); });
             if (!all_new)
-                execute(insert_plan(entity), params, "insert");
+                execute(insert_plan(entity, events), params, "insert");
         }
     } catch (const PgError& error) {
         throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
@@ -351,8 +385,21 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
                 rows[i].first->ids[rows[i].second] = ids[i];
         return;
     }
-    if (!needs_result(entity) || (all_new && !entity.returns_id))
-        return; // (all new: reset_write_state's "inserted, not skipped" stands)
+    const bool in_order = all_new || !has_conflict_clause(entity) || !ignores_conflicts(entity);
+    if (events && in_order) { // every row came back, in order
+        pg_call([&] {
+            if (SPI_processed != rows.size())
+                elog(ERROR, "nomnom: insert into %s returned %lu rows for %zu",
+                     entity.table_sql.c_str(), static_cast<unsigned long>(SPI_processed),
+                     rows.size());
+        });
+        for (size_t i = 0; i < rows.size(); ++i)
+            note_written(*written, rows[i].first, rows[i].second, entity_index, i);
+    }
+    if (!needs_result(entity) || (all_new && !entity.returns_id)) {
+        if (!events || in_order)
+            return; // (all new: reset_write_state's "inserted, not skipped" stands)
+    }
     auto apply = [](DocumentRows& doc, int r, uint64 result_row) {
         bool is_null;
         doc.inserted[r] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[result_row],
@@ -375,7 +422,7 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
     std::unordered_map<std::string, uint64> by_key;
     for (uint64 i = 0; i < returned.size(); ++i) {
         std::string key;
-        for (size_t c = 2; c < returned[i].size(); ++c)
+        for (size_t c = 2; c < 2 + entity.spec->unique.size(); ++c)
             key += (returned[i][c] ? *returned[i][c] : std::string("\\N")) + '\x1f';
         by_key.emplace(key, i);
     }
@@ -387,6 +434,8 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
         }
         doc->inserted[r] = *returned[found->second][0] == "t";
         doc->ids[r] = std::stoll(*returned[found->second][1]);
+        if (events)
+            note_written(*written, doc, r, entity_index, found->second);
         by_key.erase(found);
     }
 }
@@ -480,7 +529,8 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     }
 }
 
-void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs) {
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs,
+                     std::vector<WrittenRow>* written) {
     // Entities come parents first, so each level sees its parents' results.
     for (size_t e = 0; e < resolved.entities.size(); ++e) {
         ResolvedEntity& entity = resolved.entities[e];
@@ -504,7 +554,7 @@ void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& d
                 rows.emplace_back(doc, static_cast<int>(r));
             }
         if (!rows.empty())
-            insert_rows(entity, rows);
+            insert_rows(entity, rows, static_cast<int>(e), written);
     }
 }
 

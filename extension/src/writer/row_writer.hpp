@@ -46,9 +46,21 @@ void reset_write_state(DocumentRows& rows);
 // (DataError).
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
 
+// A row that write_documents wrote (inserted or updated), for entity events: the document
+// row it came from, its entity (an index into the tree) and the row as stored (a json
+// Datum, allocated in the current memory context).
+struct WrittenRow {
+    DocumentRows* doc;
+    int row;
+    int entity;
+    Datum payload;
+};
+
 // Writes converted documents that share `resolved` (SPI connected). C++-style: any error
-// throws, and the caller's (sub)transaction must be rolled back.
-void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs);
+// throws, and the caller's (sub)transaction must be rolled back. With `written`, every row
+// written is appended there, as stored (its INSERT returns it: no COPY-style path then).
+void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs,
+                     std::vector<WrittenRow>* written = nullptr);
 
 // Runs a prepared statement whose parameters are never NULL. C++-style.
 void execute(SPIPlanPtr plan, std::vector<Datum>& params, const char* what);
