@@ -7,6 +7,7 @@ char* nomnom_database_guc = nullptr;
 char* nomnom_nats_url_guc = nullptr;
 int nomnom_max_workers_guc = 8;
 bool nomnom_copy_insert_guc = true;
+char* nomnom_test_fault_guc = nullptr;
 
 // Defaults of the streams' NATS credential and TLS options (DESIGN.md, "Connecting to
 // NATS"): file names, never secrets. Superuser-only, since they name files the server reads.
@@ -36,6 +37,11 @@ void nomnom_define_gucs(void) {
         "Rows that need no ON CONFLICT go in by heap multi-insert, then their index entries; "
         "tables with INSERT triggers, row-level security or partitions take the INSERT.",
         &nomnom_copy_insert_guc, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "nomnom.test_fault", "For tests only: where a worker exits as if it had crashed.",
+        "exit_before_publish: after a batch commits, before its entity events are published; "
+        "exit_after_publish: after JetStream acknowledged them, before the outbox forgets them.",
+        &nomnom_test_fault_guc, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     for (int i = 0; i < 8; i++)
         DefineCustomStringVariable(
             nomnom_nats_connect_guc_defs[i].name, nomnom_nats_connect_guc_defs[i].description,

@@ -8,5 +8,9 @@ extern int nomnom_max_workers_guc; // nomnom.max_workers: worker slots in shared
 // table allows it
 extern bool nomnom_copy_insert_guc;
 
+// nomnom.test_fault: for the tests only, a point where a worker exits as if it crashed
+// (workers/worker_events.cpp): "" (none), "exit_before_publish", "exit_after_publish"
+extern char* nomnom_test_fault_guc;
+
 // Defines the GUCs; nomnom.database and nomnom.max_workers only while preloading.
 void nomnom_define_gucs(void);

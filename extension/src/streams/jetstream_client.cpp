@@ -5,12 +5,17 @@
 #include "pg/signal_safe_thread.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <pthread.h>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -350,6 +355,11 @@ natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* s
         if (s == NATS_OK && options.dlq_stream != name)
             s = ensure_stream(js, options.dlq_stream.c_str(), {"messages.dlq.>"}, options,
                               mode == NN_ENSURE_VERIFY ? NN_ENSURE_ADOPT : mode, true, err, errlen);
+        // Entity events: their stream keeps the duplicate window (a republished event is
+        // deduplicated by its Nats-Msg-Id), and is shared by the streams that publish there.
+        if (s == NATS_OK && options.publish_entities && options.entities_stream != name)
+            s = ensure_stream(js, options.entities_stream.c_str(), {nomnom::kEntitiesSubjects},
+                              options, NN_ENSURE_ADOPT, false, err, errlen);
         if (s == NATS_OK)
             s = ensure_consumer(js, name, options, mode, err, errlen);
         return s;
@@ -408,6 +418,143 @@ natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t
         snprintf(err, errlen, "could not publish to \"%s\": %s", natsMsg_GetSubject(msg), reason);
     }
     return s;
+}
+
+struct NnPublisher {
+    jsCtx* js = nullptr;
+    std::mutex mutex;
+    std::condition_variable done;
+    // The messages of the current call still waiting for their ack -> their place; a late ack
+    // of an earlier call finds nothing and is only freed.
+    std::unordered_map<natsMsg*, int> waiting;
+    char* stored = nullptr;
+    std::string first_error;
+    uint64_t call = 0;
+};
+
+namespace {
+void on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* p = static_cast<NnPublisher*>(closure);
+    {
+        std::lock_guard<std::mutex> lock(p->mutex);
+        auto it = p->waiting.find(msg);
+        if (it != p->waiting.end()) {
+            if (pa != nullptr) {
+                p->stored[it->second] = 1;
+            } else if (p->first_error.empty()) {
+                p->first_error = "JetStream did not store the event on \"" +
+                                 std::string(natsMsg_GetSubject(msg)) + "\": " +
+                                 (pae != nullptr && pae->ErrText != nullptr
+                                      ? pae->ErrText
+                                      : natsStatus_GetText(pae != nullptr ? pae->Err : NATS_ERR));
+            }
+            p->waiting.erase(it);
+            if (p->waiting.empty())
+                p->done.notify_all();
+        }
+    }
+    natsMsg_Destroy(msg);
+}
+} // namespace
+
+natsStatus nn_publisher_create(natsConnection* nc, NnPublisher** out, char* err,
+                               size_t errlen) noexcept {
+    *out = nullptr;
+    try {
+        auto p = std::make_unique<NnPublisher>();
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.PublishAsync.AckHandler = on_publish_ack;
+        jo.PublishAsync.AckHandlerClosure = p.get();
+        jo.PublishAsync.MaxPending = 4096;
+        jo.PublishAsync.StallWait = 5000;
+        natsStatus s = natsConnection_JetStream(&p->js, nc, &jo);
+        if (s != NATS_OK) {
+            char reason[512];
+            nn_describe(s, reason, sizeof reason);
+            snprintf(err, errlen, "could not make a JetStream context for entity events: %s",
+                     reason);
+            return s;
+        }
+        *out = p.release();
+        return NATS_OK;
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return NATS_NO_MEMORY;
+    }
+}
+
+natsStatus nn_publish_many(NnPublisher* p, natsMsg** msgs, int n, int timeout_ms, char* stored,
+                           char* err, size_t errlen) noexcept {
+    try {
+        memset(stored, 0, n);
+        {
+            std::lock_guard<std::mutex> lock(p->mutex);
+            p->waiting.clear();
+            p->stored = stored;
+            p->first_error.clear();
+        }
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = timeout_ms; // the library reports an unacknowledged message as failed
+        std::string failure;
+        // The first asynchronous publish starts the thread of the context's reply
+        // subscription: with signals blocked, as every thread of the worker.
+        nomnom::BlockedSignals block;
+        for (int i = 0; i < n; ++i) {
+            natsMsg* msg = msgs[i];
+            msgs[i] = nullptr;
+            if (!failure.empty()) {
+                natsMsg_Destroy(msg);
+                continue;
+            }
+            {
+                // Registered first: the ack can come before js_PublishMsgAsync returns.
+                std::lock_guard<std::mutex> lock(p->mutex);
+                p->waiting[msg] = i;
+            }
+            natsMsg* key = msg;
+            natsStatus s = js_PublishMsgAsync(p->js, &msg, &po);
+            if (s != NATS_OK) {
+                std::lock_guard<std::mutex> lock(p->mutex);
+                p->waiting.erase(key);
+                natsMsg_Destroy(msg); // not taken
+                char reason[512];
+                nn_describe(s, reason, sizeof reason);
+                failure = std::string("could not publish an entity event: ") + reason;
+            }
+        }
+        std::unique_lock<std::mutex> lock(p->mutex);
+        bool all = p->done.wait_for(lock, std::chrono::milliseconds(timeout_ms + 1000),
+                                    [&] { return p->waiting.empty(); });
+        if (!all) {
+            p->waiting.clear(); // late acks are only freed
+            if (failure.empty())
+                failure = "timed out waiting for JetStream's acks of entity events";
+        }
+        if (failure.empty())
+            failure = p->first_error;
+        p->stored = nullptr;
+        for (int i = 0; i < n && failure.empty(); ++i)
+            if (!stored[i])
+                failure = "an entity event was not acknowledged";
+        if (!failure.empty()) {
+            snprintf(err, errlen, "%s", failure.c_str());
+            return NATS_ERR;
+        }
+        return NATS_OK;
+    } catch (...) {
+        snprintf(err, errlen, "out of memory");
+        return NATS_NO_MEMORY;
+    }
+}
+
+void nn_publisher_destroy(NnPublisher* p) noexcept {
+    if (p == nullptr)
+        return;
+    if (p->js != nullptr)
+        jsCtx_Destroy(p->js);
+    delete p;
 }
 
 natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,

@@ -61,6 +61,20 @@ natsStatus nn_pull_subscribe(jsCtx* js, const char* stream, const char* consumer
 // Publishes `msg` to JetStream and waits for its ack.
 natsStatus nn_publish(jsCtx* js, natsMsg* msg, int timeout_ms, char* err, size_t errlen) noexcept;
 
+// Publishing many messages at once (entity events): asynchronously on a JetStream context of
+// its own, then waiting for every ack. Made for a connection, destroyed after it is closed
+// (a late ack still finds it).
+struct NnPublisher;
+natsStatus nn_publisher_create(natsConnection* nc, NnPublisher** out, char* err,
+                               size_t errlen) noexcept;
+// Publishes msgs[0..n) (taking them: destroyed either way) and waits up to timeout_ms for
+// every ack. stored[i] is 1 when JetStream stored message i or found it a duplicate (its
+// Nats-Msg-Id seen within the duplicate window), else 0. NATS_OK when every one was stored;
+// else `err` names the first failure.
+natsStatus nn_publish_many(NnPublisher* publisher, natsMsg** msgs, int n, int timeout_ms,
+                           char* stored, char* err, size_t errlen) noexcept;
+void nn_publisher_destroy(NnPublisher* publisher) noexcept;
+
 // Messages of a consumer not yet delivered, and delivered but not acknowledged.
 natsStatus nn_consumer_pending(jsCtx* js, const char* stream, const char* consumer,
                                int64_t* undelivered, int64_t* unacknowledged) noexcept;

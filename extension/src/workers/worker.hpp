@@ -92,6 +92,11 @@ struct Worker {
     std::vector<nomnom::PremappedMessage>* premapped; // the current batch's mappings
     nomnom::TreeSnapshot* trees;                      // what the next prefetch maps with
 
+    // Entity events (worker_events.cpp)
+    bool events_pending;          // the outbox may hold this stream's events
+    TimestampTz next_events_try;  // after a failed publish
+    NnPublisher* event_publisher; // for the connection; destroyed after it is closed
+
     // The batch (worker_batch.cpp)
     SPIPlanPtr status_plan;
     MemoryContext batch_context; // reset when the round ends
@@ -118,6 +123,9 @@ bool remember_trees(Worker& w);
 void disconnect_nats(Worker& w, int flush_ms);
 void set_state(Worker& w, const char* state);
 void set_error(Worker& w, const char* state, const char* error);
+
+// worker_events.cpp
+bool publish_events(Worker& w);
 
 // worker_batch.cpp
 bool write_batch(Worker& w);

@@ -115,6 +115,8 @@ void disconnect_nats(Worker& w, int flush_ms) {
     nn_disconnect(w.nc, w.js, flush_ms);
     w.nc = nullptr;
     w.js = nullptr;
+    nn_publisher_destroy(w.event_publisher); // after the connection: no ack can come now
+    w.event_publisher = nullptr;
 }
 
 // Step: a connection and a subscription, and the flags nats.c's threads set. Ends the round

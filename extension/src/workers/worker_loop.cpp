@@ -35,6 +35,7 @@ constexpr Step kRound[] = {
     answer_interrupts,    // SIGTERM, postmaster death
     follow_configuration, // SIGHUP or a committed catalog change: the stream's row again
     connect_to_nats,      // connection, subscription, the flags of nats.c's threads
+    publish_events,       // entity events left in the outbox (at start, after a failure)
     fetch_batch,          // what the prefetch thread fetched and mapped (the idle wait)
     handle_fetch_failure, // the fetch failed: the connection or the consumer is gone
     check_idle_consumer,  // nothing fetched: has the pull stalled?
@@ -42,6 +43,7 @@ constexpr Step kRound[] = {
     prefetch_next,        // the next batch, fetched and mapped while this one is written
     write_batch,          // one transaction: rows, dead letters, failure statuses; commit
     acknowledge_batch,    // ack, term or nak each message, once committed
+    publish_events,       // the committed batch's entity events, in order
     report_batch,         // the slot's counters
     remember_trees,       // the entity trees the next prefetch maps with
 };
@@ -91,6 +93,7 @@ Worker* start_worker(int slot_index) {
 
     w->events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
     nats_state_attach(w->events, w->slot); // the slot's NATS server and status
+    w->events_pending = true; // whatever a crash left in the outbox, published first
     w->batch_context =
         AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
     run_guarded([&] {
