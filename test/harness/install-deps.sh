@@ -42,7 +42,7 @@ PACKAGES=(
 # npm: Debian's package, unless a node that ships its own npm is installed.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
-# The npm packages of a folder (test/harness/nats-auth, test/console), exactly as its
+# The npm packages of a folder (test/harness/nats-auth, test/harness/nats-client, test/console), exactly as its
 # package-lock.json pins them.
 install_node_modules() {
     local dir
@@ -66,6 +66,7 @@ if ((${#missing[@]} == 0)); then
     echo "deps: all ${#PACKAGES[@]} packages already installed"
     install_node_modules nats-auth
     install_node_modules ../console
+    install_node_modules nats-client
     exit 0
 fi
 
@@ -82,3 +83,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get install -y "${PACKAGES[@]}"
 install_node_modules nats-auth
 install_node_modules ../console
+install_node_modules nats-client
