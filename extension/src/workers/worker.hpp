@@ -94,7 +94,7 @@ struct Worker {
 
     // Entity events (worker_events.cpp)
     bool events_pending;          // the outbox may hold this stream's events
-    TimestampTz next_events_try;  // after a failed publish
+    int64 next_events_ms;         // monotonic_ms() before which not again (a failure)
     NnPublisher* event_publisher; // for the connection; destroyed after it is closed
 
     // The batch (worker_batch.cpp)

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "gucs.hpp"
+#include "nomnom/backoff.hpp"
 #include "nomnom/stream_options.hpp"
 #include "pg/spi_session.hpp"
 
@@ -153,14 +154,14 @@ bool publish_events(Worker& w) {
         w.events_pending = true;
     if (!w.events_pending || w.nc == nullptr)
         return true;
-    TimestampTz now = GetCurrentTimestamp();
-    if (now < w.next_events_try)
+    int64 now = nomnom::monotonic_ms();
+    if (now < w.next_events_ms)
         return true;
     MemoryContext old_context = MemoryContextSwitchTo(w.batch_context);
     if (w.event_publisher == nullptr) {
         char err[512];
         if (nn_publisher_create(w.nc, &w.event_publisher, err, sizeof err) != NATS_OK) {
-            w.next_events_try = TimestampTzPlusMilliseconds(now, kRetryMs);
+            w.next_events_ms = now + kRetryMs;
             set_error(w, "running", err);
             MemoryContextSwitchTo(old_context);
             return true;
@@ -186,11 +187,11 @@ bool publish_events(Worker& w) {
         if (error != nullptr) {
             ereport(LOG, (errmsg("nomnom worker %s/%d: %s", w.stream, w.index, error)));
             set_error(w, "running", error);
-            w.next_events_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kRetryMs);
+            w.next_events_ms = nomnom::monotonic_ms() + kRetryMs;
             break;
         }
         if (read < 0) { // another worker's turn: it may not see what this one just committed
-            w.next_events_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kBusyRetryMs);
+            w.next_events_ms = nomnom::monotonic_ms() + kBusyRetryMs;
             break;
         }
         if (read < kChunk) {
