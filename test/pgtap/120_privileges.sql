@@ -192,8 +192,9 @@ SELECT is((SELECT count(*)::int FROM public.orders WHERE order_key IN ('A1', 'B1
 -- Backups: pg_dump keeps every message's fate; entity_catalog has no self-reference
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text) FROM pg_extension e, unnest(e.extconfig) c
            WHERE e.extname = 'nomnom'),
-          ARRAY['nomnom.dead_letters', 'nomnom.entity_catalog', 'nomnom.message_status', 'nomnom.stream_catalog'],
-          'pg_dump dumps the catalogs, message_status and dead_letters');
+          ARRAY['nomnom.dead_letters', 'nomnom.entity_catalog', 'nomnom.entity_outbox',
+                'nomnom.entity_outbox_seq_seq', 'nomnom.message_status', 'nomnom.stream_catalog'],
+          'pg_dump dumps the catalogs, message_status, dead_letters and the entity events not yet published');
 SELECT is((SELECT count(*)::int FROM pg_constraint WHERE conrelid = 'nomnom.entity_catalog'::regclass AND contype = 'f'),
           0, 'entity_catalog has no foreign key (pg_dump would warn of a circular one)');
 
