@@ -1,7 +1,7 @@
 -- Entity events, the SQL side: nomnom.entity_outbox (columns, comment, privileges, dumped),
 -- the stream options' defaults, and that SQL ingest (no stream) writes no events. What the
 -- worker writes there (the rows as stored, subjects, Nats-Msg-Ids, order) and publishes is
--- checked by test/e2e/210_entity_events.sh, which stops a worker between commit and publish.
+-- checked by test/e2e/220_entity_events.sh, which stops a worker between commit and publish.
 BEGIN;
 SELECT plan(14);
 
