@@ -7,6 +7,8 @@
 #      Nats-Msg-Ids and order) and go out when a worker starts again;
 #   2. after JetStream stored them but before the outbox forgot them (exit_after_publish):
 #      they are published again, and JetStream drops the repeats by their Nats-Msg-Id.
+# The stream writes as a role of its own (run_as), so the outbox is written and published
+# with nomnom's owner's rights, as the rest of nomnom's bookkeeping.
 # A subscriber with the npm nats client (test/harness/nats-client/count-events.js) counts
 # exactly one event a row.
 set -euo pipefail
@@ -28,8 +30,10 @@ set_fault() {
 }
 
 worker_stack_up
+sql "CREATE ROLE nn_events LOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON orders, order_line_items TO nn_events;
+     GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nn_events" >/dev/null
 set_fault exit_before_publish
-sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"publish_entities\": true}')" >/dev/null
+sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"publish_entities\": true, \"run_as\": \"nn_events\"}')" >/dev/null
 assert_eq "$(sql "SELECT options->>'publish_entities' || ' ' || (options->>'entities_stream') FROM nomnom.streams")" \
     "true ENTITIES" "the stream's options"
 assert_eq "$(events | jq -c '[.events, .distinct_rows]')" "[0,0]" "create_stream made the ENTITIES stream, empty"

@@ -16,6 +16,7 @@
 #include "gucs.hpp"
 #include "nomnom/backoff.hpp"
 #include "nomnom/stream_options.hpp"
+#include "pg/role_scope.hpp"
 #include "pg/spi_session.hpp"
 
 extern "C" {
@@ -73,6 +74,9 @@ int publish_chunk(Worker& w, char** error) {
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "nomnom worker: SPI_connect failed");
     PushActiveSnapshot(GetTransactionSnapshot());
+    // The outbox is nomnom's bookkeeping, not the run_as role's (an error leaves the switch
+    // to the abort).
+    SavedUser saved = become(nomnom_owner());
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(w.stream)};
     spi_execute_expect("SELECT pg_try_advisory_xact_lock(hashtext('nomnom.entity_outbox'), "
@@ -136,6 +140,7 @@ int publish_chunk(Worker& w, char** error) {
             }
         }
     }
+    restore(saved);
     PopActiveSnapshot();
     SPI_finish();
     CommitTransactionCommand();
