@@ -76,7 +76,7 @@ int publish_chunk(Worker& w, char** error) {
     PushActiveSnapshot(GetTransactionSnapshot());
     // The outbox is nomnom's bookkeeping, not the run_as role's (an error leaves the switch
     // to the abort).
-    SavedUser saved = become(nomnom_owner());
+    SavedUser saved = become_owner();
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(w.stream)};
     spi_execute_expect("SELECT pg_try_advisory_xact_lock(hashtext('nomnom.entity_outbox'), "

@@ -93,7 +93,7 @@ Worker* start_worker(int slot_index) {
 
     w->events = new (MemoryContextAlloc(TopMemoryContext, sizeof(NatsEvents))) NatsEvents();
     nats_state_attach(w->events, w->slot); // the slot's NATS server and status
-    w->events_pending = true; // whatever a crash left in the outbox, published first
+    w->events_pending = true;              // whatever a crash left in the outbox, published first
     w->batch_context =
         AllocSetContextCreate(TopMemoryContext, "nomnom batch", ALLOCSET_DEFAULT_SIZES);
     run_guarded([&] {
