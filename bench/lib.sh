@@ -17,13 +17,14 @@ vmhwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; } # peak resident memo
 rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 
 # Pause and resume the stream, returning once its worker has gone / has started.
+# The stream the drains run on: MESSAGES, or BENCH_STREAM (the cluster's, CLUSTER).
 pause_stream() {
-    sql "SELECT nomnom.pause_stream('MESSAGES')" >/dev/null
+    sql "SELECT nomnom.pause_stream('${BENCH_STREAM:-MESSAGES}')" >/dev/null
     wait_until 60 "[[ \$(sql 'SELECT count(worker_pid) FROM nomnom.stream_status') == 0 ]]" ||
         fail "the worker did not stop after pause_stream"
 }
 resume_stream() {
-    sql "SELECT nomnom.resume_stream('MESSAGES')" >/dev/null
+    sql "SELECT nomnom.resume_stream('${BENCH_STREAM:-MESSAGES}')" >/dev/null
     wait_until 60 "[[ \$(sql 'SELECT count(worker_pid) FROM nomnom.stream_status') -gt 0 ]]" ||
         fail "no worker started after resume_stream"
     WORKER_PID=$(sql "SELECT worker_pid FROM nomnom.stream_status WHERE worker_pid IS NOT NULL LIMIT 1")
@@ -51,6 +52,25 @@ bench_stack_up() {
     wait_until 30 curl -fs "$NOMNOM_BRIDGE_URL/ready" || fail "bridge not ready"
     WORK=$NOMNOM_STACK_DIR/bench
     mkdir -p "$WORK"
+}
+
+# A 3-node JetStream cluster beside the single nats-server (stack_start_nats_cluster), and
+# the stream CLUSTER on it at replicas 3 (paused, subjects as MESSAGES', the cluster's own
+# DLQ); sets CLUSTER_URL. NATS_URL and the monitor stay the single server's.
+cluster_stream_up() {
+    bench_log "stack: a 3-node JetStream cluster, the stream CLUSTER at replicas 3"
+    local single_url=$NATS_URL single_monitor=$NOMNOM_NATS_MONITOR_URL
+    stack_start_nats_cluster
+    CLUSTER_URL=$NATS_URL
+    export NATS_URL=$single_url NOMNOM_NATS_MONITOR_URL=$single_monitor
+    sql "SELECT nomnom.create_stream('CLUSTER', ARRAY['messages.ingest.>'],
+                                     '{\"nats_url\": \"$CLUSTER_URL\", \"replicas\": 3}')" >/dev/null
+    BENCH_STREAM=CLUSTER pause_stream
+}
+# The stream CLUSTER out of the catalog, the cluster stopped (by PID).
+cluster_stream_down() {
+    sql "SELECT nomnom.drop_stream('CLUSTER')" >/dev/null
+    stack_stop_nats_cluster
 }
 
 reset_tables() { sql "TRUNCATE orders, order_line_items, nomnom.message_status" >/dev/null; }
@@ -276,6 +296,9 @@ report() {
         awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
             $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
         echo
+        awk -F'\t' '{r[$1] = $8} END {if (r["drain_cluster"] > 0)
+            printf "The drain through the 3-node cluster at replicas 3 against the single server (rows/s over rows/s, track_status on): %.2fx.\n",
+                r["drain_cluster"] / r["drain_on"]}' "$WORK/table.tsv"
         awk -F'\t' '{r[$1] = $8} END {if (r["peer"] > 0)
             printf "The drain against the peer consumer (rows/s over rows/s): track_status on %.2fx, off %.2fx, on with 2 workers %.2fx.\n",
                 r["drain_on"] / r["peer"], r["drain_off"] / r["peer"], r["drain_on2"] / r["peer"]}' "$WORK/table.tsv"

@@ -158,9 +158,27 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1}')" >/dev/null
+
+# The same drain (track_status on, one worker) through a 3-node JetStream cluster at
+# replicas 3 on this machine (three nats-servers; every message stored on all three, each
+# ack after a quorum), beside the single server's row. The cluster runs for these rounds
+# only, so that it never shares the cores with the single-server rows.
+CLUSTER_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))
+cluster_stream_up
+best_cluster=''
+for round in $(seq "$CLUSTER_ROUNDS"); do
+    bench_log "JetStream drain, 3-node cluster at replicas 3, track_status on ($ORDERS orders, round $round)"
+    reset_tables
+    expect_reset
+    NATS_URL=$CLUSTER_URL drain_publish M "cluster$round-" 0 "$ORDERS"
+    BENCH_STREAM=CLUSTER drain_run ""
+    best_cluster=$(best "$best_cluster" "$DRAIN_SECONDS")
+done
+cluster_stream_down
 record drain_off "JetStream drain, track_status off" "$M_orders" "$M_rows" "$best_off"
 record drain_on "JetStream drain, track_status on" "$M_orders" "$M_rows" "$best_on"
 record drain_on2 "JetStream drain, track_status on, 2 workers" "$M_orders" "$M_rows" "$best_on2"
+record drain_cluster "JetStream drain, 3-node cluster, replicas 3, track_status on" "$M_orders" "$M_rows" "$best_cluster"
 record peer "peer consumer (C++: COPY, pipelined, same ledger)" "$M_orders" "$M_rows" "$best_peer"
 
 ###############################################################################
