@@ -142,9 +142,11 @@ CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
         'max_bytes',        -1,
         'duplicate_window', 120000,
         'track_status',     true)
-    -- Failure handling (issue 13): a fetch's bound in bytes.
+    -- Failure handling (issue 13): a fetch's bound in bytes, the timeouts of the writes.
     || jsonb_build_object(
-        'batch_bytes',      16777216)
+        'batch_bytes',      16777216,
+        'lock_timeout_ms',  10000,
+        'statement_timeout_ms', 300000)
     -- Publisher headers (issue 13): Nomnom-Entity and Nomnom-Message-Id not believed unless
     -- the stream says so.
     || jsonb_build_object(

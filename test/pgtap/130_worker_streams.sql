@@ -59,7 +59,7 @@ SELECT is((SELECT options - 'nats_url' - 'batch_size' FROM nomnom.streams WHERE 
             "duplicate_window": 120000, "track_status": true, "trust_headers": false,
             "run_as": "postgres",
             "publish_entities": false, "entities_stream": "ENTITIES",
-            "batch_bytes": 16777216}'::jsonb,
+            "batch_bytes": 16777216, "lock_timeout_ms": 10000, "statement_timeout_ms": 300000}'::jsonb,
           'defaults filled in');
 SELECT is((SELECT options->>'nats_url' FROM nomnom.streams WHERE name = 'PGTAP_STREAMS'),
           current_setting('nomnom.nats_url'), 'nats_url defaults to nomnom.nats_url');

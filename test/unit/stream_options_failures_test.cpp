@@ -20,3 +20,24 @@ TEST(StreamOptionsFailures, BatchBytes) {
     ASSERT_TRUE(normalize_stream_options(R"({"batch_bytes": "65536.0"})", out, error)) << error;
     EXPECT_EQ(out, R"({"batch_bytes":65536})");
 }
+
+TEST(StreamOptionsFailures, WriteTimeouts) {
+    StreamOptions o;
+    std::string error;
+    EXPECT_EQ(o.lock_timeout_ms, 10000);
+    EXPECT_EQ(o.statement_timeout_ms, 300000);
+    ASSERT_TRUE(
+        parse_stream_options(R"({"lock_timeout_ms": 0, "statement_timeout_ms": 2.0})", o, error))
+        << error;
+    EXPECT_EQ(o.lock_timeout_ms, 0);
+    EXPECT_EQ(o.statement_timeout_ms, 2);
+    EXPECT_FALSE(parse_stream_options(R"({"lock_timeout_ms": -1})", o, error));
+    EXPECT_EQ(error, "option \"lock_timeout_ms\" must be between 0 and 86400000, not -1");
+    EXPECT_FALSE(parse_stream_options(R"({"statement_timeout_ms": "5s"})", o, error));
+    EXPECT_EQ(error, "option \"statement_timeout_ms\" must be an integer");
+    std::string out;
+    ASSERT_TRUE(normalize_stream_options(
+        R"({"lock_timeout_ms": "500", "statement_timeout_ms": 1e3})", out, error))
+        << error;
+    EXPECT_EQ(out, R"({"lock_timeout_ms":500,"statement_timeout_ms":1000})");
+}

@@ -235,6 +235,10 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
             if (!get_integer(key, value, 1024, 1024LL * 1024 * 1024, n, error))
                 return false;
             out.batch_bytes = n;
+        } else if (k == "lock_timeout_ms" || k == "statement_timeout_ms") {
+            if (!get_integer(key, value, 0, 86400000, n, error))
+                return false;
+            (k == "lock_timeout_ms" ? out.lock_timeout_ms : out.statement_timeout_ms) = n;
         } else if (k == "max_deliver") {
             if (!get_integer(key, value, 1, 1000, n, error))
                 return false;
@@ -336,7 +340,8 @@ bool parse_options(std::string_view json, StreamOptions& out, std::string& error
                     "\" (known: nats_url, nats_user, nats_password_file, nats_token_file, "
                     "nats_nkey_seed_file, nats_creds_file, nats_tls_ca_file, nats_tls_cert_file, "
                     "nats_tls_key_file, consumer, workers, batch_size, batch_bytes, max_wait_ms, "
-                    "max_deliver, ack_wait_ms, dlq_stream, storage, replicas, max_age, "
+                    "max_deliver, ack_wait_ms, lock_timeout_ms, statement_timeout_ms, dlq_stream, "
+                    "storage, replicas, max_age, "
                     "max_bytes, duplicate_window, track_status, entity, routes, run_as, "
                     "trust_headers, publish_entities, entities_stream)";
             return false;
@@ -370,8 +375,10 @@ bool normalize_stream_options(std::string_view json, std::string& normalized, st
     if (!root)
         return false;
     static const char* const integer_options[] = {
-        "workers", "batch_size", "max_wait_ms",      "max_deliver", "ack_wait_ms", "replicas",
-        "max_age", "max_bytes",  "duplicate_window", "batch_bytes"}; // failure handling (issue 13)
+        "workers", "batch_size", "max_wait_ms", "max_deliver", "ack_wait_ms", "replicas", "max_age",
+        "max_bytes", "duplicate_window",
+        // failure handling (issue 13)
+        "batch_bytes", "lock_timeout_ms", "statement_timeout_ms"};
     for (const char* key : integer_options) {
         json_t* value = json_object_get(root.get(), key);
         int64_t n = 0;

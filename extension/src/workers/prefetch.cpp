@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -14,6 +15,7 @@
 #include "nomnom/message_id.hpp"
 #include "pg/signal_safe_thread.hpp"
 #include "streams/jetstream_client.hpp"
+#include "workers/in_progress.hpp"
 
 namespace nomnom {
 namespace {
@@ -95,8 +97,14 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
 }
 
 Prefetcher::~Prefetcher() {
-    if (thread_.joinable())
+    if (thread_.joinable()) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            finishing_ = true;
+        }
+        wake_.notify_all();
         thread_.join();
+    }
 }
 
 void Prefetcher::start(natsSubscription* sub, int batch_size, int wait_ms, const std::string& stream,
@@ -111,10 +119,16 @@ void Prefetcher::start(natsSubscription* sub, int batch_size, int wait_ms, const
     list_ = natsMsgList{nullptr, 0};
     status_ = NATS_OK;
     premapped_.clear();
+    finishing_ = false;
     thread_ = start_signal_safe_thread([this] { run(); });
 }
 
 natsStatus Prefetcher::finish(natsMsgList* list, std::vector<PremappedMessage>& premapped) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finishing_ = true;
+    }
+    wake_.notify_all();
     thread_.join();
     for (PremappedMessage& written : premapped) {
         written.mapped_with.reset();
@@ -167,6 +181,18 @@ void Prefetcher::run() noexcept {
         }
     } catch (...) {
         // Out of memory: what is not mapped yet is mapped by the writer.
+    }
+    // Until finish(): the batch before this one may be slow to write (a lock, a batch-level
+    // failure), so what was fetched is marked in progress every third of ack_wait.
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto period = std::chrono::milliseconds(in_progress_period_ms(options_.ack_wait_ms));
+    while (!finishing_) {
+        if (list_.Count == 0) {
+            wake_.wait(lock, [this] { return finishing_; });
+        } else if (!wake_.wait_for(lock, period, [this] { return finishing_; })) {
+            for (int i = 0; i < list_.Count; ++i)
+                natsMsg_InProgress(list_.Msgs[i], nullptr);
+        }
     }
 }
 

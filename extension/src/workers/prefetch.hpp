@@ -8,7 +8,9 @@
 
 #include <nats/nats.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,9 +44,9 @@ class Prefetcher {
     // How many entity trees the last run could map with (for the worker's debug log).
     size_t tree_count() const { return trees_.size(); }
 
-    // Waits for the thread. Hands over the fetched messages (the caller destroys `list`)
-    // and, in the same order, what was worked out for them; returns the fetch's status.
-    // What `premapped` held (the last batch, written) is freed by the next run, its trees
+    // Tells the thread to end and waits for it. Hands over the fetched messages (the caller
+    // destroys `list`) and, in the same order, what was worked out for them; returns the fetch's
+    // status. What `premapped` held (the last batch, written) is freed by the next run, its trees
     // released here first: a tree's destructor frees plans, a PostgreSQL call.
     natsStatus finish(natsMsgList* list, std::vector<PremappedMessage>& premapped);
     // Why the last fetch failed (nats.c's text, taken on the thread that fetched).
@@ -66,6 +68,11 @@ class Prefetcher {
     natsStatus status_ = NATS_OK;
     char error_[512] = "";
     std::vector<PremappedMessage> premapped_;
+    // Until finish() says so, the thread keeps what it fetched from being redelivered
+    // (natsMsg_InProgress every third of ack_wait): the batch before may be slow to write.
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool finishing_ = false;
 };
 
 // A message's entity (routed with `options`), id (derived for `stream`) and JetStream

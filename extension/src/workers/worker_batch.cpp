@@ -12,12 +12,15 @@
 #include "pg/spi_session.hpp"
 #include "pg/subtransaction.hpp"
 #include "streams/dead_letters.hpp"
+#include "workers/in_progress.hpp"
 #include "writer/message_writer.hpp"
 
 extern "C" {
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/pmsignal.h"
+#include "utils/guc.h"
+#include "utils/timeout.h"
 }
 
 namespace nomnom::worker {
@@ -60,6 +63,29 @@ int thrown_sqlerrcode(const std::exception_ptr& thrown) {
     } catch (...) {
         return 0;
     }
+}
+
+// Marks the batch's messages in progress while it is written (in_progress.hpp). One per
+// process, like the lag thread.
+nomnom::InProgressKeeper in_progress;
+
+// The stream's lock_timeout for this transaction (SET LOCAL), and its statement_timeout armed
+// for what follows (PostgreSQL arms that timer only for a client's statements).
+void set_write_timeouts(const Worker& w) {
+    char value[32];
+    snprintf(value, sizeof value, "%ld", static_cast<long>(w.options->lock_timeout_ms));
+    (void)set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                            true, 0, false);
+    if (w.options->statement_timeout_ms > 0)
+        enable_timeout_after(STATEMENT_TIMEOUT, static_cast<int>(w.options->statement_timeout_ms));
+}
+
+// After the transaction: the statement timer off. One that fired after the last check for
+// interrupts must not cancel what runs next.
+void clear_statement_timeout() {
+    disable_timeout(STATEMENT_TIMEOUT, false);
+    if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+        QueryCancelPending = false;
 }
 
 // The pause before a batch that failed as a whole is written again: 200 ms, doubled after
@@ -308,6 +334,11 @@ void write_undecided(Worker& w, Item* items, int n) {
             [&](size_t k) {
                 if (whole_batch) // not one message at a time: failed() rethrows it
                     std::rethrow_exception(whole_batch);
+                pg_call([&] { // statement_timeout_ms for this message's write
+                    if (w.options->statement_timeout_ms > 0)
+                        enable_timeout_after(STATEMENT_TIMEOUT,
+                                             static_cast<int>(w.options->statement_timeout_ms));
+                });
                 nomnom::write_batch(&messages[k], 1, &outcomes[k]);
                 pg_call([&] { take_outcome(w, undecided[k], outcomes[k]); });
             },
@@ -393,6 +424,7 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
     pgstat_report_activity(STATE_RUNNING, "nomnom worker: writing a batch");
     PG_TRY();
     {
+        set_write_timeouts(w);
         if (SPI_connect() != SPI_OK_CONNECT)
             elog(ERROR, "nomnom worker: SPI_connect failed");
         PushActiveSnapshot(GetTransactionSnapshot());
@@ -401,10 +433,12 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
         SPI_finish();
         CommitTransactionCommand();
         committed = true;
+        clear_statement_timeout();
     }
     PG_CATCH();
     {
         MemoryContextSwitchTo(w.batch_context);
+        clear_statement_timeout();
         ErrorData* error = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
@@ -470,6 +504,9 @@ bool write_batch(Worker& w) {
     for (int i = 0; i < n; i++)
         ids[i] = w.round.items[i].id;
     nomnom_slot_set_processing(w.slot_index, ids, n);
+    // Longer than ack_wait (a lock, the pauses below) must not mean redelivered meanwhile.
+    in_progress.hold(w.round.fetched.Msgs, w.round.fetched.Count,
+                     nomnom::in_progress_period_ms(w.options->ack_wait_ms));
 
     char* batch_error = nullptr;
     int sqlerrcode = 0;
@@ -483,6 +520,7 @@ bool write_batch(Worker& w) {
         set_state(w, "running");
     }
     nomnom::backoff_reset(w.batch_backoff);
+    in_progress.release(); // before they are acknowledged
     nomnom_slot_set_processing(w.slot_index, nullptr, 0);
     pgstat_report_activity(STATE_IDLE, nullptr);
     pgstat_report_stat(false);
@@ -580,6 +618,7 @@ bool report_batch(Worker& w) {
 // Naks whatever of the current batch is not settled: it is redelivered (after `delay_ms`),
 // and an id already committed is then acknowledged without writing again.
 void nak_unsettled(Worker& w, int64 delay_ms) {
+    in_progress.release(); // also on exit, before the connection goes
     UnsettledLog log;
     for (int i = 0; i < w.round.nitems; i++) {
         Item* item = &w.round.items[i];

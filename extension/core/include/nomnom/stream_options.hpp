@@ -31,6 +31,10 @@ struct StreamOptions {
         16 * 1024 * 1024; // a fetch stops before passing this (JetStream max_bytes)
     int max_deliver = 5;
     int64_t ack_wait_ms = 30000;
+    // The workers' writes (0: none): a lock waited for longer fails the batch, which is
+    // written again later; a write that takes longer is canceled.
+    int64_t lock_timeout_ms = 10000;
+    int64_t statement_timeout_ms = 300000;
     std::string dlq_stream = "MESSAGESDLQ";
     std::string storage = "file"; // file | memory
     int replicas = 1;

@@ -1,0 +1,62 @@
+// Keeps JetStream from redelivering the messages of a batch that takes longer than ack_wait
+// (a lock waited for, a batch written again after a batch-level failure): while the backend
+// holds them, a thread of its own sends natsMsg_InProgress for each, every `period`, which
+// restarts their ack_wait on the server. The backend cannot do it itself while it waits
+// inside PostgreSQL (a lock wait, a slow statement).
+//
+// C++-style; the thread calls nats.c only (natsMsg_InProgress reads what the backend does not
+// change while it holds the messages), with signals blocked. The prefetch thread does the
+// same for the next batch while it waits to be joined (prefetch.cpp).
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace nomnom {
+
+class InProgressKeeper {
+  public:
+    InProgressKeeper() = default;
+    InProgressKeeper(const InProgressKeeper&) = delete;
+    InProgressKeeper& operator=(const InProgressKeeper&) = delete;
+    ~InProgressKeeper() { stop(); }
+
+    // From now until release(): natsMsg_InProgress for each of msgs[0, count) every
+    // `period_ms`, the first one `period_ms` from now. Starts the thread the first time;
+    // false when no thread can be started (the messages then are not kept).
+    bool hold(natsMsg** msgs, int count, int64_t period_ms) noexcept;
+    // No more for them. Returns once the thread is not sending, so that the caller may
+    // acknowledge, nak or destroy them.
+    void release() noexcept;
+    // Stops and joins the thread.
+    void stop() noexcept;
+    // InProgress sent since the process started.
+    uint64_t sent() const noexcept { return sent_.load(std::memory_order_relaxed); }
+
+  private:
+    void run() noexcept;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    natsMsg** msgs_ = nullptr; // held, or null
+    int count_ = 0;
+    std::chrono::milliseconds period_{0};
+    std::chrono::steady_clock::time_point due_{};
+    bool stopping_ = false;
+    std::atomic<uint64_t> sent_{0};
+    std::thread thread_;
+};
+
+// The interval at which held messages are marked in progress: a third of ack_wait, so that
+// one late or lost InProgress still leaves time for the next.
+inline int64_t in_progress_period_ms(int64_t ack_wait_ms) {
+    return ack_wait_ms / 3 > 10 ? ack_wait_ms / 3 : 10;
+}
+
+} // namespace nomnom
