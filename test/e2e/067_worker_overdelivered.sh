@@ -37,15 +37,21 @@ assert_eq "$(sql "SELECT error FROM nomnom.dead_letters")" \
     "delivered 2 times without being acknowledged (max_deliver 1): not written again, the worker may have failed on it" \
     "od1's dead letter says why"
 assert_eq "$(sql "SELECT count(*) FROM items WHERE k = 'od1'")" 0 "od1 not written"
-publish --subject messages.ingest.Item --msg-id od-3 --body '{"k": "od3"}'
-wait_for 30 "SELECT count(*) = 1 FROM items WHERE k = 'od3'" "od3 written"
 
-# The fetch that brought od1 back had Item's tree and mapped nothing; od3's was mapped.
+# The fetch that brought od1 back had Item's tree and mapped nothing.
 fetches() { grep -o 'fetched 1 messages (delivered at most [0-9]* times), [0-9]* mapped ahead with [0-9]* entity trees' "$NOMNOM_PG_LOG"; }
-fetches >&2 || true
 assert_eq "$(fetches | grep -c 'at most 2 times), 0 mapped ahead with 1 entity trees')" 1 \
     "od1 (2 deliveries, max_deliver 1) not mapped ahead, though the thread had Item's tree"
-assert_eq "$(fetches | tail -1)" \
-    "fetched 1 messages (delivered at most 1 times), 1 mapped ahead with 1 entity trees" \
-    "od3 (first delivery) mapped ahead as usual"
+# First deliveries are mapped ahead as usual, once a batch has been written with Item's tree
+# (od1's batch wrote nothing, so the next fetch or two may have no tree yet).
+mapped=0
+for n in 3 4 5 6 7; do
+    publish --subject messages.ingest.Item --msg-id "od-$n" --body "{\"k\": \"od$n\"}"
+    wait_for 30 "SELECT count(*) = 1 FROM items WHERE k = 'od$n'" "od$n written"
+    mapped=$(fetches | grep -c 'at most 1 times), 1 mapped ahead with 1 entity trees' || true)
+    ((mapped == 0)) || break
+done
+fetches >&2 || true
+((mapped >= 1)) || fail "no first delivery was mapped ahead"
+echo "ok: od$n (first delivery) mapped ahead as usual" >&2
 echo "ok: worker_overdelivered" >&2
