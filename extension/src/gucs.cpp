@@ -8,6 +8,7 @@ char* nomnom_nats_url_guc = nullptr;
 int nomnom_max_workers_guc = 8;
 bool nomnom_copy_insert_guc = true;
 char* nomnom_test_fault_guc = nullptr;
+bool nomnom_pipelined_commit_guc = true;
 
 // Defaults of the streams' NATS credential and TLS options (DESIGN.md, "Connecting to
 // NATS"): file names, never secrets. Superuser-only, since they name files the server reads.
@@ -42,6 +43,13 @@ void nomnom_define_gucs(void) {
         "exit_before_publish: after a batch commits, before its entity events are published; "
         "exit_after_publish: after JetStream acknowledged them, before the outbox forgets them.",
         &nomnom_test_fault_guc, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "nomnom.pipelined_commit",
+        "Stream workers acknowledge a full batch once its commit is durable, not at the commit.",
+        "A full batch commits without waiting for its WAL flush; its messages are acknowledged "
+        "while the next batch is written, once the commit is flushed (and confirmed by the "
+        "synchronous standbys synchronous_commit asks for). Off, each commit waits.",
+        &nomnom_pipelined_commit_guc, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     for (int i = 0; i < 8; i++)
         DefineCustomStringVariable(
             nomnom_nats_connect_guc_defs[i].name, nomnom_nats_connect_guc_defs[i].description,

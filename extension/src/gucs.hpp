@@ -7,6 +7,9 @@ extern int nomnom_max_workers_guc; // nomnom.max_workers: worker slots in shared
 // nomnom.copy_insert: new rows are written COPY-style (writer/bulk_insert.hpp) where the
 // table allows it
 extern bool nomnom_copy_insert_guc;
+// nomnom.pipelined_commit: a worker's full batch commits without waiting for its WAL flush;
+// its acknowledgements wait for it, while the next batch is written (workers/README.md).
+extern bool nomnom_pipelined_commit_guc;
 
 // nomnom.test_fault: for the tests only, a point where a worker exits as if it crashed
 // (workers/worker_events.cpp): "" (none), "exit_before_publish", "exit_after_publish"

@@ -51,6 +51,8 @@ struct Round {
     int nitems;
     int64 pending;                 // the consumer's pending count after the batch; -1 when unknown
     bool committed;                // the batch's transaction committed
+    bool pipelined;                // committed without waiting for its WAL flush
+    XLogRecPtr durable_lsn;        // what must be durable before any of it is acknowledged
     char* batch_error;             // why it did not
     uint64 written, dead, retried; // counted by acknowledge_batch
     char* last_error;              // the last message's problem, for the slot
@@ -99,6 +101,11 @@ struct Worker {
 
     // The batch (worker_batch.cpp)
     SPIPlanPtr status_plan;
+    // The last batch's messages when its commit was pipelined: acknowledged after the next
+    // batch is written, before its commit, once `durable_lsn` is flushed (and on the
+    // synchronous standbys): README.md, "The pipelined commit".
+    natsMsgList durable_acks;
+    XLogRecPtr durable_lsn;
     MemoryContext batch_context; // reset when the round ends
     nomnom::Backoff batch_backoff; // batch-level failures in a row (worker_batch.cpp)
     Round round;
@@ -129,7 +136,9 @@ bool publish_events(Worker& w);
 
 // worker_batch.cpp
 bool write_batch(Worker& w);
+bool acknowledge_if_idle(Worker& w);
 bool acknowledge_batch(Worker& w);
+void release_durable_acks(Worker& w, bool exiting, bool writing = false);
 bool report_batch(Worker& w);
 void nak_unsettled(Worker& w, int64 delay_ms);
 void nak_fetched(Worker& w);

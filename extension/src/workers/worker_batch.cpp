@@ -15,9 +15,17 @@
 #include "workers/in_progress.hpp"
 #include "writer/message_writer.hpp"
 
+#include "gucs.hpp"
+
 extern "C" {
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "pgstat.h"
+#include "replication/syncrep.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/pmsignal.h"
 #include "utils/guc.h"
 #include "utils/timeout.h"
@@ -411,12 +419,115 @@ void settle(Item* item, natsStatus s, const char* what, UnsettledLog& log) {
     log.note(s, what, item->id_text);
 }
 
+// The end of the WAL inserted so far, as XLogFlush takes it: GetXLogInsertRecPtr points past
+// a page's header when the last record ended at the page's end, and flushing that would
+// ask for WAL not generated yet.
+XLogRecPtr wal_inserted_end() {
+    XLogRecPtr lsn = GetXLogInsertRecPtr();
+    if (XLogSegmentOffset(lsn, wal_segment_size) == SizeOfXLogLongPHD)
+        lsn -= SizeOfXLogLongPHD;
+    else if (lsn % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+        lsn -= SizeOfXLogShortPHD;
+    return lsn;
+}
+
+// The standbys' position that synchronous_commit waits for, or -1 for none.
+int sync_rep_mode() {
+    switch (synchronous_commit) {
+    case SYNCHRONOUS_COMMIT_REMOTE_WRITE:
+        return SYNC_REP_WAIT_WRITE;
+    case SYNCHRONOUS_COMMIT_REMOTE_FLUSH:
+        return SYNC_REP_WAIT_FLUSH;
+    case SYNCHRONOUS_COMMIT_REMOTE_APPLY:
+        return SYNC_REP_WAIT_APPLY;
+    default:
+        return SYNC_REP_NO_WAIT;
+    }
+}
+
+// Whether commits wait for synchronous standbys (as SyncRepWaitForLSN decides; SyncRepLock
+// held). Before the checkpointer has read synchronous_standby_names, the setting itself.
+bool standbys_defined() {
+#ifdef SYNC_STANDBY_DEFINED
+    bits8 status = WalSndCtl->sync_standbys_status;
+    if (!(status & SYNC_STANDBY_INIT))
+        return SyncRepStandbyNames != nullptr && SyncRepStandbyNames[0] != '\0';
+    return (status & SYNC_STANDBY_DEFINED) != 0;
+#else
+    return WalSndCtl->sync_standbys_defined;
+#endif
+}
+
+// Makes the WAL up to `lsn` durable before a message is acknowledged: flushed here (at
+// once when the WAL writer or a synchronous commit did it already), then, as
+// synchronous_commit asks, confirmed by the synchronous standbys (as a commit waits). False
+// when the standbys did not confirm it (the wait was cancelled; or, when exiting, not
+// waited for): then nothing may be acknowledged.
+bool durable(XLogRecPtr lsn, bool exiting) {
+    if (XLogRecPtrIsInvalid(lsn))
+        return true;
+    XLogFlush(lsn);
+    int mode = sync_rep_mode();
+    if (mode == SYNC_REP_NO_WAIT || max_wal_senders == 0)
+        return true;
+    LWLockAcquire(SyncRepLock, LW_SHARED);
+    bool wanted = standbys_defined();
+    LWLockRelease(SyncRepLock);
+    if (!wanted)
+        return true;
+    if (!exiting)
+        SyncRepWaitForLSN(lsn, true); // returns early (with a warning) when cancelled
+    LWLockAcquire(SyncRepLock, LW_SHARED);
+    bool confirmed = !standbys_defined() || WalSndCtl->lsn[mode] >= lsn;
+    LWLockRelease(SyncRepLock);
+    return confirmed;
+}
+
+// How the batch commits: pipelined (a full batch, more are likely waiting, of a stream that
+// publishes no entity events: those must follow a durable commit; none with a dead letter,
+// whose term must follow it too), and whether its commit waits for what its acknowledgements
+// need (*waits): not when pipelined, when synchronous_commit is off, or when the batch has a
+// duplicate, whose claim may be another worker's pipelined commit, not flushed yet.
+bool pipelines(const Worker& w, bool* waits) {
+    const Round& round = w.round;
+    bool pipelined = nomnom_pipelined_commit_guc && round.nitems >= w.options->batch_size &&
+                     !w.options->publish_entities;
+    bool duplicates = false;
+    for (int i = 0; i < round.nitems; i++) {
+        if (round.items[i].outcome == OUTCOME_DEAD)
+            pipelined = false;
+        duplicates |= round.items[i].outcome == OUTCOME_DUPLICATE;
+    }
+    *waits = !pipelined && !duplicates && synchronous_commit > SYNCHRONOUS_COMMIT_OFF;
+    return pipelined;
+}
+
+// Marks the batch's messages in progress while it is written, and the last batch's while
+// they wait for its pipelined commit to be durable (acknowledged during this write).
+void hold_batch(Worker& w) {
+    natsMsgList& now = w.round.fetched;
+    natsMsgList& last = w.durable_acks;
+    natsMsg** msgs = now.Msgs;
+    int count = now.Count;
+    if (last.Count > 0) {
+        count = now.Count + last.Count;
+        msgs = static_cast<natsMsg**>(
+            MemoryContextAlloc(w.batch_context, sizeof(natsMsg*) * count)); // kept past commit
+        memcpy(msgs, last.Msgs, sizeof(natsMsg*) * last.Count);
+        if (now.Count > 0)
+            memcpy(msgs + last.Count, now.Msgs, sizeof(natsMsg*) * now.Count);
+    }
+    in_progress.hold(msgs, count, nomnom::in_progress_period_ms(w.options->ack_wait_ms));
+}
+
 // One attempt at the batch's transaction: true when it committed, else `*error` says why
 // (in the batch's context) and `*sqlerrcode` with which SQLSTATE.
 bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
     volatile bool committed = false;
     char* volatile batch_error = nullptr;
     volatile int error_code = 0;
+    volatile bool pipelined = false;
+    volatile bool waits = true;
     int64 batch_start = nomnom::monotonic_ms();
 
     SetCurrentStatementStartTimestamp();
@@ -431,6 +542,15 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
         write_items(w);
         PopActiveSnapshot();
         SPI_finish();
+        // The last batch's acknowledgements, when its commit was pipelined: its WAL was
+        // flushed (by the WAL writer, or now) while this batch was written.
+        release_durable_acks(w, false, true);
+        bool wait_flag = true;
+        pipelined = pipelines(w, &wait_flag);
+        waits = wait_flag;
+        if (pipelined) // SET LOCAL: the commit record is written, not waited for
+            (void)set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+                                    GUC_ACTION_LOCAL, true, 0, false);
         CommitTransactionCommand();
         committed = true;
         clear_statement_timeout();
@@ -452,6 +572,10 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
     MemoryContextSwitchTo(w.batch_context);
     if (committed)
         nomnom_slot_observe_commit(w.slot, (nomnom::monotonic_ms() - batch_start) / 1000.0);
+    w.round.pipelined = committed && pipelined;
+    // What must be durable before any of it is acknowledged: everything this transaction
+    // saw committed ends before this point too.
+    w.round.durable_lsn = committed && !waits ? wal_inserted_end() : InvalidXLogRecPtr;
     *error_text = batch_error;
     *sqlerrcode = error_code;
     return committed;
@@ -462,6 +586,7 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
 // should not be written again now but nak'd (its messages redelivered): the configuration
 // changed meanwhile.
 bool wait_to_write_again(Worker& w, const char* batch_error) {
+    release_durable_acks(w, false, true); // the last batch's, not held back by this pause
     int64 now = nomnom::monotonic_ms();
     int64 pause = nomnom::backoff_fail(w.batch_backoff, now, kBatchRetryFirstMs, kBatchRetryMaxMs);
     char* text = psprintf("%s; writing the batch again in %ld ms (failure %d in a row, not "
@@ -505,8 +630,7 @@ bool write_batch(Worker& w) {
         ids[i] = w.round.items[i].id;
     nomnom_slot_set_processing(w.slot_index, ids, n);
     // Longer than ack_wait (a lock, the pauses below) must not mean redelivered meanwhile.
-    in_progress.hold(w.round.fetched.Msgs, w.round.fetched.Count,
-                     nomnom::in_progress_period_ms(w.options->ack_wait_ms));
+    hold_batch(w);
 
     char* batch_error = nullptr;
     int sqlerrcode = 0;
@@ -542,6 +666,44 @@ bool acknowledge_batch(Worker& w) {
         round.last_error = round.batch_error;
         nak_unsettled(w, 1000);
         round.retried = n;
+        MemoryContextSwitchTo(old_context);
+        return true;
+    }
+    if (round.pipelined) {
+        // Acknowledged while the next batch is written, once the commit is durable (or by
+        // acknowledge_if_idle); retries nak'd now.
+        release_durable_acks(w, false); // (nothing there: the commit released it)
+        UnsettledLog log;
+        for (int i = 0; i < n; i++) {
+            Item* item = &round.items[i];
+            if (item->outcome == OUTCOME_WRITTEN || item->outcome == OUTCOME_DUPLICATE) {
+                item->settled = true;
+                round.written++;
+            } else {
+                settle(item,
+                       natsMsg_NakWithDelay(item->msg, retry_delay_ms(item->delivered), nullptr),
+                       "nak", log);
+                round.retried++;
+                round.last_error = psprintf("message %s failed (attempt %d of %d), retrying: %s",
+                                            item->id_text, item->delivered, w.options->max_deliver,
+                                            item->error ? item->error : "");
+            }
+        }
+        log.report(w);
+        w.durable_acks = round.fetched; // the messages now wait in the worker, not the round
+        w.durable_lsn = round.durable_lsn;
+        round.fetched = natsMsgList{nullptr, 0};
+        MemoryContextSwitchTo(old_context);
+        return true;
+    }
+    if (!durable(round.durable_lsn, false)) {
+        // Not confirmed by the synchronous standbys (the wait was cancelled): nothing is
+        // acknowledged; every message is redelivered after ack_wait, then a duplicate.
+        ereport(LOG, (errmsg("nomnom worker %s/%d: a batch's commit was not confirmed by the "
+                             "synchronous standbys; its %d messages are left to redelivery",
+                             w.stream, w.index, n)));
+        for (int i = 0; i < n; i++)
+            round.items[i].settled = true;
         MemoryContextSwitchTo(old_context);
         return true;
     }
@@ -630,6 +792,42 @@ void nak_unsettled(Worker& w, int64 delay_ms) {
         }
     }
     log.report(w);
+}
+
+// The messages of a pipelined batch (w.durable_acks): acknowledged once its commit is
+// durable (the ones nak'd already are skipped by nats.c), then destroyed. Not acknowledged
+// when the synchronous standbys did not confirm it, or when exiting with standbys to wait
+// for: they are redelivered after ack_wait, and acknowledged then as duplicates.
+void release_durable_acks(Worker& w, bool exiting, bool writing) {
+    natsMsgList* list = &w.durable_acks;
+    if (list->Count == 0) {
+        natsMsgList_Destroy(list);
+        return;
+    }
+    in_progress.release(); // before they are acknowledged or destroyed
+    if (durable(w.durable_lsn, exiting)) {
+        UnsettledLog log;
+        for (int i = 0; i < list->Count; i++)
+            log.note(natsMsg_Ack(list->Msgs[i], nullptr), "acknowledge", "of a pipelined batch");
+        log.report(w);
+    } else {
+        ereport(LOG, (errmsg("nomnom worker %s/%d: a batch's commit was not confirmed by the "
+                             "synchronous standbys; its %d messages are left to redelivery",
+                             w.stream, w.index, list->Count)));
+    }
+    natsMsgList_Destroy(list);
+    *list = natsMsgList{nullptr, 0};
+    w.durable_lsn = InvalidXLogRecPtr;
+    if (writing) // the batch being written stays held
+        hold_batch(w);
+}
+
+// Step: nothing was fetched (idle, or the fetch failed): the last batch's pipelined
+// acknowledgements now, not after the next batch.
+bool acknowledge_if_idle(Worker& w) {
+    if (w.round.fetched.Count == 0)
+        release_durable_acks(w, false);
+    return true;
 }
 
 // Naks (and destroys) the messages of a fetch that were not handed to a batch yet.

@@ -32,7 +32,8 @@ void abandon_prefetch(Worker& w) {
 }
 
 void drop_subscription(Worker& w) {
-    abandon_prefetch(w); // its thread may be fetching from the subscription
+    release_durable_acks(w, false); // acknowledged through the subscription
+    abandon_prefetch(w);            // its thread may be fetching from the subscription
     if (w.sub != nullptr) {
         natsSubscription_Destroy(w.sub);
         w.sub = nullptr;

@@ -37,12 +37,13 @@ constexpr Step kRound[] = {
     connect_to_nats,      // connection, subscription, the flags of nats.c's threads
     publish_events,       // entity events left in the outbox (at start, after a failure)
     fetch_batch,          // what the prefetch thread fetched and mapped (the idle wait)
+    acknowledge_if_idle,  // nothing fetched: the last batch's pipelined acks now
     handle_fetch_failure, // the fetch failed: the connection or the consumer is gone
     check_idle_consumer,  // nothing fetched: has the pull stalled?
     apply_late_changes,   // a change committed while the fetch waited applies to the batch
     prefetch_next,        // the next batch, fetched and mapped while this one is written
     write_batch,          // one transaction: rows, dead letters, failure statuses; commit
-    acknowledge_batch,    // ack, term or nak each message, once committed
+    acknowledge_batch,    // ack, term or nak each message, once committed and durable
     publish_events,       // the committed batch's entity events, in order
     report_batch,         // the slot's counters
     remember_trees,       // the entity trees the next prefetch maps with
@@ -63,6 +64,7 @@ void end_round(Worker& w) {
 // closed, the slot marked stopped.
 void worker_exit(int, Datum arg) {
     Worker& w = *reinterpret_cast<Worker*>(DatumGetPointer(arg));
+    release_durable_acks(w, true);
     nak_fetched(w);
     nak_unsettled(w, 0);
     disconnect_nats(w, 1000);

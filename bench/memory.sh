@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The worker's memory as the tables grow: drains of 10,000, 100,000 and 1,000,000 orders
+# (track_status on), each landing on the rows of the ones before, so orders and
+# nomnom.message_status grow to 1.11 million rows. During each drain the worker's private
+# resident memory (RssAnon: its own, not the shared_buffers pages it touched) is read every
+# 0.5 s; the table gives its largest value, its value at the end and the peak RSS (VmHWM).
+#
+#   bash bench/memory.sh [--sizes "10000 100000 1000000"]
+#
+# Needs `make` and `make install`; takes several minutes for the 1M drain. Take the bench
+# lock, as make bench does: flock /tmp/nomnom-install.lock bash bench/memory.sh
+# shellcheck disable=SC2154,SC2034
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SIZES="10000 100000 1000000"
+while (($#)); do
+    case $1 in
+    --sizes) SIZES=$2; shift 2 ;;
+    *) echo "usage: $0 [--sizes \"N N ...\"]" >&2; exit 2 ;;
+    esac
+done
+SEED=42
+export NOMNOM_PG_FSYNC=on
+# shellcheck source=../test/harness/stack.sh
+source "$HERE/../test/harness/stack.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+PUBLISH=$BUILD/test/tools/nomnom-publish
+export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
+[[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
+stack_trap
+bench_stack_up
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true}')" >/dev/null
+reset_tables
+expect_reset
+printf 'orders\torders_in_table\tmessage_status_rows\tseconds\trows_per_s\tworker_rss_anon_max_mib\tworker_rss_anon_end_mib\tworker_peak_rss_mib\n' >"$WORK/memory.tsv"
+i=0
+for n in $SIZES; do
+    i=$((i + 1))
+    generate "S$i" $((i * 10000000)) "$n"
+    drain_publish "S$i" mem- $((i * 10000000)) "$n"
+    sql "CHECKPOINT" >/dev/null
+    resume_stream
+    t0=$(now)
+    # A sampling period, not a wait for a condition: the largest of the samples is the figure.
+    rm -f "$WORK/stop_rss"
+    (max=0; while [[ ! -e $WORK/stop_rss ]]; do
+        kb=$(rss_anon_kb "$WORKER_PID" 2>/dev/null || echo 0)
+        ((kb > max)) && max=$kb && echo "$max" >"$WORK/rss_max"
+        sleep 0.5
+    done) &
+    sampler=$!
+    wait_committed
+    seconds=$(elapsed "$t0" "$(last_commit)")
+    end_kb=$(rss_anon_kb "$WORKER_PID")
+    hwm_kb=$(vmhwm_kb "$WORKER_PID")
+    touch "$WORK/stop_rss"
+    wait "$sampler"
+    max_kb=$(cat "$WORK/rss_max")
+    rows=$PENDING_ROWS
+    PENDING_MSGS=0 PENDING_ROWS=0
+    pause_stream
+    check_totals "drain of $n" EXPECTED
+    printf '%s\t%s\t%s\t%.2f\t%d\t%.1f\t%.1f\t%.1f\n' "$n" "$EXPECTED_orders" \
+        "$(sql 'SELECT count(*) FROM nomnom.message_status')" "$seconds" \
+        "$(echo "$rows / $seconds" | bc)" "$(echo "$max_kb / 1024" | bc -l)" \
+        "$(echo "$end_kb / 1024" | bc -l)" "$(echo "$hwm_kb / 1024" | bc -l)" | tee -a "$WORK/memory.tsv"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+column -t -s $'\t' "$WORK/memory.tsv"

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The worker's waits, measured side by side: the same drain with nomnom.pipelined_commit off
+# (each commit waits for its WAL flush, then the batch is acknowledged) and on (a full batch
+# commits without waiting; its acknowledgements go out once the commit is flushed, while the
+# next batch is written), in turn, ROUNDS times each, on emptied tables, track_status on.
+#
+#   bash bench/waits.sh [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]
+#
+# For each drain: seconds (worker start to the last commit), rows/s, the worker's backend
+# thread on CPU, waiting for a CPU (run queue) and off CPU by its own waits (flush, fetch,
+# locks: wall - on CPU - run queue), from /proc/PID/task/PID/schedstat; its other threads'
+# CPU (the prefetch thread's, mostly); nats-server's CPU;
+# the WAL syncs (pg_stat_wal.wal_sync) during the drain. Needs `make` and `make install`
+# (the Makefile's bench target takes /tmp/nomnom-install.lock; take it too:
+# flock /tmp/nomnom-install.lock bash bench/waits.sh).
+# shellcheck disable=SC2154,SC2034
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS=''
+while (($#)); do
+    case $1 in
+    --orders) ORDERS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --wal-buffers) WAL_BUFFERS=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]" >&2; exit 2 ;;
+    esac
+done
+SEED=42
+export NOMNOM_PG_FSYNC=on
+# shellcheck source=../test/harness/stack.sh
+source "$HERE/../test/harness/stack.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+PUBLISH=$BUILD/test/tools/nomnom-publish
+export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
+[[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
+stack_trap
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_stack_up
+if [[ -n $WAL_BUFFERS ]]; then
+    sql "ALTER SYSTEM SET wal_buffers = '$WAL_BUFFERS'" >/dev/null
+    stack_restart_pg
+fi
+generate W 0 "$ORDERS"
+W_rows=$((W_orders + W_line_items))
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, all threads
+HZ=$(getconf CLK_TCK)
+
+# The worker's figures over its life (it starts with the drain), read before the stream is
+# paused (pausing ends the worker).
+read_worker() {
+    local pid=$1 on_ns queue_ns start_ticks up
+    read -r on_ns queue_ns _ <"/proc/$pid/task/$pid/schedstat"
+    start_ticks=$(awk '{print $22}' "/proc/$pid/stat")
+    up=$(awk '{print $1}' /proc/uptime)
+    WALL_S=$(echo "$up - $start_ticks / $HZ" | bc -l)
+    ONCPU_S=$(echo "$on_ns / 1000000000" | bc -l)
+    QUEUE_S=$(echo "$queue_ns / 1000000000" | bc -l)
+    OFFCPU_S=$(echo "$WALL_S - $ONCPU_S - $QUEUE_S" | bc -l)
+    # The worker's other threads (prefetch, mapping, lag, nats.c's; ended ones included):
+    # the process's CPU time less the backend thread's.
+    THREADS_S=$(echo "$(ticks "$pid") / $HZ - $ONCPU_S" | bc -l)
+}
+
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
+printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tnats_cpu_s\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
+for round in $(seq "$ROUNDS"); do
+    for mode in off on; do
+        sql "ALTER SYSTEM SET nomnom.pipelined_commit = $mode" >/dev/null
+        sql "SELECT pg_reload_conf()" >/dev/null
+        reset_tables
+        expect_reset
+        drain_publish W "w$round$mode-" 0 "$ORDERS"
+        sql "SELECT pg_stat_reset_shared('wal')" >/dev/null
+        nats0=$(ticks "$NOMNOM_NATS_PID")
+        sql "CHECKPOINT" >/dev/null
+        resume_stream
+        t0=$(now)
+        wait_committed
+        seconds=$(elapsed "$t0" "$(last_commit)")
+        read_worker "$WORKER_PID"
+        nats_s=$(echo "($(ticks "$NOMNOM_NATS_PID") - $nats0) / $HZ" | bc -l)
+        syncs=$(sql "SELECT wal_sync || E'\t' || wal_buffers_full FROM pg_stat_wal")
+        PENDING_MSGS=0 PENDING_ROWS=0
+        pause_stream
+        check_totals "drain, pipelined_commit $mode" EXPECTED
+        [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "$W_orders" ]] ||
+            fail "message_status does not hold $W_orders completed ids"
+        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n' "$round" "$mode" "$seconds" \
+            "$(echo "$W_rows / $seconds" | bc)" "$ONCPU_S" "$QUEUE_S" "$OFFCPU_S" "$THREADS_S" "$nats_s" "$syncs" |
+            tee -a "$WORK/waits.tsv"
+    done
+done
+sql "ALTER SYSTEM RESET nomnom.pipelined_commit" >/dev/null
+echo "orders=$W_orders rows=$W_rows workers=$WORKERS wal_buffers=$(sql 'SHOW wal_buffers') load before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+column -t -s $'\t' "$WORK/waits.tsv"
