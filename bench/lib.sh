@@ -194,6 +194,24 @@ wait_drained() {
          END \$\$" >/dev/null || fail "drain did not finish: $(sql 'SELECT * FROM nomnom.stream_status')"
 }
 wait_committed() { wait_drained; }
+# Once nomnom.entity_outbox is empty (every event acknowledged by JetStream and deleted),
+# prints when that was seen (Unix seconds), polled in one session every 20 ms.
+outbox_emptied() {
+    sql "DO \$\$
+         DECLARE deadline timestamptz := clock_timestamp() + interval '3600 seconds';
+         BEGIN
+             WHILE EXISTS (SELECT 1 FROM nomnom.entity_outbox) LOOP
+                 IF clock_timestamp() > deadline THEN RAISE EXCEPTION 'the entity outbox did not empty'; END IF;
+                 PERFORM pg_sleep(0.02);
+             END LOOP;
+         END \$\$" >/dev/null
+    sql "SELECT extract(epoch FROM clock_timestamp())"
+}
+# The messages a JetStream stream holds.
+stream_messages() {
+    "$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool" request "$NATS_URL" "\$JS.API.STREAM.INFO.$1" |
+        jq '.state.messages'
+}
 
 # drain_run [SAMPLES]: resumes the stream, times from the worker's start to the last
 # commit of the pending messages, checks the totals, reads the worker's peak memory and
@@ -220,6 +238,8 @@ drain_run() {
     fi
     wait_committed
     DRAIN_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    # With entity events on, the drain ends when JetStream acknowledged the last event.
+    if [[ -n ${DRAIN_UNTIL:-} ]]; then DRAIN_SECONDS=$(elapsed "$t0" "$("$DRAIN_UNTIL")"); fi
     if [[ -n $sampler ]]; then
         touch "$WORK/stop_sampler"
         wait "$sampler"
@@ -302,6 +322,10 @@ report() {
         awk -F'\t' '{r[$1] = $8} END {if (r["peer"] > 0)
             printf "The drain against the peer consumer (rows/s over rows/s): track_status on %.2fx, off %.2fx, on with 2 workers %.2fx.\n",
                 r["drain_on"] / r["peer"], r["drain_off"] / r["peer"], r["drain_on2"] / r["peer"]}' "$WORK/table.tsv"
+        echo
+        awk -F'\t' '{r[$1] = $8} END {if (r["drain_on"] > 0 && r["drain_ev"] > 0)
+            printf "Entity events on against off (the drain with track_status on, 1 worker; rows/s over rows/s): %.2fx.\n",
+                r["drain_ev"] / r["drain_on"]}' "$WORK/table.tsv"
         echo
         echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP batches: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP batches in turn)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."

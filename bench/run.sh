@@ -132,32 +132,42 @@ peer_fallback_check() {
     peer_run_again 2000 "orders again under new ids" "$((M_orders + 2000))"
 }
 peer_stream_up
-best_off='' best_on='' best_on2='' best_peer=''
+best_off='' best_on='' best_on2='' best_peer='' best_ev=''
 for round in $(seq "$ROUNDS"); do
     bench_log "peer consumer: COPY, pipelined, the same ledger ($ORDERS orders, round $round)"
     peer_run M "peer$round-" "$ORDERS"
     [[ $PEER_OUT == *" fallbacks=0 "* ]] || fail "peer consumer fell back on new rows: $PEER_OUT"
     best_peer=$(best "$best_peer" "$PEER_SECONDS")
     if ((round == 1)); then peer_fallback_check; fi
-    for mode in off on on2; do
-        bench_log "JetStream drain, track_status ${mode%2}$([[ $mode == on2 ]] && echo ', 2 workers') ($ORDERS orders, round $round)"
+    # ev: track_status on, one worker, entity events on (publish_entities): timed until
+    # JetStream acknowledged the last event, against `on`.
+    for mode in off on on2 ev; do
+        bench_log "JetStream drain, track_status ${mode%2}$([[ $mode == on2 ]] && echo ', 2 workers')$([[ $mode == ev ]] && echo ', entity events') ($ORDERS orders, round $round)"
         flag=$([[ $mode == off ]] && echo false || echo true)
         workers=$([[ $mode == on2 ]] && echo 2 || echo 1)
-        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": $flag, \"workers\": $workers}')" >/dev/null
+        events=$([[ $mode == ev ]] && echo true || echo false)
+        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": $flag, \"workers\": $workers, \"publish_entities\": $events}')" >/dev/null
         reset_tables
         expect_reset
         drain_publish M "$mode$round-" 0 "$ORDERS"
+        if [[ $mode == ev ]]; then DRAIN_UNTIL=outbox_emptied; else DRAIN_UNTIL=''; fi
         drain_run ""
+        DRAIN_UNTIL=''
         case $mode in
         off)
             [[ $(sql "SELECT count(*) FROM nomnom.message_status") == 0 ]] || fail "track_status off wrote status rows"
             best_off=$(best "$best_off" "$DRAIN_SECONDS") ;;
         on) best_on=$(best "$best_on" "$DRAIN_SECONDS") ;;
         on2) best_on2=$(best "$best_on2" "$DRAIN_SECONDS") ;;
+        ev)
+            [[ $(stream_messages ENTITIES) == "$M_rows" ]] ||
+                fail "entity events: ENTITIES holds $(stream_messages ENTITIES) messages for $M_rows rows"
+            "$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool" purge "$NATS_URL" ENTITIES >/dev/null
+            best_ev=$(best "$best_ev" "$DRAIN_SECONDS") ;;
         esac
     done
 done
-sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1}')" >/dev/null
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1, \"publish_entities\": false}')" >/dev/null
 
 # The same drain (track_status on, one worker) through a 3-node JetStream cluster at
 # replicas 3 on this machine (three nats-servers; every message stored on all three, each
@@ -178,6 +188,7 @@ cluster_stream_down
 record drain_off "JetStream drain, track_status off" "$M_orders" "$M_rows" "$best_off"
 record drain_on "JetStream drain, track_status on" "$M_orders" "$M_rows" "$best_on"
 record drain_on2 "JetStream drain, track_status on, 2 workers" "$M_orders" "$M_rows" "$best_on2"
+record drain_ev "JetStream drain, track_status on, entity events (until the last is acked)" "$M_orders" "$M_rows" "$best_ev"
 record drain_cluster "JetStream drain, 3-node cluster, replicas 3, track_status on" "$M_orders" "$M_rows" "$best_cluster"
 record peer "peer consumer (C++: COPY, pipelined, same ledger)" "$M_orders" "$M_rows" "$best_peer"
 
