@@ -91,3 +91,25 @@ TEST(EntitySpec, RoundTripsThroughJson) {
     EXPECT_EQ(again.fields[0].type, "text");
     EXPECT_EQ(again.on_parent_update, OnParentUpdate::Upsert);
 }
+
+TEST(EntitySpec, AFieldComputedByAFunction) {
+    EntitySpec spec = parse_entity_spec(R"({"name":"Basket","fields":[
+      {"name":"ref","type":"text"},
+      {"name":"total","type":"numeric","function":"xf.order_total"}]})");
+    EXPECT_EQ(spec.fields[1].function, "xf.order_total");
+    EXPECT_TRUE(spec.fields[1].path.empty());
+    EXPECT_NE(spec.to_json().find(R"("function":"xf.order_total")"), std::string::npos);
+    EXPECT_EQ(parse_entity_spec(spec.to_json()).fields[1].function, "xf.order_total");
+    EXPECT_NE(spec_error(
+                  R"({"name":"A","fields":[{"name":"a","type":"text","function":"f","path":"a"}]})")
+                  .find("only one of"),
+              std::string::npos);
+    EXPECT_NE(spec_error(R"({"name":"A","fields":[{"name":"a","type":"text","function":"a.b.c"}]})")
+                  .find("fn or schema.fn"),
+              std::string::npos);
+    EXPECT_NE(
+        spec_error(
+            R"({"name":"A","unique":["a"],"fields":[{"name":"a","type":"text","function":"f"}]})")
+            .find("computed by a function"),
+        std::string::npos);
+}

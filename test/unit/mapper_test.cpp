@@ -283,3 +283,23 @@ TEST(Mapper, ValuesOutliveTheNextDocumentAndMovesOfTheirOwn) {
                 }
             }
 }
+
+TEST(Mapper, AFunctionFieldGetsItsElementOrDocumentAsJson) {
+    std::vector<EntitySpec> specs = {
+        parse_entity_spec(R"J({"name": "B", "fields": [{"name": "ref", "type": "text"},
+              {"name": "whole", "type": "numeric", "function": "xf.total"}]})J"),
+        parse_entity_spec(
+            R"J({"name": "I", "parent": "B", "each": "items", "on_parent_update": "upsert",
+              "fields": [{"name": "label", "type": "text", "function": "xf.label"}]})J")};
+    EntityTree tree = EntityTree::build(specs, "B");
+    MappedDocument doc;
+    MappingError error;
+    ASSERT_TRUE(map_document(tree, R"({"ref": "r", "items": [{"sku": "a"}, {"sku": "b"}]})", {},
+                             doc, error))
+        << error.message;
+    ASSERT_EQ(doc.rows.size(), 3u);
+    EXPECT_EQ(*doc.rows[0].values[1], R"({"ref":"r","items":[{"sku":"a"},{"sku":"b"}]})");
+    EXPECT_EQ(*doc.rows[2].values[0], R"({"sku":"b"})");
+    EXPECT_EQ(describe_field(specs[1], "items[1]", specs[1].fields[0]),
+              "entity \"I\" (items[1]), field \"label\" (function \"xf.label\")");
+}

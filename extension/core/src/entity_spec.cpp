@@ -70,8 +70,9 @@ FieldSpec parse_field(json_t* field, const std::string& entity_where, size_t ind
     std::string where = entity_where + ", field #" + std::to_string(index + 1);
     if (!json_is_object(field))
         fail(where + ": must be an object");
-    reject_unknown_keys(field, {"name", "type", "path", "nullable", "from_parent", "source", "doc"},
-                        where);
+    reject_unknown_keys(
+        field, {"name", "type", "path", "nullable", "from_parent", "source", "doc", "function"},
+        where);
     FieldSpec spec;
     spec.name = optional_string(field, "name", where);
     if (spec.name.empty())
@@ -86,11 +87,16 @@ FieldSpec parse_field(json_t* field, const std::string& entity_where, size_t ind
     spec.source = parse_source(optional_string(field, "source", where), where);
     spec.path_text = optional_string(field, "path", where);
     spec.doc = optional_string(field, "doc", where);
+    spec.function = optional_string(field, "function", where);
     int origins = (spec.path_text.empty() ? 0 : 1) + (spec.from_parent.empty() ? 0 : 1) +
-                  (spec.source == FieldSource::Document ? 0 : 1);
+                  (spec.source == FieldSource::Document ? 0 : 1) + (spec.function.empty() ? 0 : 1);
     if (origins > 1)
-        fail(where + ": give only one of \"path\", \"from_parent\" and \"source\"");
-    if (spec.from_parent.empty() && spec.source == FieldSource::Document) {
+        fail(where + ": give only one of \"path\", \"from_parent\", \"source\" and \"function\"");
+    if (!spec.function.empty()) {
+        std::vector<std::string> parts = split_path(spec.function, where + ": function");
+        if (parts.size() > 2)
+            fail(where + ": function \"" + spec.function + "\" must be fn or schema.fn");
+    } else if (spec.from_parent.empty() && spec.source == FieldSource::Document) {
         if (spec.path_text.empty())
             spec.path_text = spec.name;
         spec.path = split_path(spec.path_text, where + ": path");
@@ -126,6 +132,10 @@ void check_fields(const EntitySpec& spec, const std::string& where) {
                  kDuplicateColumn);
         if (!seen.insert(field.name).second)
             fail(where + ": duplicate field \"" + field.name + "\"", kDuplicateColumn);
+        if (!field.function.empty() &&
+            std::find(spec.unique.begin(), spec.unique.end(), field.name) != spec.unique.end())
+            fail(where + ": unique field \"" + field.name +
+                 "\" is computed by a function, which a unique key cannot use");
         if (!field.from_parent.empty() && spec.is_root())
             fail(where + ", field \"" + field.name +
                  "\": \"from_parent\" needs a \"parent\" entity");
@@ -327,6 +337,8 @@ std::string EntitySpec::to_json() const {
             json_object_set_new(item, "from_parent", json_string(field.from_parent.c_str()));
         else if (field.source != FieldSource::Document)
             json_object_set_new(item, "source", json_string(to_string(field.source)));
+        else if (!field.function.empty())
+            json_object_set_new(item, "function", json_string(field.function.c_str()));
         else
             json_object_set_new(item, "path", json_string(field.path_text.c_str()));
         if (!field.doc.empty())

@@ -174,6 +174,9 @@ class Mapper {
             value = parent_value(entity, row, field_index);
         } else if (field.source != FieldSource::Document) {
             value = source_value(field.source);
+        } else if (!field.function.empty()) {
+            // The element (or document) whole: the function's argument, as jsonb.
+            value = MappedValue(out_.arena.copy(JsonDocument::to_json(context)));
         } else {
             const JsonNode* found = find_member(context, field);
             if (found != nullptr && !found->is_null())
@@ -289,6 +292,8 @@ std::string describe_field(const EntitySpec& entity, const std::string& origin,
         out += " (from parent field \"" + field.from_parent + "\")";
     else if (field.source != FieldSource::Document)
         out += std::string(" (source ") + to_string(field.source) + ")";
+    else if (!field.function.empty())
+        out += " (function \"" + field.function + "\")";
     else
         out += " (path \"" + field.path_text + "\")";
     return out;

@@ -51,10 +51,15 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
             if (field.from_parent.empty())
                 continue;
             linked = true;
-            if (parent->parent_field_index(field.from_parent) == EntitySpec::kNoParentField)
+            const int copied = parent->parent_field_index(field.from_parent);
+            if (copied == EntitySpec::kNoParentField)
                 fail(where + ", field \"" + field.name + "\": parent entity \"" + parent->name +
                          "\" has no field \"" + field.from_parent + "\"",
                      ERRCODE_UNDEFINED_COLUMN);
+            if (copied >= 0 && !parent->fields[copied].function.empty())
+                fail(where + ", field \"" + field.name + "\": parent field \"" + field.from_parent +
+                         "\" is computed by a function, which from_parent cannot copy",
+                     ERRCODE_FEATURE_NOT_SUPPORTED);
         }
         if (!linked && spec.on_parent_update == OnParentUpdate::Replace)
             fail(where + ": on_parent_update \"replace\" needs a field with \"from_parent\" that "
@@ -64,12 +69,20 @@ void check_relations(const EntitySpec& spec, const std::vector<EntitySpec>& all)
     for (const EntitySpec& child : all) {
         if (child.parent != spec.name)
             continue;
-        for (const FieldSpec& field : child.fields)
-            if (!field.from_parent.empty() &&
-                spec.parent_field_index(field.from_parent) == EntitySpec::kNoParentField)
+        for (const FieldSpec& field : child.fields) {
+            if (field.from_parent.empty())
+                continue;
+            const int copied = spec.parent_field_index(field.from_parent);
+            if (copied == EntitySpec::kNoParentField)
                 fail(where + ": derived entity \"" + child.name + "\" copies field \"" +
                          field.from_parent + "\", which this definition no longer has",
                      ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST);
+            if (copied >= 0 && !spec.fields[copied].function.empty())
+                fail(where + ": derived entity \"" + child.name + "\" copies field \"" +
+                         field.from_parent + "\", which from_parent cannot copy once a function "
+                         "computes it",
+                     ERRCODE_FEATURE_NOT_SUPPORTED);
+        }
     }
 }
 
@@ -93,6 +106,25 @@ std::string define_entity(const std::string& spec_json, bool create_table) {
     for (const FieldSpec& field : spec.fields)
         columns.push_back(resolve_column(field.type, "entity \"" + spec.name + "\", field \"" +
                                                          field.name + "\""));
+    for (size_t i = 0; i < spec.fields.size(); ++i) {
+        const FieldSpec& field = spec.fields[i];
+        if (field.function.empty())
+            continue;
+        const std::string where = "entity \"" + spec.name + "\", field \"" + field.name + "\"";
+        FieldFunction function = resolve_field_function(field.function, where);
+        bool fits = false;
+        std::string returns;
+        pg_call([&] {
+            Oid from = function.return_type;
+            Oid to = columns[i].type_oid;
+            fits = from == to || can_coerce_type(1, &from, &to, COERCION_ASSIGNMENT);
+            returns = format_type_be(from);
+        });
+        if (!fits)
+            fail(where + ": function " + field.function + " returns " + returns +
+                     ", which a column of type " + columns[i].type_sql + " cannot take",
+                 ERRCODE_DATATYPE_MISMATCH);
+    }
     const EntitySpec* parent = spec.is_root() ? nullptr : find_spec(all, spec.parent);
     ensure_table(spec, columns, parent, create_table);
 

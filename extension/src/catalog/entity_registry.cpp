@@ -62,9 +62,16 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
         watched_relids.push_back(entity.relid);
         for (const FieldSpec& field : spec.fields)
             resolved->uses_metadata |= field.source != FieldSource::Document;
-        for (const FieldSpec& field : spec.fields)
-            entity.columns.push_back(resolve_column(
-                field.type, "entity \"" + spec.name + "\", field \"" + field.name + "\""));
+        for (const FieldSpec& field : spec.fields) {
+            std::string where = "entity \"" + spec.name + "\", field \"" + field.name + "\"";
+            if (field.function.empty()) {
+                entity.columns.push_back(resolve_column(field.type, where));
+                continue;
+            }
+            entity.columns.push_back(resolve_column("jsonb", where));
+            entity.columns.back().function_sql =
+                resolve_field_function(field.function, where).call_sql;
+        }
     }
     // Links need both ends resolved.
     for (size_t i = 1; i < tree.entities.size(); ++i) {
@@ -146,6 +153,27 @@ Column resolve_column(const std::string& type, const std::string& where) {
                         error.sqlerrcode());
     }
     return column;
+}
+
+FieldFunction resolve_field_function(const std::string& name, const std::string& where) {
+    std::vector<TextRow> found;
+    try {
+        found = spi_query("SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname), "
+                          "  p.prorettype::oid::text, p.proretset "
+                          "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
+                          "  ON n.oid = p.pronamespace "
+                          "WHERE p.oid = pg_catalog.to_regprocedure($1)",
+                          {name + "(jsonb)"}, true);
+    } catch (const PgError& error) {
+        throw DataError(where + ": function \"" + name + "\": " + error.what(), error.sqlerrcode());
+    }
+    if (found.empty())
+        throw DataError(where + ": function " + name + "(jsonb) does not exist",
+                        ERRCODE_UNDEFINED_FUNCTION);
+    if (*found[0][2] == "t")
+        throw DataError(where + ": function " + name + "(jsonb) returns a set, not one value",
+                        ERRCODE_INVALID_FUNCTION_DEFINITION);
+    return FieldFunction{*found[0][0], static_cast<Oid>(std::stoul(*found[0][1]))};
 }
 
 std::shared_ptr<ResolvedTree> resolve_tree(const std::string& root_entity) {

@@ -24,6 +24,9 @@ struct Column {
     char category = 'U';  // pg_type.typcategory, for preview's JSON
     Oid array_type = InvalidOid; // parent keys of replace-mode deletes travel as arrays
     std::string type_sql;        // with its modifier: "numeric(15,2)"
+    // A field with "function": the column carries the element (or document) as jsonb, and
+    // the INSERT stores function_sql(that jsonb); empty otherwise.
+    std::string function_sql;
 };
 
 // A parent-side key that a child's from_parent field copies.
@@ -73,6 +76,15 @@ std::vector<EntitySpec> load_entity_specs();
 // Resolves a spec type name ("numeric(15,2)") to its PostgreSQL type; `where` names the
 // field in the error. C++-style.
 Column resolve_column(const std::string& type, const std::string& where);
+
+// The function a field with "function" names: `name`(jsonb), not set-returning. Its call
+// as SQL (quoted, qualified) and its return type. `where` names the field in the error.
+// C++-style (DataError 42883 when there is no such function).
+struct FieldFunction {
+    std::string call_sql;
+    Oid return_type = InvalidOid;
+};
+FieldFunction resolve_field_function(const std::string& name, const std::string& where);
 
 // Tells every backend (at commit) that the catalog changed.
 void invalidate_entity_cache();

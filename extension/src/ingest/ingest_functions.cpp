@@ -38,7 +38,22 @@ std::string row_json(const ResolvedEntity& entity, const MappedRow& row) {
     std::string json = "{";
     for (size_t f = 0; f < row.values.size(); ++f) {
         json += (f ? "," : "") + json_quote(entity.spec->fields[f].name) + ":";
-        json += nulls[f] == 'n' ? "null" : datum_json(entity.columns[f], values[f]);
+        const std::string& function = entity.columns[f].function_sql;
+        if (function.empty() || nulls[f] == 'n') {
+            json += nulls[f] == 'n' ? "null" : datum_json(entity.columns[f], values[f]);
+            continue;
+        }
+        // What the INSERT would store: the function of the element (or document).
+        std::vector<TextRow> computed;
+        try {
+            computed = spi_query("SELECT pg_catalog.to_jsonb(" + function + "($1::jsonb))::text",
+                                 {std::string(*row.values[f])}, true);
+        } catch (const PgError& error) {
+            throw DataError(describe_field(*entity.spec, row.origin, entity.spec->fields[f]) +
+                                ": " + error.what(),
+                            ERRCODE_DATA_EXCEPTION);
+        }
+        json += computed[0][0] ? *computed[0][0] : "null";
     }
     return json + "}";
 }

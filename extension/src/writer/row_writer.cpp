@@ -67,6 +67,34 @@ bool ignores_conflicts(const ResolvedEntity& entity) {
            !replaced_whole(entity);
 }
 
+bool has_function_fields(const ResolvedEntity& entity) {
+    return std::any_of(entity.columns.begin(), entity.columns.end(),
+                       [](const Column& column) { return !column.function_sql.empty(); });
+}
+
+// An error while writing an entity with function fields: one a function raised (RAISE is
+// P0001) is a data error, so its message becomes a dead letter rather than a retry. Classes
+// that already say data (22, 23), access (42), or a passing trouble (08, 40, 53, 55, 57,
+// 58) keep their code.
+int write_error_code(const ResolvedEntity& entity, int sqlerrcode) {
+    if (!has_function_fields(entity))
+        return sqlerrcode;
+    static const int kept[] = {ERRCODE_DATA_EXCEPTION,
+                               ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
+                               ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+                               ERRCODE_CONNECTION_EXCEPTION,
+                               ERRCODE_TRANSACTION_ROLLBACK,
+                               ERRCODE_INSUFFICIENT_RESOURCES,
+                               ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                               ERRCODE_OPERATOR_INTERVENTION,
+                               ERRCODE_SYSTEM_ERROR};
+    int category = ERRCODE_TO_CATEGORY(sqlerrcode);
+    for (int kept_category : kept)
+        if (category == kept_category)
+            return sqlerrcode;
+    return ERRCODE_DATA_EXCEPTION;
+}
+
 bool has_conflict_clause(const ResolvedEntity& entity) {
     const EntitySpec& spec = *entity.spec;
     return !spec.unique.empty() && spec.on_conflict != OnConflict::Error && !replaced_whole(entity);
@@ -86,8 +114,20 @@ std::string insert_sql(const ResolvedEntity& entity, bool conflict_clause, bool 
         names.push_back(spec.fields[i].name);
         definitions += (i ? ", c" : "c") + std::to_string(i + 1) + " " + entity.columns[i].type_sql;
     }
+    // A function field's column carries its argument: the function is called here, once a
+    // row, in the one statement that writes the batch.
+    std::string select = "*";
+    if (has_function_fields(entity)) {
+        select.clear();
+        for (size_t i = 0; i < entity.columns.size(); ++i) {
+            std::string column = "r.c" + std::to_string(i + 1);
+            const std::string& function = entity.columns[i].function_sql;
+            select += (i ? ", " : "") + (function.empty() ? column : function + "(" + column + ")");
+        }
+    }
     std::string sql = "INSERT INTO " + entity.table_sql + " AS t (" + quote_ident_list(names) +
-                      ") SELECT * FROM nomnom.batch_rows($1) AS r(" + definitions + ")";
+                      ") SELECT " + select + " FROM nomnom.batch_rows($1) AS r(" + definitions +
+                      ")";
     if (conflict_clause) {
         sql += " ON CONFLICT (" + quote_ident_list(spec.unique) + ") DO ";
         if (spec.on_conflict == OnConflict::Ignore) {
@@ -376,7 +416,8 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
                 execute(insert_plan(entity, events), params, "insert");
         }
     } catch (const PgError& error) {
-        throw DataError("entity \"" + entity.spec->name + "\": " + error.what(), error.sqlerrcode(),
+        throw DataError("entity \"" + entity.spec->name + "\": " + error.what(),
+                        write_error_code(entity, error.sqlerrcode()),
                         error.data()->detail ? error.data()->detail : "");
     }
     if (bulk) { // (reset_write_state's "inserted, not skipped" stands)

@@ -30,6 +30,7 @@ struct FieldSpec {
     std::string from_parent;       // a field of the parent row, or "id"; empty when unused
     FieldSource source = FieldSource::Document;
     std::string doc;               // COMMENT ON COLUMN when define_entity creates the table
+    std::string function;          // "schema.fn": computed by fn(element or document as jsonb)
 };
 
 struct EntitySpec {
