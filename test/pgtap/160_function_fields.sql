@@ -2,7 +2,7 @@
 -- jsonb in, the field's type out, called set-wise in the batch's INSERT; checked at
 -- define time; an error it raises is a data error.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 CREATE SCHEMA xf;
 -- The original's custom transforms, migrated: a total from a document, a label from an element.
@@ -16,6 +16,8 @@ CREATE FUNCTION xf.item_label(item jsonb) RETURNS text LANGUAGE plpgsql IMMUTABL
         END IF;
         RETURN upper(item ->> 'sku') || ' x' || (item ->> 'quantity');
     END $$;
+CREATE FUNCTION xf.wrap(x jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+    AS $$ SELECT jsonb_build_object('w', x -> 'sku') $$;
 CREATE FUNCTION xf.two_args(a jsonb, b jsonb) RETURNS text LANGUAGE sql AS $$ SELECT '' $$;
 CREATE FUNCTION xf.a_point(a jsonb) RETURNS point LANGUAGE sql AS $$ SELECT point(0, 0) $$;
 
@@ -41,6 +43,13 @@ SELECT results_eq($$SELECT sku, label FROM basket_items ORDER BY sku$$,
                   $$VALUES ('a'::text, 'A x2'::text), ('b', 'B x1')$$, 'the element''s function ran on each element');
 SELECT results_eq($$SELECT (row ->> 'label') FROM nomnom.preview('Basket', '{"ref": "P", "items": [{"sku": "z", "quantity": 3}]}') WHERE entity = 'BasketItem'$$,
                   $$VALUES ('Z x3'::text)$$, 'preview shows the function''s value');
+
+-- A jsonb function into a jsonb column of a key-less entity (the COPY-style path's case):
+-- the column gets the function's value, not its argument.
+SELECT lives_ok($$SELECT nomnom.define_entity('{"name": "Wrapped", "table": "wrapped",
+  "fields": [{"name": "w", "type": "jsonb", "function": "xf.wrap"}]}'),
+  nomnom.ingest('Wrapped', '{"sku": "k"}')$$, 'a jsonb function field ingests');
+SELECT is((SELECT w FROM wrapped), '{"w": "k"}'::jsonb, 'the jsonb column holds the function''s value');
 
 -- An error the function raises is a data error naming the entity and the field.
 SELECT throws_like($$SELECT nomnom.ingest('Basket', '{"ref": "B2", "items": [{"sku": "BAD", "quantity": 1, "price": 1}]}')$$,

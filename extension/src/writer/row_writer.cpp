@@ -397,11 +397,13 @@ void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRow
     std::vector<int64> ids;
     bool bulk = false;    // written COPY-style (bulk_insert.hpp): every row is new
     bool all_new = false; // written by the plain INSERT or COPY-style: every row is new
-    // New rows COPY-style, else the plain INSERT.
+    // New rows COPY-style, else the plain INSERT (always for function fields: their
+    // columns carry the function's argument, which only the INSERT turns into the value).
     auto write_new = [&](SPIPlanPtr plain) {
         // (COPY-style returns no rows as stored: not with events)
-        bulk = !events && bulk_insert(entity.relid, columns, rows.size(), fill,
-                                      entity.returns_id ? &ids : nullptr);
+        bulk = !events && !has_function_fields(entity) &&
+               bulk_insert(entity.relid, columns, rows.size(), fill,
+                           entity.returns_id ? &ids : nullptr);
         if (!bulk)
             execute(plain, params, "insert");
     };
