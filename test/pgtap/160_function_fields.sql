@@ -2,7 +2,7 @@
 -- jsonb in, the field's type out, called set-wise in the batch's INSERT; checked at
 -- define time; an error it raises is a data error.
 BEGIN;
-SELECT plan(18);
+SELECT plan(22);
 
 CREATE SCHEMA xf;
 -- The original's custom transforms, migrated: a total from a document, a label from an element.
@@ -47,8 +47,8 @@ SELECT results_eq($$SELECT (row ->> 'label') FROM nomnom.preview('Basket', '{"re
 -- A jsonb function into a jsonb column of a key-less entity (the COPY-style path's case):
 -- the column gets the function's value, not its argument.
 SELECT lives_ok($$SELECT nomnom.define_entity('{"name": "Wrapped", "table": "wrapped",
-  "fields": [{"name": "w", "type": "jsonb", "function": "xf.wrap"}]}'),
-  nomnom.ingest('Wrapped', '{"sku": "k"}')$$, 'a jsonb function field ingests');
+  "fields": [{"name": "w", "type": "jsonb", "function": "xf.wrap"}]}')$$, 'a jsonb function field');
+SELECT lives_ok($$SELECT nomnom.ingest('Wrapped', '{"sku": "k"}')$$, 'a jsonb function field ingests');
 SELECT is((SELECT w FROM wrapped), '{"w": "k"}'::jsonb, 'the jsonb column holds the function''s value');
 
 -- An error the function raises is a data error naming the entity and the field.
@@ -69,6 +69,17 @@ SELECT throws_like($$SELECT nomnom.define_entity('{"name": "X4", "fields": [{"na
                    '%entity "X4", field "a"%only one of%', 'function and path together');
 SELECT throws_like($$SELECT nomnom.define_entity('{"name": "X5", "unique": ["a"], "fields": [{"name": "a", "type": "text", "function": "xf.item_label"}]}')$$,
                    '%entity "X5"%unique field "a" is computed by a function%', 'a function field in the unique key');
+-- from_parent copies the parent's value before its function runs: neither direction.
+SELECT throws_like($$SELECT nomnom.define_entity('{"name": "X6", "parent": "Basket", "each": "items",
+  "on_parent_update": "upsert", "fields": [{"name": "t", "type": "numeric", "from_parent": "total"}]}')$$,
+                   '%entity "X6", field "t"%parent field "total" is computed by a function%', 'a child copying a function field');
+SELECT lives_ok($q$DO $$ BEGIN
+  PERFORM nomnom.define_entity('{"name": "Crate", "fields": [{"name": "note", "type": "text"}]}');
+  PERFORM nomnom.define_entity('{"name": "CrateNote", "parent": "Crate", "each": "items",
+    "fields": [{"name": "note", "type": "text", "from_parent": "note"}]}');
+  END $$$q$, 'a parent and a child copying its field');
+SELECT throws_like($$SELECT nomnom.define_entity('{"name": "Crate", "fields": [{"name": "note", "type": "text", "function": "xf.item_label"}]}')$$,
+                   '%entity "Crate": derived entity "CrateNote" copies field "note"%function computes it%', 'a parent turning a copied field into a function field');
 
 SELECT * FROM finish();
 ROLLBACK;
