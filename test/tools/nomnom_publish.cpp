@@ -240,6 +240,9 @@ int main(int argc, char** argv) {
             jsOptions jo;
             jsOptions_Init(&jo);
             jo.PublishAsync.MaxPending = 4096;
+            // Wait up to 10 s (not 200 ms) for acks when 4096 are pending: on a loaded machine
+            // nats-server's fsync can hold them longer, and a stalled publish fails the run.
+            jo.PublishAsync.StallWait = 10000;
             jo.PublishAsync.AckHandler = on_ack;
             jo.Wait = 10000;
             s = natsConnection_JetStream(&js, nc, &jo);
