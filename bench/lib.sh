@@ -330,7 +330,10 @@ report() {
             printf "Entity events on against off (the drain with track_status on, 1 worker; rows/s over rows/s): %.2fx.\n",
                 r["drain_ev"] / r["drain_on"]}' "$WORK/table.tsv"
         echo
-        echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP batches: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP batches in turn)." \
+        awk -F'\t' '{r[$1] = $8} END {if (r["http_single"] > 0 && r["http_batch"] > 0)
+            printf "The dashboard open (GET /api/overview every 0.25 s, six pages'"'"' worth): HTTP single %.2fx, HTTP batch %.2fx the docs/s without it.\n\n",
+                r["http_single_dash"] / r["http_single"], r["http_batch_dash"] / r["http_batch"]}' "$WORK/table.tsv"
+        echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP runs: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP runs in turn; each HTTP run once with the dashboard open and once without)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         echo
         echo "Growth (track_status on; each drain lands on the rows of the ones before):"

@@ -8,7 +8,7 @@
 #   --orders N   orders in the main set (default 100000, ~4 line items each)
 #   --large      the growth series adds a 1,000,000-order drain (takes several minutes more)
 #   --naive N    messages the naive consumer handles (default 2000; it is slow by design)
-#   --rounds N   rounds of COPY, SQL, each drain and the HTTP batches, the fastest kept
+#   --rounds N   rounds of COPY, SQL, each drain and the HTTP runs, the fastest kept
 #                (default 3: this shared machine's speed drifts from minute to minute)
 #   --out DIR    where latest.{json,md,png} go (default bench/results)
 #
@@ -275,9 +275,36 @@ record naive "naive consumer (1 tx + 1 ack a msg)" "$NAIVE_orders" "$((NAIVE_ord
 ###############################################################################
 bench_log "HTTP: bridge to JetStream ack (worker paused), single documents and NDJSON batches"
 reset_tables
+# The dashboard open (issue 14's cost row): GET /api/overview every 0.25 s, six times the
+# page's own rate (1.5 s), as six open pages would; started and stopped around one run.
+# Every answer must be a 200 with the streams in it, or the paired row means nothing.
+DASHBOARD_POLLS=0
+dashboard_open() {
+    rm -f "$WORK/dashboard.stop"
+    : >"$WORK/dashboard.codes"
+    (while [[ ! -e $WORK/dashboard.stop ]]; do
+        curl -s -o "$WORK/dashboard.json" -w '%{http_code}\n' "$NOMNOM_BRIDGE_URL/api/overview" \
+            >>"$WORK/dashboard.codes"
+        sleep 0.25
+    done) &
+    DASHBOARD_PID=$!
+}
+dashboard_close() {
+    touch "$WORK/dashboard.stop"
+    wait "$DASHBOARD_PID"
+    local polls bad
+    polls=$(wc -l <"$WORK/dashboard.codes")
+    bad=$(grep -cv '^200$' "$WORK/dashboard.codes" || true)
+    ((polls > 0 && bad == 0)) || fail "dashboard: $bad of $polls GET /api/overview were not 200"
+    jq -e '.streams | length > 0' "$WORK/dashboard.json" >/dev/null ||
+        fail "dashboard: /api/overview shows no stream: $(head -c 300 "$WORK/dashboard.json")"
+    DASHBOARD_POLLS=$((DASHBOARD_POLLS + polls))
+}
+# HTTP single documents with and without the dashboard, in turn: the first run here, then
+# one pair a round below, with the batches.
 http_load H1 0 32
-record http_single "HTTP single POST -> JetStream (32 conns)" "$H1_orders" "$((H1_orders + H1_line_items))" \
-    "$HTTP_SECONDS" "$HTTP_P50" "$HTTP_P99"
+best_single=$HTTP_SECONDS single_p50=$HTTP_P50 single_p99=$HTTP_P99
+best_single_dash='' best_batch_dash=''
 # The batches and a bare nats.c async publisher (JetStream's ceiling) of the same orders,
 # in turn $ROUNDS times, the fastest round of each kept: both see the same machine and the
 # same number of tries. The bridge gives each document a new id and the publisher a new
@@ -291,10 +318,40 @@ for round in $(seq "$ROUNDS"); do
     if [[ -z $best_batch ]] || (($(echo "$HTTP_SECONDS < $best_batch" | bc))); then
         best_batch=$HTTP_SECONDS batch_p50=$HTTP_P50 batch_p99=$HTTP_P99
     fi
+    batch_s=$HTTP_SECONDS
+    # Paired: the same loads with the dashboard open, each beside its run without it.
+    dashboard_open
+    http_load M "$BATCH_LINES" 4
+    dashboard_close
+    if [[ -z $best_batch_dash ]] || (($(echo "$HTTP_SECONDS < $best_batch_dash" | bc))); then
+        best_batch_dash=$HTTP_SECONDS batch_dash_p50=$HTTP_P50 batch_dash_p99=$HTTP_P99
+    fi
+    batch_dash_s=$HTTP_SECONDS
+    dashboard_open
+    http_load H1 0 32
+    dashboard_close
+    if [[ -z $best_single_dash ]] || (($(echo "$HTTP_SECONDS < $best_single_dash" | bc))); then
+        best_single_dash=$HTTP_SECONDS single_dash_p50=$HTTP_P50 single_dash_p99=$HTTP_P99
+    fi
+    single_dash_s=$HTTP_SECONDS
+    http_load H1 0 32
+    if (($(echo "$HTTP_SECONDS < $best_single" | bc))); then
+        best_single=$HTTP_SECONDS single_p50=$HTTP_P50 single_p99=$HTTP_P99
+    fi
+    # This round's pair, as rate with the dashboard over rate without it.
+    bench_log "dashboard open, round $round: single $(echo "scale=3; $HTTP_SECONDS / $single_dash_s" | bc)x," \
+        "batch $(echo "scale=3; $batch_s / $batch_dash_s" | bc)x the rate without it"
 done
+bench_log "dashboard open: $DASHBOARD_POLLS GET /api/overview answered 200 during the paired runs"
+record http_single "HTTP single POST -> JetStream (32 conns)" "$H1_orders" "$((H1_orders + H1_line_items))" \
+    "$best_single" "$single_p50" "$single_p99"
+record http_single_dash "HTTP single POST, dashboard open (32 conns)" "$H1_orders" \
+    "$((H1_orders + H1_line_items))" "$best_single_dash" "$single_dash_p50" "$single_dash_p99"
 record publisher "nats.c publisher (JetStream ceiling)" "$M_orders" "$M_rows" "$best_publish"
 record http_batch "HTTP NDJSON batch of $BATCH_LINES -> JetStream (4 conns)" "$M_orders" \
     "$((M_orders + M_line_items))" "$best_batch" "$batch_p50" "$batch_p99"
+record http_batch_dash "HTTP NDJSON batch of $BATCH_LINES, dashboard open (4 conns)" "$M_orders" \
+    "$((M_orders + M_line_items))" "$best_batch_dash" "$batch_dash_p50" "$batch_dash_p99"
 BRIDGE_HWM_KB=$(vmhwm_kb "$NOMNOM_BRIDGE_PID")
 # Every accepted document must become rows: drain what the bridge and the publisher
 # published, then check.
@@ -303,7 +360,7 @@ expect_add H1
 expect_add M
 drain_run ""
 check_totals "HTTP paths, drained" EXPECTED
-[[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == $((H1_orders + 2 * ROUNDS * M_orders)) ]] ||
+[[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == $(((1 + 2 * ROUNDS) * H1_orders + 3 * ROUNDS * M_orders)) ]] ||
     fail "message_status: not every HTTP document is completed: $(sql "SELECT status, count(*) FROM nomnom.message_status GROUP BY 1")"
 
 bench_log "end to end: NDJSON batches over HTTP while the worker drains, until every row is committed"
