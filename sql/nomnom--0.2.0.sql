@@ -114,36 +114,8 @@ COMMENT ON TABLE nomnom.stream_catalog IS
     'Streams written by nomnom.create_stream/alter_stream (options as given); read them through nomnom.streams';
 SELECT pg_catalog.pg_extension_config_dump('nomnom.stream_catalog', '');
 
-CREATE FUNCTION nomnom.effective_stream_options(options jsonb)
-    RETURNS jsonb
-    LANGUAGE sql STABLE STRICT
-    AS $$
-    SELECT jsonb_build_object(
-        'nats_url',         coalesce(nullif(current_setting('nomnom.nats_url', true), ''),
-                                     'nats://127.0.0.1:4222'),
-        'consumer',         'workers',
-        'workers',          1,
-        'batch_size',       1000,
-        'max_wait_ms',      500,
-        'max_deliver',      5,
-        'ack_wait_ms',      30000,
-        'dlq_stream',       'MESSAGESDLQ',
-        'storage',          'file',
-        'replicas',         1,
-        'max_age',          0,
-        'max_bytes',        -1,
-        'duplicate_window', 120000,
-        'track_status',     true) || options
-    $$;
-COMMENT ON FUNCTION nomnom.effective_stream_options(jsonb) IS
-    'A stream''s options with every default filled in (nats_url from the GUC nomnom.nats_url)';
-
-CREATE VIEW nomnom.streams AS
-    SELECT name, subjects, nomnom.effective_stream_options(options) AS options, paused,
-           created_at, updated_at
-    FROM nomnom.stream_catalog;
-COMMENT ON VIEW nomnom.streams IS
-    'The configured streams: subjects, effective options (defaults filled in) and whether paused';
+-- nomnom.effective_stream_options (every option with its default) and the view
+-- nomnom.streams are defined below, in the section on a stream's NATS options.
 
 CREATE FUNCTION nomnom.create_stream(name text DEFAULT 'MESSAGES',
                                      subjects text[] DEFAULT ARRAY['messages.ingest.>'],
@@ -215,18 +187,8 @@ CREATE FUNCTION nomnom.worker_slots()
 COMMENT ON FUNCTION nomnom.worker_slots() IS
     'The workers'' live state from shared memory (empty when nomnom is not in shared_preload_libraries)';
 
-CREATE VIEW nomnom.stream_status AS
-    SELECT c.name, w.worker_pid,
-           coalesce(CASE WHEN c.paused AND w.worker_pid IS NULL THEN 'paused' END, w.state,
-                    CASE WHEN c.paused THEN 'paused' ELSE 'stopped' END) AS state,
-           w.last_error, w.last_error_at,
-           coalesce(w.consumed, 0) AS consumed, coalesce(w.completed, 0) AS completed,
-           coalesce(w.failed, 0) AS failed, coalesce(w.dead_lettered, 0) AS dead_lettered,
-           w.pending, w.last_batch_at, w.worker
-    FROM nomnom.stream_catalog c
-    LEFT JOIN nomnom.worker_slots() w ON w.name = c.name;
-COMMENT ON VIEW nomnom.stream_status IS
-    'Live state of each stream''s workers (one row a worker): state, last error, counters since start, pending messages';
+-- The view nomnom.stream_status is defined below, after the functions that give it the
+-- consumer's info (the console's) and the NATS connections.
 
 CREATE FUNCTION nomnom.replay_dead_letters(stream text DEFAULT NULL, message_ids uuid[] DEFAULT NULL)
     RETURNS bigint
@@ -327,7 +289,7 @@ COMMENT ON FUNCTION nomnom.worker_connections() IS
     'Each worker''s NATS server (URL without user info; while reconnecting, the server it lost) and connection state: connecting, connected, reconnecting, disconnected, closed or draining';
 REVOKE EXECUTE ON FUNCTION nomnom.worker_connections() FROM PUBLIC;
 
-CREATE OR REPLACE VIEW nomnom.stream_status AS
+CREATE VIEW nomnom.stream_status AS
     SELECT c.name, w.worker_pid,
            coalesce(CASE WHEN c.paused AND w.worker_pid IS NULL THEN 'paused' END, w.state,
                     CASE WHEN c.paused THEN 'paused' ELSE 'stopped' END) AS state,
@@ -361,7 +323,7 @@ REVOKE EXECUTE ON FUNCTION nomnom.import_yaml(text, boolean) FROM PUBLIC;
 -- Production NATS (issue 12): a stream's NATS credential and TLS options (file names,
 -- never secrets), each defaulting to the superuser-only GUC nomnom.<option>; nats_url may
 -- be a comma-separated server list.
-CREATE OR REPLACE FUNCTION nomnom.effective_stream_options(options jsonb)
+CREATE FUNCTION nomnom.effective_stream_options(options jsonb)
     RETURNS jsonb
     LANGUAGE sql STABLE STRICT
     AS $$
@@ -419,7 +381,7 @@ COMMENT ON FUNCTION nomnom.effective_stream_options(jsonb) IS
 
 -- The view shows nats_url without user info (nats://user:password@host -> nats://***@host);
 -- the workers read the catalog itself.
-CREATE OR REPLACE VIEW nomnom.streams AS
+CREATE VIEW nomnom.streams AS
     SELECT name, subjects,
            jsonb_set(nomnom.effective_stream_options(options), '{nats_url}',
                      to_jsonb(regexp_replace(nomnom.effective_stream_options(options)->>'nats_url',
