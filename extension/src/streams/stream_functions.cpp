@@ -1,5 +1,5 @@
 // SQL functions for streams: create_stream, alter_stream, drop_stream, notify_stream_change,
-// worker_slots (replay_dead_letters is in dead_letters.cpp).
+// worker_slots, worker_consumer_info (replay_dead_letters is in dead_letters.cpp).
 // PostgreSQL-style bodies (NOMNOM_FUNCTION); NATS through the status-code functions of
 // jetstream_client.hpp, whose objects are destroyed before any error is raised.
 #include "pg/pg_guard.hpp"
@@ -345,21 +345,11 @@ NOMNOM_FUNCTION(nomnom_notify_stream_change) {
     PG_RETURN_VOID();
 }
 
-// The workers' shared memory slots of this database's streams (the nomnom.streams view).
+// The workers' shared memory slots of this database's streams (the nomnom.stream_status view).
 NOMNOM_FUNCTION(nomnom_worker_slots) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
-    if (nomnom_shared == nullptr)
-        return (Datum)0;
-    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
-    for (int i = 0; i < nomnom_shared->nslots; i++) {
-        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
-        NomnomWorkerSlot copy;
-        SpinLockAcquire(&slot->mutex);
-        memcpy(&copy, slot, sizeof copy);
-        SpinLockRelease(&slot->mutex);
-        if (!copy.in_use || copy.database != MyDatabaseId)
-            continue; // only the workers of this database's streams
+    nomnom_for_each_slot([&](const NomnomWorkerSlot& copy, NomnomWorkerSlot&) {
         Datum values[12];
         bool nulls[12] = {false};
         values[0] = CStringGetTextDatum(copy.stream);
@@ -380,7 +370,40 @@ NOMNOM_FUNCTION(nomnom_worker_slots) {
         values[11] = TimestampTzGetDatum(copy.last_batch_at);
         nulls[11] = copy.last_batch_at == 0;
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-    LWLockRelease(nomnom_shared->lock);
+    });
+    return (Datum)0;
+}
+
+// Each worker's consumer info (the lag thread's atomics), rate and batch commit latency
+// histogram, the same slots as worker_slots (the console's columns of stream_status).
+NOMNOM_FUNCTION(nomnom_worker_consumer_info) {
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    nomnom_for_each_slot([&](const NomnomWorkerSlot& copy, NomnomWorkerSlot& slot) {
+        uint64 atomics[4] = {
+            pg_atomic_read_u64(&slot.num_pending), pg_atomic_read_u64(&slot.num_ack_pending),
+            pg_atomic_read_u64(&slot.num_redelivered), pg_atomic_read_u64(&slot.rate_1m_milli)};
+        Datum values[9];
+        bool nulls[9] = {false};
+        values[0] = CStringGetTextDatum(copy.stream);
+        values[1] = Int32GetDatum(copy.worker_index);
+        for (int a = 0; a < 3; a++) {
+            values[2 + a] = Int64GetDatum(static_cast<int64>(atomics[a]));
+            nulls[2 + a] = atomics[a] == PG_UINT64_MAX;
+        }
+        values[5] = Float8GetDatum(static_cast<double>(atomics[3]) / 1000.0);
+        nulls[5] = atomics[3] == PG_UINT64_MAX;
+        Datum cumulative[NN_COMMIT_BUCKETS];
+        uint64 running = 0;
+        for (int b = 0; b < NN_COMMIT_BUCKETS; b++) {
+            running += copy.commit_buckets[b];
+            cumulative[b] = Int64GetDatum(static_cast<int64>(running));
+        }
+        values[6] = PointerGetDatum(construct_array(cumulative, NN_COMMIT_BUCKETS, INT8OID, 8,
+                                                    FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+        values[7] = Float8GetDatum(static_cast<double>(copy.commit_sum_us) / 1e6);
+        values[8] = Int64GetDatum(static_cast<int64>(copy.commit_count));
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    });
     return (Datum)0;
 }

@@ -6,7 +6,6 @@
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/shmem.h"
-#include "utils/array.h"
 }
 
 NomnomShared* nomnom_shared = nullptr;
@@ -185,63 +184,10 @@ static bool message_processing(const pg_uuid_t* id) {
 extern "C" {
 PGDLLEXPORT Datum nomnom_message_processing(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(nomnom_message_processing);
-PGDLLEXPORT Datum nomnom_worker_consumer_info(PG_FUNCTION_ARGS);
-PG_FUNCTION_INFO_V1(nomnom_worker_consumer_info);
 }
 
 Datum nomnom_message_processing(PG_FUNCTION_ARGS) {
     if (nomnom_shared == nullptr)
         PG_RETURN_BOOL(false);
     PG_RETURN_BOOL(message_processing(PG_GETARG_UUID_P(0)));
-}
-
-Datum nomnom_worker_consumer_info(PG_FUNCTION_ARGS) {
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
-    if (nomnom_shared == nullptr)
-        return (Datum)0;
-    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
-    for (int i = 0; i < nomnom_shared->nslots; i++) {
-        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
-        if (!slot->in_use || slot->database != MyDatabaseId)
-            continue;
-        uint64 buckets[NN_COMMIT_BUCKETS];
-        uint64 sum_us, count;
-        char stream[sizeof slot->stream];
-        int worker;
-        SpinLockAcquire(&slot->mutex);
-        memcpy(buckets, slot->commit_buckets, sizeof buckets);
-        sum_us = slot->commit_sum_us;
-        count = slot->commit_count;
-        memcpy(stream, slot->stream, sizeof stream);
-        worker = slot->worker_index;
-        SpinLockRelease(&slot->mutex);
-        uint64 atomics[4] = {pg_atomic_read_u64(&slot->num_pending),
-                             pg_atomic_read_u64(&slot->num_ack_pending),
-                             pg_atomic_read_u64(&slot->num_redelivered),
-                             pg_atomic_read_u64(&slot->rate_1m_milli)};
-        Datum values[9];
-        bool nulls[9] = {false};
-        values[0] = CStringGetTextDatum(stream);
-        values[1] = Int32GetDatum(worker);
-        for (int a = 0; a < 3; a++) {
-            values[2 + a] = Int64GetDatum(static_cast<int64>(atomics[a]));
-            nulls[2 + a] = atomics[a] == PG_UINT64_MAX;
-        }
-        values[5] = Float8GetDatum(static_cast<double>(atomics[3]) / 1000.0);
-        nulls[5] = atomics[3] == PG_UINT64_MAX;
-        Datum cumulative[NN_COMMIT_BUCKETS];
-        uint64 running = 0;
-        for (int b = 0; b < NN_COMMIT_BUCKETS; b++) {
-            running += buckets[b];
-            cumulative[b] = Int64GetDatum(static_cast<int64>(running));
-        }
-        values[6] = PointerGetDatum(
-            construct_array(cumulative, NN_COMMIT_BUCKETS, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-        values[7] = Float8GetDatum(static_cast<double>(sum_us) / 1e6);
-        values[8] = Int64GetDatum(static_cast<int64>(count));
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-    LWLockRelease(nomnom_shared->lock);
-    return (Datum)0;
 }

@@ -105,6 +105,27 @@ void nomnom_slot_set_processing(int index, const pg_uuid_t* ids, int n);
 // Adds one batch's commit latency to the slot's histogram.
 void nomnom_slot_observe_commit(NomnomWorkerSlot* slot, double seconds);
 
+// Calls fn(copy, slot) for each slot in use by a stream of this database, while holding
+// nomnom_shared->lock shared (no slot is given out or taken back meanwhile): `copy` is the
+// slot as it was under its spinlock, `slot` the live one, for the atomics the lag thread
+// writes without that lock. Nothing when nomnom is not preloaded. PostgreSQL-style: fn may
+// palloc and ereport (an error's abort releases the lock).
+template <typename Fn> void nomnom_for_each_slot(Fn&& fn) {
+    if (nomnom_shared == nullptr)
+        return;
+    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
+    for (int i = 0; i < nomnom_shared->nslots; i++) {
+        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
+        NomnomWorkerSlot copy;
+        SpinLockAcquire(&slot->mutex);
+        memcpy(&copy, slot, sizeof copy);
+        SpinLockRelease(&slot->mutex);
+        if (copy.in_use && copy.database == MyDatabaseId)
+            fn(static_cast<const NomnomWorkerSlot&>(copy), *slot);
+    }
+    LWLockRelease(nomnom_shared->lock);
+}
+
 // Asks for a notification of the launcher and workers when the current transaction commits.
 void nomnom_notify_after_commit(void);
 
