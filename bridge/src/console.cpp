@@ -180,19 +180,33 @@ PgResult Console::query(const std::string& sql, int nparams, const char* const* 
     std::lock_guard<std::mutex> lock(conn_mutex_);
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
-            conn_ = pg_connect(conninfo_, error);
+            // The name as a startup parameter, which pgbouncer carries to whichever server
+            // connection runs each transaction.
+            conn_ = pg_connect(conninfo_, error, "nomnom-bridge console");
             if (!conn_)
                 return nullptr;
-            // Bounded cost: nothing the console asks may run longer than this.
-            PgResult set(PQexec(conn_.get(), "SET statement_timeout = 2000; "
-                                             "SET application_name = 'nomnom-bridge console'"));
         }
-        PgResult res(
-            PQexecParams(conn_.get(), sql.c_str(), nparams, nullptr, params, nullptr, nullptr, 0));
-        ExecStatusType st = PQresultStatus(res.get());
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-            return res;
-        error = res ? pg_error(res.get()) : pg_error(conn_.get());
+        // Bounded cost: nothing the console asks may run longer than this. SET LOCAL in the
+        // query's own transaction, never a session setting: through pgbouncer in transaction
+        // pooling mode a session SET stays on one server connection (other clients' from then
+        // on) while the console's next transaction may run on another.
+        PgResult begin(PQexec(conn_.get(), "BEGIN; SET LOCAL statement_timeout = 2000"));
+        if (PQresultStatus(begin.get()) == PGRES_COMMAND_OK) {
+            PgResult res(PQexecParams(conn_.get(), sql.c_str(), nparams, nullptr, params, nullptr,
+                                      nullptr, 0));
+            ExecStatusType st = PQresultStatus(res.get());
+            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+                PgResult commit(PQexec(conn_.get(), "COMMIT"));
+                if (PQresultStatus(commit.get()) == PGRES_COMMAND_OK)
+                    return res;
+                error = commit ? pg_error(commit.get()) : pg_error(conn_.get());
+            } else {
+                error = res ? pg_error(res.get()) : pg_error(conn_.get());
+            }
+        } else {
+            error = begin ? pg_error(begin.get()) : pg_error(conn_.get());
+        }
+        PgResult rollback(PQexec(conn_.get(), "ROLLBACK"));
         if (PQstatus(conn_.get()) == CONNECTION_OK)
             return nullptr; // a real error, not a lost connection
         conn_.reset();

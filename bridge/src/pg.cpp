@@ -20,11 +20,11 @@ std::string pg_error(const PGresult* result) {
     return first_line(PQresultErrorMessage(result));
 }
 
-PgConn pg_connect(const std::string& conninfo, std::string& error) {
+PgConn pg_connect(const std::string& conninfo, std::string& error, const char* application_name) {
     // Our defaults come before dbname: libpq expands the conninfo in place, so anything the
     // user wrote there overrides them.
     const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
-    const char* values[] = {"3", "nomnom-bridge", "-c statement_timeout=5000", conninfo.c_str(),
+    const char* values[] = {"3", application_name, "-c statement_timeout=5000", conninfo.c_str(),
                             nullptr};
     PgConn conn(PQconnectdbParams(keys, values, 1));
     if (!conn) {

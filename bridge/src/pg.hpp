@@ -23,9 +23,10 @@ struct PgResultClear {
 };
 using PgResult = std::unique_ptr<PGresult, PgResultClear>;
 
-// Connects with a short connect_timeout and statement_timeout (values in `conninfo` win);
-// nullptr and `error` set on failure.
-PgConn pg_connect(const std::string& conninfo, std::string& error);
+// Connects as `application_name` with a short connect_timeout and statement_timeout (values
+// in `conninfo` win); nullptr and `error` set on failure.
+PgConn pg_connect(const std::string& conninfo, std::string& error,
+                  const char* application_name = "nomnom-bridge");
 
 // The first line of libpq's message for a failed connection or result.
 std::string pg_error(const PGconn* conn);

@@ -51,4 +51,25 @@ check "the bridge logged no PostgreSQL error" \
     bash -c "! grep -Ei 'prepared statement|level=error' '$NOMNOM_BRIDGE_LOG'"
 check "the bridge's connections went through pgbouncer" \
     grep -q "login attempt: db=$NOMNOM_DB user=postgres" "$NOMNOM_PGBOUNCER_LOG"
+
+# The console through pgbouncer: its 2 s statement_timeout is SET LOCAL in each of its
+# transactions, so it holds on whichever server connection runs them, and stays on none.
+psql -X -q -c "BEGIN; LOCK TABLE orders; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+check "a session holds the orders table's lock" wait_until 10 \
+    "[ \"\$(sql \"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted\")\" = 1 ]"
+t0=$(date +%s%N)
+http GET /api/overview
+took_ms=$((($(date +%s%N) - t0) / 1000000))
+check "GET /api/overview with orders locked -> 200 in ${took_ms} ms (under 5 s)" \
+    [ "$HTTP_CODE" = 200 -a "$took_ms" -lt 5000 ]
+check "Order's rows: cancelled by the console's statement_timeout ($(jqb '.entities[] | select(.name == "Order") | .error'))" \
+    grep -q 'statement timeout' <<<"$(jqb '.entities[] | select(.name == "Order") | .error')"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$locker"
+timeouts=$(for _ in $(seq 10); do
+    psql -X -Atc "SHOW statement_timeout" "postgresql://postgres@127.0.0.1:$NOMNOM_PGBOUNCER_PORT/$NOMNOM_DB"
+done | sort -u | tr '\n' ' ')
+check "no server connection kept the console's 2 s (SHOW statement_timeout through pgbouncer: $timeouts)" \
+    bash -c '[[ -n $1 && $1 != *2s* ]]' _ "$timeouts"
 finish
