@@ -65,6 +65,35 @@ assert_eq "$(sql "SELECT has_table_privilege('nn_ingester', 'nomnom.message_stat
 assert_eq "$(sql "SELECT count(*) FROM evil.pwned")" 0 \
     "nn_ingester's search_path put none of its operators into nomnom's bookkeeping"
 
+# CONNECTION LIMIT: PostgreSQL 15 (15.20 here) does not apply a role's limit to background
+# workers, not even while the role's sessions exceed it.
+PGAPPNAME=nn-session "$(_stack_pg_bindir)/psql" -X -h 127.0.0.1 -p "$PGPORT" -U nn_ingester -d "$NOMNOM_DB" \
+    -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+session=$!
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'nn-session' AND usename = 'nn_ingester'" \
+    "a session of nn_ingester"
+sql "ALTER ROLE nn_ingester CONNECTION LIMIT 0" >/dev/null
+old_pid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'nomnom worker'")
+sql "SELECT pg_terminate_backend($old_pid)" >/dev/null
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'nomnom worker' AND usename = 'nn_ingester'
+             AND pid <> $old_pid" "CONNECTION LIMIT 0 with a session open: the restarted worker connects"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nn-session'" >/dev/null
+wait "$session" || true
+sql "ALTER ROLE nn_ingester CONNECTION LIMIT -1" >/dev/null
+
+# A worker refused at connection (here: the database not accepting connections) restarts
+# with the launcher's backoff, and its slot's last_error says why.
+pg_other() { stack_psql postgres -XtAq -c "$1"; }
+pg_other "ALTER DATABASE $NOMNOM_DB ALLOW_CONNECTIONS false"
+pg_other "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'nomnom worker'" >/dev/null
+wait_until 30 grep -q "FATAL:  database \"$NOMNOM_DB\" is not currently accepting connections" "$NOMNOM_PG_LOG" ||
+    fail "the worker was not refused"
+pg_other "ALTER DATABASE $NOMNOM_DB ALLOW_CONNECTIONS true"
+wait_for 30 "SELECT state = 'running' FROM nomnom.stream_status WHERE name = 'MESSAGES'" "the worker runs again"
+assert_eq "$(sql "SELECT last_error FROM nomnom.stream_status WHERE name = 'MESSAGES'")" \
+    "could not connect to the database: database \"$NOMNOM_DB\" is not currently accepting connections" \
+    "last_error says why the worker could not connect"
+
 # A new run_as: the worker restarts as that role
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"run_as\": \"postgres\"}')" >/dev/null
 wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'nomnom worker' AND usename = 'postgres'" \

@@ -77,6 +77,24 @@ void worker_exit(int, Datum arg) {
     }
 }
 
+// While the worker connects: a FATAL there (the database not accepting connections, the
+// role or the database gone since the launcher looked) ends the process before any code of ours
+// runs again, and the launcher restarts it with its backoff; the slot's last_error says
+// why, from this log hook.
+NomnomWorkerSlot* connecting_slot = nullptr;
+emit_log_hook_type prev_emit_log_hook = nullptr;
+
+void note_connect_failure(ErrorData* edata) {
+    if (connecting_slot != nullptr && edata->elevel >= ERROR) {
+        char text[NN_ERROR_LEN];
+        snprintf(text, sizeof text, "could not connect to the database: %s",
+                 edata->message != nullptr ? edata->message : "unknown error");
+        nomnom_slot_set_state(connecting_slot, "starting", text);
+    }
+    if (prev_emit_log_hook != nullptr)
+        prev_emit_log_hook(edata);
+}
+
 // The worker's state, its slot claimed; the C++ objects it holds made.
 Worker* start_worker(int slot_index) {
     auto* w = static_cast<Worker*>(MemoryContextAllocZero(TopMemoryContext, sizeof(Worker)));
@@ -124,7 +142,12 @@ void nomnom_worker_main(Datum arg) {
     Oid database, role;
     memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
     memcpy(&role, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
+    connecting_slot = w.slot;
+    prev_emit_log_hook = emit_log_hook;
+    emit_log_hook = note_connect_failure;
     BackgroundWorkerInitializeConnectionByOid(database, role, 0);
+    emit_log_hook = prev_emit_log_hook;
+    connecting_slot = nullptr;
     if (OidIsValid(role)) { // its name, to compare with the options' run_as
         StartTransactionCommand();
         strlcpy(w.run_as, GetUserNameFromId(role, false), sizeof w.run_as);
