@@ -145,23 +145,40 @@
     return 10 * p;
   }
 
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
+
+  function deadLetterRow(d) {
+    const button = el('button', { type: 'button', class: 'secondary replay', 'data-id': d.message_id, text: 'Replay' });
+    button.addEventListener('click', () => replay(d.message_id, button));
+    return el('tr', { 'data-message-id': d.message_id },
+      el('td', { class: 'failed-at' }),
+      el('td', { class: 'mono entity' }),
+      el('td', { class: 'mono', }, el('a', { href: '#', text: d.message_id, onclick: (e) => { e.preventDefault(); lookup(d.message_id); } })),
+      el('td', { class: 'num attempts' }),
+      el('td', { class: 'error-text' }),
+      el('td', {}, button));
+  }
+
+  // The rows are keyed by message id and updated in place, never re-created by a poll: the
+  // Replay button a user is clicking (or has focused, or has just disabled) stays the one in
+  // the page.
   function renderDeadLetters(list, total) {
     const body = $('dead-letters').tBodies[0];
-    body.replaceChildren();
     $('dead-total').textContent = total === null || total === undefined ? '' : '(' + fmt(total) + ' in all)';
     $('dead-empty').hidden = list.length > 0;
     $('dead-letters').hidden = list.length === 0;
+    const shown = new Map([...body.rows].map((tr) => [tr.dataset.messageId, tr]));
+    let at = body.firstChild;
     for (const d of list) {
-      const button = el('button', { type: 'button', class: 'secondary replay', 'data-id': d.message_id, text: 'Replay' });
-      button.addEventListener('click', () => replay(d.message_id, button));
-      body.append(el('tr', { 'data-message-id': d.message_id },
-        el('td', { text: fmtTime(d.failed_at) }),
-        el('td', { class: 'mono', text: d.entity || '—' }),
-        el('td', { class: 'mono', }, el('a', { href: '#', text: d.message_id, onclick: (e) => { e.preventDefault(); lookup(d.message_id); } })),
-        el('td', { class: 'num', text: fmt(d.attempts) }),
-        el('td', { class: 'error-text', text: d.error || '' }),
-        el('td', {}, button)));
+      const tr = shown.get(d.message_id) || deadLetterRow(d);
+      setText(tr.querySelector('.failed-at'), fmtTime(d.failed_at));
+      setText(tr.querySelector('.entity'), d.entity || '—');
+      setText(tr.querySelector('.attempts'), fmt(d.attempts));
+      setText(tr.querySelector('.error-text'), d.error || '');
+      if (tr === at) at = at.nextSibling; // already in its place: not moved
+      else body.insertBefore(tr, at);
     }
+    while (at) { const next = at.nextSibling; at.remove(); at = next; } // no longer dead letters
   }
 
   async function replay(id, button) {

@@ -125,9 +125,27 @@ try {
 
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 
-  // Replay, once the cause is gone.
+  // The page redraws on every poll: the dead letter's row (its Replay button) must stay the
+  // same node, or a click that spans a poll is lost. Marked, then two more polls.
+  const generated = await page.evaluate((id) => {
+    const tr = document.querySelector(`#dead-letters tr[data-message-id="${id}"]`);
+    if (tr) tr.dataset.probe = 'kept';
+    return document.body.dataset.generatedAt;
+  }, badId);
+  const kept = await waitFor(page, ([id, g0]) => {
+    const seen = (window.__generations ||= new Set([g0]));
+    seen.add(document.body.dataset.generatedAt);
+    if (seen.size < 3) return null;
+    const tr = document.querySelector(`#dead-letters tr[data-message-id="${id}"]`);
+    return tr ? tr.dataset.probe || 'replaced' : 'gone';
+  }, [badId, generated]);
+  check("the dead letter's row is the same node across polls", kept === 'kept', String(kept));
+
+  // Replay, once the cause is gone. A locator: found, checked visible, stable and enabled, and
+  // clicked with the mouse, all retried until the deadline (a re-rendered page never leaves it
+  // holding a detached node).
   sql('ALTER TABLE orders DROP CONSTRAINT orders_price_positive');
-  await page.click(`#dead-letters button[data-id="${badId}"]`);
+  await page.locator(`#dead-letters button[data-id="${badId}"]`).setTimeout(30000).click();
   const gone = await waitFor(page, (id) => !document.querySelector(`#dead-letters tr[data-message-id="${id}"]`), badId);
   check('replay removes the dead letter from the page', gone);
   let completed = false;
