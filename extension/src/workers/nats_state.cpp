@@ -129,32 +129,17 @@ void nats_state_unwatch() {
 NOMNOM_FUNCTION(nomnom_worker_connections) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
-    if (nomnom_shared == nullptr)
-        return (Datum)0;
-    LWLockAcquire(nomnom_shared->lock, LW_SHARED);
-    for (int i = 0; i < nomnom_shared->nslots; i++) {
-        NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
-        char stream[sizeof slot->stream];
-        int worker;
-        bool mine;
-        SpinLockAcquire(&slot->mutex);
-        mine = slot->in_use && slot->database == MyDatabaseId;
-        memcpy(stream, slot->stream, sizeof stream);
-        worker = slot->worker_index;
-        SpinLockRelease(&slot->mutex);
-        if (!mine)
-            continue;
+    nomnom_for_each_slot([&](const NomnomWorkerSlot& copy, NomnomWorkerSlot& slot) {
         char server[NN_SERVER_LEN];
-        int status = nomnom_slot_get_nats(slot, server, sizeof server);
+        int status = nomnom_slot_get_nats(&slot, server, sizeof server); // its own seqlock
         Datum values[4];
         bool nulls[4] = {false};
-        values[0] = CStringGetTextDatum(stream);
-        values[1] = Int32GetDatum(worker);
+        values[0] = CStringGetTextDatum(copy.stream);
+        values[1] = Int32GetDatum(copy.worker_index);
         values[2] = CStringGetTextDatum(server);
         nulls[2] = server[0] == '\0';
         values[3] = CStringGetTextDatum(nomnom_nats_status_name(status));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-    }
-    LWLockRelease(nomnom_shared->lock);
+    });
     return (Datum)0;
 }
