@@ -298,11 +298,12 @@ http_load() {
 # report: the table (stdout and $OUT/latest.md), $OUT/latest.json and $OUT/latest.png.
 report() {
     mkdir -p "$OUT"
-    # Derived columns: rows/s, docs/s, % of COPY's rows/s, % of the publisher's docs/s.
+    # Derived columns: rows/s, docs/s, % of COPY's rows/s, % of the publisher's docs/s (empty
+    # when that row did not run: bench/run.sh --only).
     awk -F'\t' -v OFS='\t' '{k[NR] = $0; r[$1] = $4 / $5; d[$1] = $3 / $5}
         END {for (i = 1; i <= NR; i++) {split(k[i], f, "\t")
-            print k[i], r[f[1]], d[f[1]], 100 * r[f[1]] / r["copy"],
-                  (f[1] ~ /^(http|publisher)/) ? 100 * d[f[1]] / d["publisher"] : ""}}' \
+            print k[i], r[f[1]], d[f[1]], ("copy" in r) ? 100 * r[f[1]] / r["copy"] : "",
+                  (f[1] ~ /^(http|publisher)/ && "publisher" in d) ? 100 * d[f[1]] / d["publisher"] : ""}}' \
         "$WORK/results.tsv" >"$WORK/table.tsv"
     local machine
     machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr)"
@@ -313,40 +314,51 @@ report() {
         echo
         echo "| path | rows/s | docs/s | % of COPY | % of publisher | p50 ms | p99 ms | seconds |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        awk -F'\t' '{printf "| %s | %.0f | %.0f | %.1f | %s | %s | %s | %.2f |\n", $2, $8, $9, $10,
-            $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
+        awk -F'\t' '{printf "| %s | %.0f | %.0f | %s | %s | %s | %s | %.2f |\n", $2, $8, $9,
+            $10 == "" ? "" : sprintf("%.1f", $10), $11 == "" ? "" : sprintf("%.1f", $11), $6, $7, $5}' "$WORK/table.tsv"
         echo
-        awk -F'\t' '{r[$1] = $8} END {if (r["sql_flat"] > 0)
+        # Each ratio only when all its rows ran (bench/run.sh --only leaves groups out).
+        awk -F'\t' '{r[$1] = $8} END {if (r["sql_flat"] > 0 && r["sql_flat_fn"] > 0 && r["sql_flat_insert"] > 0)
             printf "A field computed by a SQL function (SQL path, orders only): %.2fx the rows/s of the same entity reading that field by path (%.2fx of it written by INSERT, nomnom.copy_insert off, as a function field'"'"'s entity always is).\n\n",
                 r["sql_flat_fn"] / r["sql_flat"], r["sql_flat_fn"] / r["sql_flat_insert"]}' "$WORK/table.tsv"
-        awk -F'\t' '{r[$1] = $8} END {if (r["drain_cluster"] > 0)
-            printf "The drain through the 3-node cluster at replicas 3 against the single server (rows/s over rows/s, track_status on): %.2fx.\n",
+        awk -F'\t' '{r[$1] = $8} END {if (r["drain_cluster"] > 0 && r["drain_on"] > 0)
+            printf "The drain through the 3-node cluster at replicas 3 against the single server (rows/s over rows/s, track_status on): %.2fx.\n\n",
                 r["drain_cluster"] / r["drain_on"]}' "$WORK/table.tsv"
-        awk -F'\t' '{r[$1] = $8} END {if (r["peer"] > 0)
-            printf "The drain against the peer consumer (rows/s over rows/s): track_status on %.2fx, off %.2fx, on with 2 workers %.2fx.\n",
+        awk -F'\t' '{r[$1] = $8} END {if (r["peer"] > 0 && r["drain_on"] > 0 && r["drain_off"] > 0 && r["drain_on2"] > 0)
+            printf "The drain against the peer consumer (rows/s over rows/s): track_status on %.2fx, off %.2fx, on with 2 workers %.2fx.\n\n",
                 r["drain_on"] / r["peer"], r["drain_off"] / r["peer"], r["drain_on2"] / r["peer"]}' "$WORK/table.tsv"
-        echo
+        # Issue 17's targets, as the lines above and the table give them.
+        awk -F'\t' '{r[$1] = $8} END {if (r["copy"] > 0 && r["drain_on"] > 0 && r["peer"] > 0 && r["e2e"] > 0)
+            printf "Issue 17'"'"'s targets (track_status on): the drain %.2fx COPY (target 1.0), %.2fx the peer (target 1.5); end to end %.1f%% of COPY (target 40).\n\n",
+                r["drain_on"] / r["copy"], r["drain_on"] / r["peer"], 100 * r["e2e"] / r["copy"]}' "$WORK/table.tsv"
         awk -F'\t' '{r[$1] = $8} END {if (r["drain_on"] > 0 && r["drain_ev"] > 0)
-            printf "Entity events on against off (the drain with track_status on, 1 worker; rows/s over rows/s): %.2fx.\n",
+            printf "Entity events on against off (the drain with track_status on, 1 worker; rows/s over rows/s): %.2fx.\n\n",
                 r["drain_ev"] / r["drain_on"]}' "$WORK/table.tsv"
-        echo
-        awk -F'\t' '{r[$1] = $8} END {if (r["http_single"] > 0 && r["http_batch"] > 0)
+        awk -F'\t' '{r[$1] = $8} END {if (r["http_single"] > 0 && r["http_batch"] > 0 && r["http_single_dash"] > 0 && r["http_batch_dash"] > 0)
             printf "The dashboard open (GET /api/overview every 0.25 s, six pages'"'"' worth): HTTP single %.2fx, HTTP batch %.2fx the docs/s without it.\n\n",
                 r["http_single_dash"] / r["http_single"], r["http_batch_dash"] / r["http_batch"]}' "$WORK/table.tsv"
+        if [[ $GROUPS_RUN != "$ALL_GROUPS" ]]; then
+            echo "Groups run (--only): $GROUPS_RUN; the other groups' rows did not run and are absent."
+            echo
+        fi
         echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP runs: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP runs in turn; each HTTP run once with the dashboard open and once without)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
-        echo
-        echo "Growth (track_status on; each drain lands on the rows of the ones before):"
-        echo
-        echo "| drain | orders | orders in table | message_status rows | rows/s | worker peak RSS MiB | worker private RSS MiB at end | bridge peak RSS MiB |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5,
-            $6 / 1024, $8 / 1024, $7 / 1024}' "$WORK/growth.tsv"
-        echo
-        echo "Peak RSS (VmHWM) of a PostgreSQL process counts the pages of shared_buffers" \
-            "($(sql 'SHOW shared_buffers')) it has touched; private RSS (RssAnon) is its own memory."
-        echo
-        echo "Bridge peak RSS after the HTTP runs: $(echo "scale=1; $BRIDGE_HWM_KB / 1024" | bc) MiB."
+        if [[ -s $WORK/growth.tsv ]]; then
+            echo
+            echo "Growth (track_status on; each drain lands on the rows of the ones before):"
+            echo
+            echo "| drain | orders | orders in table | message_status rows | rows/s | worker peak RSS MiB | worker private RSS MiB at end | bridge peak RSS MiB |"
+            echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5,
+                $6 / 1024, $8 / 1024, $7 / 1024}' "$WORK/growth.tsv"
+            echo
+            echo "Peak RSS (VmHWM) of a PostgreSQL process counts the pages of shared_buffers" \
+                "($(sql 'SHOW shared_buffers')) it has touched; private RSS (RssAnon) is its own memory."
+        fi
+        if [[ -n ${BRIDGE_HWM_KB:-} ]]; then
+            echo
+            echo "Bridge peak RSS after the HTTP runs: $(echo "scale=1; $BRIDGE_HWM_KB / 1024" | bc) MiB."
+        fi
     } | tee "$OUT/latest.md"
 
     jq -n --rawfile table "$WORK/table.tsv" --rawfile growth "$WORK/growth.tsv" \
@@ -355,9 +367,9 @@ report() {
         --arg nproc "$(nproc)" --arg mem "$(free -h | awk '/^Mem:/ {print $2}')" \
         --arg pg "$(sql 'SHOW server_version')" --arg nats "$(nats-server --version)" \
         --arg commit "$(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD)" \
-        --arg orders "$M_orders" --arg seed "$SEED" --arg large "$LARGE" \
+        --arg orders "$M_orders" --arg seed "$SEED" --arg large "$LARGE" --arg groups "$GROUPS_RUN" \
         --argjson options "$(sql 'SELECT options FROM nomnom.streams')" \
-        --arg bridge_hwm "$BRIDGE_HWM_KB" --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" '
+        --arg bridge_hwm "${BRIDGE_HWM_KB:-}" --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" '
         def rows($s): $s | split("\n") | map(select(length > 0) | split("\t"));
         def num: if . == "" then null else tonumber end;
         { generated_at: (now | todate), git_commit: $commit,
@@ -365,16 +377,17 @@ report() {
                     loadavg_before: $load_before, loadavg_after: $load_after},
           versions: {postgresql: $pg, nats_server: $nats},
           params: {orders: ($orders | tonumber), seed: ($seed | tonumber), large: ($large == "1"),
+                   groups: ($groups | split(" ")),
                    fsync: "on", synchronous_commit: "on", stream_options: $options},
           results: [rows($table)[] | {key: .[0], path: .[1], docs: (.[2] | tonumber),
                     rows: (.[3] | tonumber), seconds: (.[4] | tonumber), p50_ms: (.[5] | num),
                     p99_ms: (.[6] | num), rows_per_s: (.[7] | tonumber), docs_per_s: (.[8] | tonumber),
-                    pct_of_copy: (.[9] | tonumber), pct_of_publisher: (.[10] | num)}],
+                    pct_of_copy: (.[9] | num), pct_of_publisher: (.[10] | num)}],
           growth: [rows($growth)[] | {drain: .[0], orders: (.[1] | tonumber),
                    orders_in_table: (.[2] | tonumber), message_status_rows: (.[3] | tonumber),
                    rows_per_s: (.[4] | tonumber), worker_vmhwm_kb: (.[5] | tonumber),
                    bridge_vmhwm_kb: (.[6] | tonumber), worker_rss_anon_kb_at_end: (.[7] | tonumber)}],
-          bridge_vmhwm_kb_after_http: ($bridge_hwm | tonumber),
+          bridge_vmhwm_kb_after_http: ($bridge_hwm | num),
           drain_samples: [rows($samples)[] | {t: (.[0] | tonumber), orders: (.[1] | tonumber),
                           line_items: (.[2] | tonumber)}] }' >"$OUT/latest.json"
 
