@@ -5,6 +5,11 @@
 # next batch is written), in turn, ROUNDS times each, on emptied tables, track_status on.
 #
 #   bash bench/waits.sh [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]
+#                       [--modes 'MODE ...']
+#
+# --modes: the settings compared, in turn each round; a mode is one or more GUC=VALUE joined
+# by commas, e.g. --modes 'nomnom.commits_in_flight=1 nomnom.commits_in_flight=4' (default
+# 'nomnom.pipelined_commit=off nomnom.pipelined_commit=on').
 #
 # For each drain: seconds (worker start to the last commit), rows/s, the worker's backend
 # thread on CPU, waiting for a CPU (run queue) and off CPU by its own waits (flush, fetch,
@@ -16,14 +21,15 @@
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS=''
+ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS='' MODES='nomnom.pipelined_commit=off nomnom.pipelined_commit=on'
 while (($#)); do
     case $1 in
     --orders) ORDERS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
     --wal-buffers) WAL_BUFFERS=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]" >&2; exit 2 ;;
+    --modes) MODES=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...']" >&2; exit 2 ;;
     esac
 done
 SEED=42
@@ -67,8 +73,12 @@ read_worker() {
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
 printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tnats_cpu_s\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
 for round in $(seq "$ROUNDS"); do
-    for mode in off on; do
-        sql "ALTER SYSTEM SET nomnom.pipelined_commit = $mode" >/dev/null
+    for mode in $MODES; do
+        IFS=, read -ra assignments <<<"$mode"
+        for assignment in "${assignments[@]}"; do
+            [[ $assignment =~ ^[a-z_.]+=[A-Za-z0-9_]+$ ]] || fail "--modes: '$assignment' is not GUC=VALUE"
+            sql "ALTER SYSTEM SET ${assignment%%=*} = '${assignment#*=}'" >/dev/null
+        done
         sql "SELECT pg_reload_conf()" >/dev/null
         reset_tables
         expect_reset
@@ -85,7 +95,7 @@ for round in $(seq "$ROUNDS"); do
         syncs=$(sql "SELECT wal_sync || E'\t' || wal_buffers_full FROM pg_stat_wal")
         PENDING_MSGS=0 PENDING_ROWS=0
         pause_stream
-        check_totals "drain, pipelined_commit $mode" EXPECTED
+        check_totals "drain, $mode" EXPECTED
         [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "$W_orders" ]] ||
             fail "message_status does not hold $W_orders completed ids"
         printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n' "$round" "$mode" "$seconds" \
@@ -93,6 +103,11 @@ for round in $(seq "$ROUNDS"); do
             tee -a "$WORK/waits.tsv"
     done
 done
-sql "ALTER SYSTEM RESET nomnom.pipelined_commit" >/dev/null
+for mode in $MODES; do
+    IFS=, read -ra assignments <<<"$mode"
+    for assignment in "${assignments[@]}"; do
+        sql "ALTER SYSTEM RESET ${assignment%%=*}" >/dev/null
+    done
+done
 echo "orders=$W_orders rows=$W_rows workers=$WORKERS wal_buffers=$(sql 'SHOW wal_buffers') load before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column -t -s $'\t' "$WORK/waits.tsv"

@@ -9,6 +9,7 @@ int nomnom_max_workers_guc = 8;
 bool nomnom_copy_insert_guc = true;
 char* nomnom_test_fault_guc = nullptr;
 bool nomnom_pipelined_commit_guc = true;
+int nomnom_commits_in_flight_guc = 4;
 
 // Defaults of the streams' NATS credential and TLS options (DESIGN.md, "Connecting to
 // NATS"): file names, never secrets. Superuser-only, since they name files the server reads.
@@ -50,6 +51,13 @@ void nomnom_define_gucs(void) {
         "while the next batch is written, once the commit is flushed (and confirmed by the "
         "synchronous standbys synchronous_commit asks for). Off, each commit waits.",
         &nomnom_pipelined_commit_guc, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "nomnom.commits_in_flight",
+        "Pipelined batches a stream worker may hold while their commits become durable.",
+        "Each is acknowledged once its commit is flushed (the WAL writer flushes several at "
+        "once), without waiting; at this many the next commit waits for the oldest. 1: each "
+        "commit waits for the last batch's flush.",
+        &nomnom_commits_in_flight_guc, 4, 1, 8, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     for (int i = 0; i < 8; i++)
         DefineCustomStringVariable(
             nomnom_nats_connect_guc_defs[i].name, nomnom_nats_connect_guc_defs[i].description,

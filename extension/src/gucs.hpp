@@ -10,6 +10,9 @@ extern bool nomnom_copy_insert_guc;
 // nomnom.pipelined_commit: a worker's full batch commits without waiting for its WAL flush;
 // its acknowledgements wait for it, while the next batch is written (workers/README.md).
 extern bool nomnom_pipelined_commit_guc;
+// nomnom.commits_in_flight: how many pipelined batches a worker may hold unacknowledged
+// while their commits become durable; 1 waits for the last one before each commit.
+extern int nomnom_commits_in_flight_guc;
 
 // nomnom.test_fault: for the tests only, a point where a worker exits as if it crashed
 // (workers/worker_events.cpp): "" (none), "exit_before_publish", "exit_after_publish"

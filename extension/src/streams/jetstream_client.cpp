@@ -205,8 +205,10 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
     // The worker enforces max_deliver itself (it dead-letters at the last attempt), so the
     // server never drops a message silently.
     cfg.MaxDeliver = -1;
-    cfg.MaxAckPending =
-        std::max<int64_t>(1000, int64_t(options.batch_size) * std::max(1, options.workers) * 2);
+    // Room for each worker's held pipelined batches, the one it writes and the next it fetches
+    // (kNnMaxHeldBatches): with less, the prefetch waits for the held batches' acks.
+    cfg.MaxAckPending = std::max<int64_t>(
+        1000, int64_t(options.batch_size) * std::max(1, options.workers) * (kNnMaxHeldBatches + 2));
     cfg.MaxWaiting = 512;
 
     jsConsumerInfo* info = nullptr;

@@ -47,6 +47,12 @@ enum NnEnsureMode {
     NN_ENSURE_ADOPT,  // create when missing; use an existing one as it is (workers)
 };
 
+// The most pipelined batches a worker holds unacknowledged while their commits become
+// durable (nomnom.commits_in_flight's maximum, workers/worker.hpp). The consumer's
+// max_ack_pending leaves each worker room for them, the batch it writes and the next one
+// it fetches meanwhile: with less, that fetch waits for the held batches' acknowledgements.
+constexpr int kNnMaxHeldBatches = 8;
+
 // The stream `name` with `subjects`, the DLQ stream, and the durable consumer.
 natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
                                int nsubjects, const nomnom::StreamOptions& options,

@@ -59,6 +59,17 @@ struct Round {
     long wait_ms;                  // set by a step that ends the round early: wait this long first
 };
 
+// A pipelined batch waiting for its commit to be durable: its messages (destroyed once
+// acknowledged) and the WAL position its acknowledgements wait for.
+struct HeldBatch {
+    natsMsgList msgs;
+    XLogRecPtr lsn;
+};
+
+// The most pipelined batches a worker holds (nomnom.commits_in_flight's maximum, 8 in
+// gucs.cpp); the consumer's max_ack_pending leaves room for them (jetstream_client.hpp).
+constexpr int kMaxHeldBatches = kNnMaxHeldBatches;
+
 // The worker's state: one per process, in TopMemoryContext, handed to every step (and to the
 // exit callback through its Datum).
 struct Worker {
@@ -101,11 +112,12 @@ struct Worker {
 
     // The batch (worker_batch.cpp)
     SPIPlanPtr status_plan;
-    // The last batch's messages when its commit was pipelined: acknowledged after the next
-    // batch is written, before its commit, once `durable_lsn` is flushed (and on the
-    // synchronous standbys): README.md, "The pipelined commit".
-    natsMsgList durable_acks;
-    XLogRecPtr durable_lsn;
+    // The pipelined batches whose commits are not known durable yet, oldest first, each
+    // with the WAL position to wait for: acknowledged once that is flushed (and on the
+    // synchronous standbys), without waiting while fewer than nomnom.commits_in_flight are
+    // held: README.md, "The pipelined commit".
+    HeldBatch held[kMaxHeldBatches];
+    int nheld;
     MemoryContext batch_context; // reset when the round ends
     nomnom::Backoff batch_backoff; // batch-level failures in a row (worker_batch.cpp)
     Round round;
@@ -139,6 +151,7 @@ bool write_batch(Worker& w);
 bool acknowledge_if_idle(Worker& w);
 bool acknowledge_batch(Worker& w);
 void release_durable_acks(Worker& w, bool exiting, bool writing = false);
+void release_durable_now(Worker& w, int keep_at_most, bool writing);
 bool report_batch(Worker& w);
 void nak_unsettled(Worker& w, int64 delay_ms);
 void nak_fetched(Worker& w);

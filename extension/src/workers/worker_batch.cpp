@@ -483,6 +483,28 @@ bool durable(XLogRecPtr lsn, bool exiting) {
     return confirmed;
 }
 
+// Whether the WAL up to `lsn` is durable already, as `durable` would make it, without
+// waiting: flushed (by the WAL writer, a commit, or an XLogFlush) and, as
+// synchronous_commit asks, confirmed by the synchronous standbys.
+bool durable_now(XLogRecPtr lsn) {
+    if (XLogRecPtrIsInvalid(lsn))
+        return true;
+    if (GetFlushRecPtr(nullptr) < lsn)
+        return false;
+    int mode = sync_rep_mode();
+    if (mode == SYNC_REP_NO_WAIT || max_wal_senders == 0)
+        return true;
+    LWLockAcquire(SyncRepLock, LW_SHARED);
+    bool confirmed = !standbys_defined() || WalSndCtl->lsn[mode] >= lsn;
+    LWLockRelease(SyncRepLock);
+    return confirmed;
+}
+
+// How many pipelined batches may be held after the next commit (nomnom.commits_in_flight).
+int commits_in_flight() {
+    return Max(1, Min(nomnom_commits_in_flight_guc, kMaxHeldBatches));
+}
+
 // How the batch commits: pipelined (a full batch, more are likely waiting, of a stream that
 // publishes no entity events: those must follow a durable commit; none with a dead letter,
 // whose term must follow it too), and whether its commit waits for what its acknowledgements
@@ -506,16 +528,20 @@ bool pipelines(const Worker& w, bool* waits) {
 // they wait for its pipelined commit to be durable (acknowledged during this write).
 void hold_batch(Worker& w) {
     natsMsgList& now = w.round.fetched;
-    natsMsgList& last = w.durable_acks;
     natsMsg** msgs = now.Msgs;
     int count = now.Count;
-    if (last.Count > 0) {
-        count = now.Count + last.Count;
+    if (w.nheld > 0) {
+        for (int b = 0; b < w.nheld; b++)
+            count += w.held[b].msgs.Count;
         msgs = static_cast<natsMsg**>(
             MemoryContextAlloc(w.batch_context, sizeof(natsMsg*) * count)); // kept past commit
-        memcpy(msgs, last.Msgs, sizeof(natsMsg*) * last.Count);
+        int at = 0;
+        for (int b = 0; b < w.nheld; b++) {
+            memcpy(msgs + at, w.held[b].msgs.Msgs, sizeof(natsMsg*) * w.held[b].msgs.Count);
+            at += w.held[b].msgs.Count;
+        }
         if (now.Count > 0)
-            memcpy(msgs + last.Count, now.Msgs, sizeof(natsMsg*) * now.Count);
+            memcpy(msgs + at, now.Msgs, sizeof(natsMsg*) * now.Count);
     }
     in_progress.hold(msgs, count, nomnom::in_progress_period_ms(w.options->ack_wait_ms));
 }
@@ -542,12 +568,17 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
         write_items(w);
         PopActiveSnapshot();
         SPI_finish();
-        // The last batch's acknowledgements, when its commit was pipelined: its WAL was
-        // flushed (by the WAL writer, or now) while this batch was written.
-        release_durable_acks(w, false, true);
         bool wait_flag = true;
         pipelined = pipelines(w, &wait_flag);
         waits = wait_flag;
+        // The acknowledgements of the pipelined batches held, whose commits became durable
+        // (by the WAL writer, mostly) while this batch was written. A pipelined commit waits
+        // only when nomnom.commits_in_flight are held already (for the oldest); any other
+        // waits for them all, as its commit would.
+        if (pipelined)
+            release_durable_now(w, commits_in_flight() - 1, true);
+        else
+            release_durable_acks(w, false, true);
         if (pipelined) // SET LOCAL: the commit record is written, not waited for
             (void)set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
                                     GUC_ACTION_LOCAL, true, 0, false);
@@ -629,6 +660,8 @@ bool write_batch(Worker& w) {
     for (int i = 0; i < n; i++)
         ids[i] = w.round.items[i].id;
     nomnom_slot_set_processing(w.slot_index, ids, n);
+    // The held batches whose commits became durable during the fetch, acknowledged.
+    release_durable_now(w, kMaxHeldBatches, false);
     // Longer than ack_wait (a lock, the pauses below) must not mean redelivered meanwhile.
     hold_batch(w);
 
@@ -670,9 +703,8 @@ bool acknowledge_batch(Worker& w) {
         return true;
     }
     if (round.pipelined) {
-        // Acknowledged while the next batch is written, once the commit is durable (or by
-        // acknowledge_if_idle); retries nak'd now.
-        release_durable_acks(w, false); // (nothing there: the commit released it)
+        // Acknowledged once the commit is durable: after a later commit, before the next
+        // batch's, by acknowledge_if_idle (or when leaving); retries nak'd now.
         UnsettledLog log;
         for (int i = 0; i < n; i++) {
             Item* item = &round.items[i];
@@ -690,9 +722,12 @@ bool acknowledge_batch(Worker& w) {
             }
         }
         log.report(w);
-        w.durable_acks = round.fetched; // the messages now wait in the worker, not the round
-        w.durable_lsn = round.durable_lsn;
+        if (w.nheld == kMaxHeldBatches) // (write_batch_once left room; never more than this)
+            release_durable_now(w, kMaxHeldBatches - 1, false);
+        // The messages now wait in the worker, not the round.
+        w.held[w.nheld++] = HeldBatch{round.fetched, round.durable_lsn};
         round.fetched = natsMsgList{nullptr, 0};
+        release_durable_now(w, kMaxHeldBatches, false); // what is durable already, no wait
         MemoryContextSwitchTo(old_context);
         return true;
     }
@@ -794,31 +829,63 @@ void nak_unsettled(Worker& w, int64 delay_ms) {
     log.report(w);
 }
 
-// The messages of a pipelined batch (w.durable_acks): acknowledged once its commit is
-// durable (the ones nak'd already are skipped by nats.c), then destroyed. Not acknowledged
-// when the synchronous standbys did not confirm it, or when exiting with standbys to wait
-// for: they are redelivered after ack_wait, and acknowledged then as duplicates.
-void release_durable_acks(Worker& w, bool exiting, bool writing) {
-    natsMsgList* list = &w.durable_acks;
-    if (list->Count == 0) {
-        natsMsgList_Destroy(list);
+namespace {
+
+// Acknowledges (when `ack`) and destroys the first `count` held batches: their commits are
+// durable (the ones nak'd already are skipped by nats.c).
+void ack_held(Worker& w, int count, bool ack) {
+    if (count <= 0)
         return;
-    }
     in_progress.release(); // before they are acknowledged or destroyed
-    if (durable(w.durable_lsn, exiting)) {
-        UnsettledLog log;
-        for (int i = 0; i < list->Count; i++)
-            log.note(natsMsg_Ack(list->Msgs[i], nullptr), "acknowledge", "of a pipelined batch");
-        log.report(w);
-    } else {
+    UnsettledLog log;
+    int messages = 0;
+    for (int b = 0; b < count; b++) {
+        natsMsgList* list = &w.held[b].msgs;
+        messages += list->Count;
+        if (ack)
+            for (int i = 0; i < list->Count; i++)
+                log.note(natsMsg_Ack(list->Msgs[i], nullptr), "acknowledge",
+                         "of a pipelined batch");
+        natsMsgList_Destroy(list);
+    }
+    log.report(w);
+    if (!ack)
         ereport(LOG, (errmsg("nomnom worker %s/%d: a batch's commit was not confirmed by the "
                              "synchronous standbys; its %d messages are left to redelivery",
-                             w.stream, w.index, list->Count)));
-    }
-    natsMsgList_Destroy(list);
-    *list = natsMsgList{nullptr, 0};
-    w.durable_lsn = InvalidXLogRecPtr;
-    if (writing) // the batch being written stays held
+                             w.stream, w.index, messages)));
+    memmove(&w.held[0], &w.held[count], sizeof(HeldBatch) * (w.nheld - count));
+    w.nheld -= count;
+    memset(&w.held[w.nheld], 0, sizeof(HeldBatch) * count);
+}
+
+} // namespace
+
+// The pipelined batches held (w.held): acknowledged once their commits are durable, waiting
+// for the newest (one flush covers them all), then destroyed. Not acknowledged when the
+// synchronous standbys did not confirm it, or when exiting with standbys to wait for: they
+// are redelivered after ack_wait, and acknowledged then as duplicates. `writing`: the batch
+// being written stays held in progress.
+void release_durable_acks(Worker& w, bool exiting, bool writing) {
+    if (w.nheld == 0)
+        return;
+    ack_held(w, w.nheld, durable(w.held[w.nheld - 1].lsn, exiting));
+    if (writing)
+        hold_batch(w);
+}
+
+// The held batches whose commits are durable now, acknowledged without waiting; then, when
+// more than `keep_at_most` are left, waits for the WAL of the newest of the oldest ones
+// beyond that bound (as release_durable_acks) and acknowledges those.
+void release_durable_now(Worker& w, int keep_at_most, bool writing) {
+    int before = w.nheld;
+    int ready = 0;
+    while (ready < w.nheld && durable_now(w.held[ready].lsn)) // positions grow: oldest first
+        ready++;
+    ack_held(w, ready, true);
+    int over = w.nheld - Max(keep_at_most, 0);
+    if (over > 0)
+        ack_held(w, over, durable(w.held[over - 1].lsn, false));
+    if (writing && w.nheld != before)
         hold_batch(w);
 }
 
