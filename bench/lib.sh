@@ -15,6 +15,8 @@ vmhwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; } # peak resident memo
 # Resident private memory now. A PostgreSQL process's RSS also counts every page of
 # shared_buffers it has touched, which grows with the tables, not with the process.
 rss_anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system, every thread) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 # Pause and resume the stream, returning once its worker has gone / has started.
 # The stream the drains run on: MESSAGES, or BENCH_STREAM (the cluster's, CLUSTER).
@@ -264,7 +266,8 @@ growth() {
 
 # http_load NAME BATCH CONNECTIONS: every document of set NAME through the bridge once
 # (BATCH 0: one a request), with wrk on 2 threads; every one must be accepted.
-# Sets HTTP_SECONDS (first request to last answer), HTTP_P50, HTTP_P99 (ms, per request).
+# Sets HTTP_SECONDS (first request to last answer), HTTP_P50, HTTP_P99 (ms, per request),
+# WRK_CPU (wrk's CPU seconds).
 http_load() {
     local name=$1 batch=$2 conns=$3 marks=$WORK/wrk-mark o=${1}_orders l=${1}_line_items pid
     rm -f "$marks".*
@@ -277,6 +280,7 @@ http_load() {
     # shellcheck disable=SC2317  # called through wait_until
     marks_written() { local m=("$marks".*); [[ -e ${m[0]} && ${#m[@]} == 2 ]]; }
     wait_until 600 marks_written || fail "wrk did not finish: $(cat "$WORK/wrk.out")"
+    WRK_CPU=$(cpu_seconds "$pid")
     kill -INT "$pid" # wrk prints its summary on SIGINT, without waiting for its -d
     wait "$pid" || true
     local start end accepted failed errors

@@ -49,8 +49,6 @@ perf_stop() {
     kill -INT "$PERF_PID" 2>/dev/null || true
     wait "$PERF_PID" || true
 }
-# CPU seconds (user + system) a process has used so far.
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 perf_report() { # perf report ARGS..., without headers, blank lines, unresolved frames and padding
     perf report -i "$PERF_DATA" --stdio -g none "$@" 2>/dev/null |
         grep -v -e '^#' -e '^$' -e '\] 0x0000' | sed -E 's/ +- +- *$//; s/ +$//'

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Where the CPU of the end-to-end row goes: CPU seconds per process and thread (from
+# /proc/PID/task/TID/schedstat, before and after) of nomnom-bridge, nats-server, wrk and
+# every PostgreSQL process (the worker backend, its prefetch thread, the bridge's
+# connections, walwriter, ...) over three runs of the same orders, as bench/run.sh runs
+# them: HTTP only (NDJSON batches of 250 over 4 connections, worker paused), the drain of
+# what that published (each message has the bridge's pending row), the drain of the same
+# orders published by nomnom-publish (no pending rows, as bench/run.sh's drain rows), and end
+# to end (HTTP in while the worker drains, until the last
+# row is committed). Prints microseconds of CPU per document for each component and run:
+# a figure that other load on the machine changes far less than wall time.
+#
+#   bash bench/e2e_cpu.sh [--orders N] [--out FILE]      (default 50000 orders)
+#
+# Needs `make` and the extension installed (hold /tmp/nomnom-install.lock around both).
+# Processes that end within a run (autovacuum workers, the psql polls) are not counted.
+# shellcheck disable=SC2154,SC2034
+set -euo pipefail
+export LC_ALL=C # sort and join agree on the order
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ORDERS=50000 OUT=''
+while (($#)); do
+    case $1 in
+    --orders) ORDERS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--out FILE]" >&2; exit 2 ;;
+    esac
+done
+SEED=42 BATCH_LINES=250
+export NOMNOM_PG_FSYNC=on
+# shellcheck source=../test/harness/stack.sh
+source "$HERE/../test/harness/stack.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+PUBLISH=$BUILD/test/tools/nomnom-publish
+export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
+stack_trap
+bench_stack_up
+generate M 0 "$ORDERS" ndjson
+
+# snapshot FILE: "pid tid ns" for every thread of the bridge, nats-server and PostgreSQL,
+# and (as pid 0) what PostgreSQL processes that have ended used (the postmaster's children's
+# times: autovacuum workers, the bench's own polls).
+snapshot() {
+    local pid task
+    awk -v hz="$(getconf CLK_TCK)" '{print 0, 0, 1e9 * ($16 + $17) / hz}' "/proc/$NOMNOM_PG_PID/stat" >"$1.ended"
+    for pid in "$NOMNOM_BRIDGE_PID" "$NOMNOM_NATS_PID" "$NOMNOM_PG_PID" $(pgrep -P "$NOMNOM_PG_PID"); do
+        for task in /proc/"$pid"/task/*; do
+            [[ -r $task/schedstat ]] || continue
+            read -r ns _ <"$task/schedstat" 2>/dev/null || continue
+            echo "$pid ${task##*/} $ns"
+        done
+    done | cat "$1.ended" - >"$1"
+}
+# labels FILE: "pid label" for the PostgreSQL processes (the worker is $WORKER_PID).
+labels() {
+    {
+        echo "$NOMNOM_BRIDGE_PID bridge"
+        echo "$NOMNOM_NATS_PID nats-server"
+        echo "$NOMNOM_PG_PID postmaster"
+        echo "0 pg-ended-processes"
+        sql "SELECT pid, CASE WHEN pid = ${WORKER_PID:-0} THEN 'worker'
+                              WHEN application_name = 'nomnom-bridge' THEN 'pg-for-bridge'
+                              WHEN backend_type = 'client backend' THEN 'pg-other-client'
+                              ELSE 'pg-' || replace(backend_type, ' ', '-') END
+             FROM pg_stat_activity" | tr '|' ' '
+    } >"$1"
+}
+# cpu_table NAME DOCS: the per-component CPU of run NAME ($WORK/NAME.{0,1,labels}), in
+# seconds and microseconds a document, into $WORK/NAME.tsv; the worker's other threads
+# are its prefetch thread.
+cpu_table() {
+    awk -v docs="$2" -v wrk="${WRK_CPU:-0}" -v OFS='\t' '
+        FILENAME ~ /labels$/ {label[$1] = $2; next}
+        FILENAME ~ /\.0$/ {before[$1 " " $2] = $3; next}
+        {l = ($1 in label) ? label[$1] : "pg-ended-or-unknown"
+         if (l == "worker" && $2 != $1) l = "worker-prefetch-thread"
+         cpu[l] += ($3 - before[$1 " " $2]) / 1e9}
+        END {cpu["wrk"] = wrk
+             for (l in cpu) if (cpu[l] > 0.005) {print l, cpu[l], 1e6 * cpu[l] / docs; total += cpu[l]}
+             print "total", total, 1e6 * total / docs}' \
+        "$WORK/$1.labels" "$WORK/$1.0" "$WORK/$1.1" | sort >"$WORK/$1.tsv"
+}
+
+bench_log "CPU: HTTP only ($ORDERS orders as NDJSON batches of $BATCH_LINES, 4 connections, worker paused)"
+reset_tables
+expect_reset
+expect_add M
+snapshot "$WORK/http.0"
+http_load M "$BATCH_LINES" 4 # returns once the bridge's status queue is empty
+snapshot "$WORK/http.1"
+labels "$WORK/http.labels"
+cpu_table http "$M_orders"
+http_seconds=$HTTP_SECONDS
+
+bench_log "CPU: the drain of what the HTTP run published"
+snap_drain_start() { snapshot "$WORK/drain.0"; }
+wait_committed() { # lib.sh's, then the snapshot before the pause ends the worker
+    wait_drained
+    snapshot "$WORK/drain.1"
+    labels "$WORK/drain.labels"
+}
+WRK_CPU=0 DRAIN_HOOK=snap_drain_start drain_run ""
+WRK_CPU=0 cpu_table drain "$M_orders"
+drain_seconds=$DRAIN_SECONDS
+
+bench_log "CPU: the drain of the same orders published by nomnom-publish (no pending rows)"
+reset_tables
+expect_reset
+drain_publish M pub- 0 "$ORDERS"
+wait_committed() {
+    wait_drained
+    snapshot "$WORK/drain0.1"
+    labels "$WORK/drain0.labels"
+}
+snap_drain_start() { snapshot "$WORK/drain0.0"; }
+WRK_CPU=0 DRAIN_HOOK=snap_drain_start drain_run ""
+WRK_CPU=0 cpu_table drain0 "$M_orders"
+drain0_seconds=$DRAIN_SECONDS
+
+bench_log "CPU: end to end (HTTP in while the worker drains, until the last row is committed)"
+reset_tables
+expect_reset
+expect_add M
+sql "CHECKPOINT" >/dev/null
+resume_stream
+snapshot "$WORK/e2e.0"
+t0=$(now)
+http_load M "$BATCH_LINES" 4
+wait_drained
+snapshot "$WORK/e2e.1"
+labels "$WORK/e2e.labels"
+e2e_seconds=$(elapsed "$t0" "$(last_commit)")
+pause_stream
+check_totals "end to end" EXPECTED
+cpu_table e2e "$M_orders"
+
+{
+    echo "CPU per document, $M_orders orders ($((M_orders + M_line_items)) rows); git $(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD);" \
+        "load $(cut -d' ' -f1-3 /proc/loadavg); wall: HTTP ${http_seconds} s, drain ${drain_seconds} s, drain without pending rows ${drain0_seconds} s, end to end ${e2e_seconds} s"
+    echo
+    echo "| component | HTTP only s | µs/doc | drain s | µs/doc | drain, no pending rows s | µs/doc | end to end s | µs/doc |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    join -t $'\t' -a1 -a2 -e 0 -o 0,1.2,1.3,2.2,2.3 "$WORK/http.tsv" "$WORK/drain.tsv" |
+        join -t $'\t' -a1 -a2 -e 0 -o 0,1.2,1.3,1.4,1.5,2.2,2.3 - "$WORK/drain0.tsv" |
+        join -t $'\t' -a1 -a2 -e 0 -o 0,1.2,1.3,1.4,1.5,1.6,1.7,2.2,2.3 - "$WORK/e2e.tsv" |
+        awk -F'\t' '{line = sprintf("| %s | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     if ($1 == "total") last = line; else printf "%s", line} END {printf "%s", last}'
+} | tee ${OUT:+"$OUT"}
