@@ -185,7 +185,7 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
                          bool authenticated) {
     // Only a caller with the token (or --public-details) learns the names of the entities.
     bool list_known = authenticated || config_.public_details;
-    std::string received_at = now_timestamptz();
+    int64_t received_at = now_unix_micros();
     std::shared_ptr<const Catalog> catalog = catalog_.snapshot();
     if (!catalog->loaded) {
         // Without the catalog we cannot tell a real entity from a typo, nor the subject.
@@ -306,7 +306,7 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         else
             ++metrics_.published;
         rows.push_back(StatusRow{doc.message_id, doc.outcome.stream, doc.subject, doc.entity,
-                                 doc.outcome.seq, received_at});
+                                 doc.outcome.seq, received_at, doc.outcome.duplicate});
         stored.push_back(&doc);
     }
     if (!rows.empty())

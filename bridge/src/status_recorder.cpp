@@ -8,10 +8,17 @@
 
 namespace bridge {
 
-std::string now_timestamptz() {
-    auto now = std::chrono::system_clock::now();
-    auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+namespace {
+constexpr int kInsertBatchesAfterConflict = 16;
+} // namespace
+
+int64_t now_unix_micros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string timestamptz_text(int64_t micros) {
     std::time_t secs = static_cast<std::time_t>(micros / 1000000);
     std::tm tm{};
     gmtime_r(&secs, &tm);
@@ -77,6 +84,7 @@ size_t StatusRecorder::depth() const {
 void StatusRecorder::run() {
     PgConn conn; // one connection per writer thread
     std::chrono::milliseconds backoff(0);
+    int insert_batches = 0; // still to write by INSERT after COPY met an existing row
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         if (backoff.count() > 0) {
@@ -113,8 +121,18 @@ void StatusRecorder::run() {
         std::sort(batch.begin(), batch.end(), [](const StatusRow& a, const StatusRow& b) {
             return a.message_id < b.message_id;
         });
+        // Rows of resent documents may exist already, and after a COPY that met an existing
+        // row (the worker keeps up) the next batches likely would too: those go by INSERT.
+        bool insert_only =
+            insert_batches > 0 || std::any_of(batch.begin(), batch.end(),
+                                              [](const StatusRow& row) { return row.duplicate; });
+        if (insert_batches > 0)
+            --insert_batches;
+        bool conflicted = false;
         std::string error;
-        bool ok = write(conn, batch, error);
+        bool ok = write(conn, batch, insert_only, conflicted, error);
+        if (conflicted)
+            insert_batches = kInsertBatchesAfterConflict;
         lock.lock();
         writing_ -= n;
         if (ok) {
@@ -162,27 +180,92 @@ const char* kInsertPending =
 
 } // namespace
 
-bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std::string& error) {
+namespace {
+
+void put16(std::string& out, uint16_t v) {
+    out += static_cast<char>(v >> 8);
+    out += static_cast<char>(v & 0xff);
+}
+void put32(std::string& out, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+        out += static_cast<char>((v >> shift) & 0xff);
+}
+void put64(std::string& out, uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8)
+        out += static_cast<char>((v >> shift) & 0xff);
+}
+void put_text(std::string& out, const std::string& value) {
+    put32(out, static_cast<uint32_t>(value.size()));
+    out += value;
+}
+int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+// A UUID in its canonical text form (8-4-4-4-12 hex digits) as its 16 bytes.
+bool put_uuid(std::string& out, const std::string& text) {
+    if (text.size() != 36)
+        return false;
+    put32(out, 16);
+    for (size_t i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return false;
+            ++i;
+            continue;
+        }
+        int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out += static_cast<char>(hi << 4 | lo);
+        i += 2;
+    }
+    return true;
+}
+
+constexpr int64_t kPostgresEpochUnixMicros = 946684800LL * 1000000; // 2000-01-01 UTC
+
+const char* kCopyPending = "COPY nomnom.message_status "
+                           "(message_id, stream, subject, entity, status, stream_seq, received_at) "
+                           "FROM STDIN (FORMAT binary)";
+
+} // namespace
+
+bool pending_copy_data(const std::vector<StatusRow>& rows, std::string& out) {
+    static const char kSignature[] = "PGCOPY\n\377\r\n"; // and its terminating NUL
+    out.clear();
+    out.append(kSignature, sizeof kSignature);
+    put32(out, 0); // flags
+    put32(out, 0); // header extension length
+    static const std::string pending = "pending";
+    for (const StatusRow& row : rows) {
+        put16(out, 7);
+        if (!put_uuid(out, row.message_id))
+            return false;
+        put_text(out, row.stream);
+        put_text(out, row.subject);
+        put_text(out, row.entity);
+        put_text(out, pending);
+        put32(out, 8);
+        put64(out, row.stream_seq);
+        put32(out, 8);
+        put64(out, static_cast<uint64_t>(row.received_at_us - kPostgresEpochUnixMicros));
+    }
+    put16(out, 0xffff); // the trailer: a field count of -1
+    return true;
+}
+
+bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, bool insert_only,
+                           bool& conflicted, std::string& error) {
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
         conn = pg_connect(conninfo_, error);
         if (!conn)
             return false;
-    }
-    std::string arrays[6];
-    for (std::string& a : arrays)
-        a = "{";
-    for (const StatusRow& row : rows) {
-        append_element(arrays[0], row.message_id);
-        append_element(arrays[1], row.stream);
-        append_element(arrays[2], row.subject);
-        append_element(arrays[3], row.entity);
-        append_element(arrays[4], std::to_string(row.stream_seq));
-        append_element(arrays[5], row.received_at);
-    }
-    const char* params[6];
-    for (int i = 0; i < 6; ++i) {
-        arrays[i] += "}";
-        params[i] = arrays[i].c_str();
     }
     // A pending row is bookkeeping, not the message (that is safe in JetStream, and the
     // worker writes the final status itself), so it need not wait for a WAL flush: a crash
@@ -196,16 +279,63 @@ bool StatusRecorder::write(PgConn& conn, const std::vector<StatusRow>& rows, std
             conn.reset();
         return false;
     };
-    PgResult begin(PQexec(conn.get(), "BEGIN; SET LOCAL synchronous_commit = off"));
-    if (PQresultStatus(begin.get()) != PGRES_COMMAND_OK)
-        return failed(begin.get());
+    auto begin = [&] {
+        PgResult res(PQexec(conn.get(), "BEGIN; SET LOCAL synchronous_commit = off"));
+        return PQresultStatus(res.get()) == PGRES_COMMAND_OK ? true : failed(res.get());
+    };
+    auto commit = [&] {
+        PgResult res(PQexec(conn.get(), "COMMIT"));
+        return PQresultStatus(res.get()) == PGRES_COMMAND_OK ? true : failed(res.get());
+    };
+    std::string data;
+    if (!insert_only && pending_copy_data(rows, data)) {
+        if (!begin())
+            return false;
+        PgResult start(PQexec(conn.get(), kCopyPending));
+        if (PQresultStatus(start.get()) != PGRES_COPY_IN)
+            return failed(start.get());
+        if (PQputCopyData(conn.get(), data.data(), static_cast<int>(data.size())) != 1 ||
+            PQputCopyEnd(conn.get(), nullptr) != 1) {
+            error = pg_error(conn.get());
+            conn.reset(); // the COPY cannot be finished on this connection
+            return false;
+        }
+        PgResult res(PQgetResult(conn.get()));
+        while (PGresult* more = PQgetResult(conn.get()))
+            PQclear(more);
+        if (PQresultStatus(res.get()) == PGRES_COMMAND_OK)
+            return commit();
+        const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+        if (state == nullptr || std::string(state) != "23505")
+            return failed(res.get());
+        // A row of the batch exists already: the INSERT below skips such rows.
+        conflicted = true;
+        PgResult rollback(PQexec(conn.get(), "ROLLBACK"));
+        if (PQresultStatus(rollback.get()) != PGRES_COMMAND_OK)
+            return failed(rollback.get());
+    }
+    std::string arrays[6];
+    for (std::string& a : arrays)
+        a = "{";
+    for (const StatusRow& row : rows) {
+        append_element(arrays[0], row.message_id);
+        append_element(arrays[1], row.stream);
+        append_element(arrays[2], row.subject);
+        append_element(arrays[3], row.entity);
+        append_element(arrays[4], std::to_string(row.stream_seq));
+        append_element(arrays[5], timestamptz_text(row.received_at_us));
+    }
+    const char* params[6];
+    for (int i = 0; i < 6; ++i) {
+        arrays[i] += "}";
+        params[i] = arrays[i].c_str();
+    }
+    if (!begin())
+        return false;
     PgResult res(PQexecParams(conn.get(), kInsertPending, 6, nullptr, params, nullptr, nullptr, 0));
     if (PQresultStatus(res.get()) != PGRES_COMMAND_OK)
         return failed(res.get());
-    PgResult commit(PQexec(conn.get(), "COMMIT"));
-    if (PQresultStatus(commit.get()) != PGRES_COMMAND_OK)
-        return failed(commit.get());
-    return true;
+    return commit();
 }
 
 } // namespace bridge

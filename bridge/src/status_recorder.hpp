@@ -4,6 +4,9 @@
 // visible in SQL follows within milliseconds from this thread, many rows per INSERT. While
 // PostgreSQL is slow or down the rows wait in a bounded queue (the messages themselves are
 // safe in JetStream); when the queue is full new rows are dropped and counted.
+// A batch goes in by binary COPY (no text to parse, one WAL record a page); when one of
+// its ids already has a row (the worker was first, or a client resent a document), the
+// batch is written by INSERT ... ON CONFLICT DO NOTHING instead, with the same result.
 #pragma once
 
 #include "metrics.hpp"
@@ -27,7 +30,8 @@ struct StatusRow {
     std::string subject;
     std::string entity;
     uint64_t stream_seq = 0;
-    std::string received_at; // timestamptz text
+    int64_t received_at_us = 0; // microseconds since the Unix epoch
+    bool duplicate = false;     // JetStream had the id already: its row may exist
 };
 
 class StatusRecorder {
@@ -52,7 +56,9 @@ class StatusRecorder {
 
   private:
     void run();
-    bool write(PgConn& conn, const std::vector<StatusRow>& rows, std::string& error);
+    // COPY first unless `insert_only`; `conflicted` tells that COPY met an existing row.
+    bool write(PgConn& conn, const std::vector<StatusRow>& rows, bool insert_only, bool& conflicted,
+               std::string& error);
 
     std::string conninfo_;
     size_t capacity_;
@@ -68,7 +74,13 @@ class StatusRecorder {
     std::vector<std::thread> threads_;
 };
 
-// Now as timestamptz text with microseconds, UTC.
-std::string now_timestamptz();
+// Now in microseconds since the Unix epoch, and such a time as timestamptz text (UTC).
+int64_t now_unix_micros();
+std::string timestamptz_text(int64_t unix_micros);
+
+// The rows as the body of a binary COPY into message_status (message_id, stream, subject,
+// entity, status, stream_seq, received_at), status 'pending'; false when a message id is
+// not a UUID (the INSERT then reports it).
+bool pending_copy_data(const std::vector<StatusRow>& rows, std::string& out);
 
 } // namespace bridge

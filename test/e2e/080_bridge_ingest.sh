@@ -114,6 +114,22 @@ http POST /ingest/batch/Order "${AUTH[@]}" -H 'Idempotency-Key: batch-7' --data-
 http POST /ingest/batch/Order "${AUTH[@]}" -H 'Idempotency-Key: batch-7' --data-binary @"$E2E_TMP/batch.ndjson"
 check "batch retried with the same Idempotency-Key: 997 duplicates" \
     [ "$(jqb '[.results[] | select(.duplicate == true)] | length')" = 997 ]
+# Pending rows go in by COPY; one whose id has a row already (a worker was first) makes the
+# batch go by INSERT ... ON CONFLICT DO NOTHING: the row is not downgraded, later ones written.
+DONE_ID=6f1c7c36-9d0a-4a7e-9a55-0000000000aa
+sql "INSERT INTO nomnom.message_status (message_id, status, completed_at) VALUES ('$DONE_ID', 'completed', now())" >/dev/null
+http POST /ingest/message "${AUTH[@]}" -H "Idempotency-Key: $DONE_ID" --data-binary @"$ORDER"
+check "a new message whose id is completed already -> 202, not a duplicate" \
+    [ "$HTTP_CODE:$(jqb .message_id):$(jqb .duplicate)" = "202:$DONE_ID:false" ]
+http POST /ingest/message "${AUTH[@]}" --data-binary @"$ORDER"
+check "  the next document's pending row is written" wait_until 10 pending_row "$(jqb .message_id)" \
+    "pending,Order,messages.ingest.Order,$(jqb .seq)"
+status_queue_empty() { [ "$(curl -s "${AUTH[@]}" "$BRIDGE_URL/health" | jq .status_queue)" = 0 ]; }
+check "  the status queue empties" wait_until 10 status_queue_empty
+check "  the completed row stays completed" \
+    [ "$(sql "SELECT status FROM nomnom.message_status WHERE message_id = '$DONE_ID'")" = completed ]
+check "  no failed status write" grep -q '^nomnom_bridge_status_write_failures_total 0$' \
+    <<<"$(curl -s "${AUTH[@]}" "$BRIDGE_URL/metrics")"
 printf '\n\n' >"$E2E_TMP/empty.ndjson"
 http POST /ingest/batch "${AUTH[@]}" --data-binary @"$E2E_TMP/empty.ndjson"
 check "empty batch -> 400" [ "$HTTP_CODE" = 400 ]
