@@ -10,7 +10,13 @@
 # row is committed). Prints microseconds of CPU per document for each component and run:
 # a figure that other load on the machine changes far less than wall time.
 #
-#   bash bench/e2e_cpu.sh [--orders N] [--out FILE]      (default 50000 orders)
+#   bash bench/e2e_cpu.sh [--orders N] [--out FILE] [--against BRIDGE [--rounds N]]
+#
+#   --orders N       orders in the set (default 50000)
+#   --out FILE       the table also into FILE
+#   --against BIN    then end to end with another nomnom-bridge binary and this build's, in
+#                    turn --rounds times (default 3): each round's seconds and CPU per
+#                    document, and the fastest of each (a paired comparison of two bridges)
 #
 # Needs `make` and the extension installed (hold /tmp/nomnom-install.lock around both).
 # Processes that end within a run (autovacuum workers, the psql polls) are not counted.
@@ -18,12 +24,14 @@
 set -euo pipefail
 export LC_ALL=C # sort and join agree on the order
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=50000 OUT=''
+ORDERS=50000 OUT='' AGAINST='' ROUNDS=3
 while (($#)); do
     case $1 in
     --orders) ORDERS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--out FILE]" >&2; exit 2 ;;
+    --against) AGAINST=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--out FILE] [--against BRIDGE [--rounds N]]" >&2; exit 2 ;;
     esac
 done
 SEED=42 BATCH_LINES=250
@@ -38,6 +46,11 @@ export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
 stack_trap
 bench_stack_up
 generate M 0 "$ORDERS" ndjson
+# Waits of over a second (deadlock_timeout) on a lock are logged, and counted in the report:
+# the bridge's pending rows and the worker's claim write the same ids.
+sql "ALTER SYSTEM SET log_lock_waits = on" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null
+best() { if [[ -z $1 ]] || (($(echo "$2 < $1" | bc))); then echo "$2"; else echo "$1"; fi; }
 
 # snapshot FILE: "pid tid ns" for every thread of the bridge, nats-server and PostgreSQL,
 # and (as pid 0) what PostgreSQL processes that have ended used (the postmaster's children's
@@ -119,22 +132,29 @@ WRK_CPU=0 DRAIN_HOOK=snap_drain_start drain_run ""
 WRK_CPU=0 cpu_table drain0 "$M_orders"
 drain0_seconds=$DRAIN_SECONDS
 
+# e2e_once NAME: the end-to-end run into $WORK/NAME.*; sets E2E_SECONDS.
+e2e_once() {
+    reset_tables
+    expect_reset
+    expect_add M
+    sql "CHECKPOINT" >/dev/null
+    resume_stream
+    snapshot "$WORK/$1.0"
+    local t0
+    t0=$(now)
+    http_load M "$BATCH_LINES" 4
+    wait_drained
+    PENDING_MSGS=0 PENDING_ROWS=0
+    snapshot "$WORK/$1.1"
+    labels "$WORK/$1.labels"
+    E2E_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    pause_stream
+    check_totals "end to end" EXPECTED
+    cpu_table "$1" "$M_orders"
+}
 bench_log "CPU: end to end (HTTP in while the worker drains, until the last row is committed)"
-reset_tables
-expect_reset
-expect_add M
-sql "CHECKPOINT" >/dev/null
-resume_stream
-snapshot "$WORK/e2e.0"
-t0=$(now)
-http_load M "$BATCH_LINES" 4
-wait_drained
-snapshot "$WORK/e2e.1"
-labels "$WORK/e2e.labels"
-e2e_seconds=$(elapsed "$t0" "$(last_commit)")
-pause_stream
-check_totals "end to end" EXPECTED
-cpu_table e2e "$M_orders"
+e2e_once e2e
+e2e_seconds=$E2E_SECONDS
 
 {
     echo "CPU per document, $M_orders orders ($((M_orders + M_line_items)) rows); git $(git -C "$NOMNOM_REPO_ROOT" rev-parse --short HEAD);" \
@@ -147,4 +167,38 @@ cpu_table e2e "$M_orders"
         join -t $'\t' -a1 -a2 -e 0 -o 0,1.2,1.3,1.4,1.5,1.6,1.7,2.2,2.3 - "$WORK/e2e.tsv" |
         awk -F'\t' '{line = sprintf("| %s | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9)
                      if ($1 == "total") last = line; else printf "%s", line} END {printf "%s", last}'
+    echo
+    echo "PostgreSQL's log: $(grep -c 'deadlock detected' "$NOMNOM_PG_LOG") deadlocks," \
+        "$(grep -c 'still waiting for' "$NOMNOM_PG_LOG") lock waits over deadlock_timeout"
 } | tee ${OUT:+"$OUT"}
+
+if [[ -n $AGAINST ]]; then
+    [[ -x $AGAINST ]] || fail "--against $AGAINST: not an executable"
+    bridge_with() { # BIN
+        stack_stop_bridge
+        NOMNOM_BRIDGE_BIN=$1 stack_start_bridge --log-level warn
+        wait_until 30 curl -fs "$NOMNOM_BRIDGE_URL/ready" || fail "bridge not ready"
+    }
+    best_a='' best_b=''
+    for round in $(seq "$ROUNDS"); do
+        for side in a b; do
+            bridge_with "$([[ $side == a ]] && echo "$AGAINST" || echo "$BUILD/bridge/nomnom-bridge")"
+            bench_log "end to end, round $round, bridge $side"
+            e2e_once "pair-$side-$round"
+            per_doc=$(awk -F'\t' '$1 == "total" {print $3}' "$WORK/pair-$side-$round.tsv")
+            bench_log "round $round, bridge $side: $E2E_SECONDS s, $(printf %.0f "$per_doc") µs CPU a document"
+            if [[ $side == a ]]; then best_a=$(best "$best_a" "$E2E_SECONDS"); else best_b=$(best "$best_b" "$E2E_SECONDS"); fi
+        done
+    done
+    {
+        echo
+        echo "End to end, fastest of $ROUNDS rounds in turn: a ($AGAINST) $best_a s, b (this build) $best_b s:" \
+            "b at $(echo "scale=3; $best_a / $best_b" | bc)x a's rate"
+        echo
+        echo "| component | a: µs/doc each round | b: µs/doc each round |"
+        echo "| --- | --- | --- |"
+        awk -F'\t' '{n = FILENAME; sub(/.*\//, "", n); split(n, f, "-"); side = f[2]; v[$1 "\t" side] = v[$1 "\t" side] sprintf(" %.0f", $3); seen[$1] = 1}
+            END {for (c in seen) printf "| %s |%s |%s |\n", c, v[c "\ta"], v[c "\tb"]}' \
+            "$WORK"/pair-[ab]-*.tsv | sort
+    } | tee -a ${OUT:+"$OUT"}
+fi
