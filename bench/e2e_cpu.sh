@@ -40,10 +40,7 @@ export NOMNOM_PG_FSYNC=on
 source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-PUBLISH=$BUILD/test/tools/nomnom-publish
-export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-stack_trap
+bench_binaries
 bench_stack_up
 generate M 0 "$ORDERS" ndjson
 # Waits of over a second (deadlock_timeout) on a lock are logged, and counted in the report:

@@ -3,6 +3,16 @@
 # Helpers for bench/run.sh (and bench/profile.sh). Source after test/harness/stack.sh;
 # they use $WORK, $PUBLISH, $SEED and the stack's variables.
 
+# The binaries of this checkout's build the stack and the sets use (BUILD, PUBLISH,
+# NOMNOM_BRIDGE_BIN), checked built; the stack stops when the script exits.
+bench_binaries() {
+    BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+    PUBLISH=$BUILD/test/tools/nomnom-publish
+    export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
+    [[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
+    stack_trap
+}
+
 bench_log() { echo "bench: $*" >&2; }
 fail() {
     echo "bench: FAIL: $*" >&2

@@ -28,11 +28,8 @@ export NOMNOM_PG_FSYNC=on
 source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-PUBLISH=$BUILD/test/tools/nomnom-publish
-export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
 command -v perf >/dev/null || fail "perf missing"
-stack_trap
+bench_binaries
 bench_stack_up
 generate M 0 "$ORDERS" ndjson
 mkdir -p "$OUT"
