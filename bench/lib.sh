@@ -355,7 +355,7 @@ report() {
             echo "Groups run (--only): $GROUPS_RUN; the other groups' rows did not run and are absent."
             echo
         fi
-        echo "COPY, SQL, drains, the peer consumer, the publisher and the HTTP runs: the fastest of $ROUNDS rounds (COPY and SQL in turn, the peer consumer and the drains in turn on emptied tables, the publisher and the HTTP runs in turn; each HTTP run once with the dashboard open and once without)." \
+        echo "COPY, SQL, drains, the peer consumer, end to end, the publisher and the HTTP runs: the fastest of $ROUNDS rounds (COPY, SQL, the peer consumer, the drains and end to end in turn on emptied tables, the publisher and the HTTP runs in turn; each HTTP run once with the dashboard open and once without)." \
             "HTTP latencies are per request (a batch request carries $BATCH_LINES documents)."
         if [[ -s $WORK/growth.tsv ]]; then
             echo
