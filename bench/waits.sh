@@ -5,11 +5,14 @@
 # next batch is written), in turn, ROUNDS times each, on emptied tables, track_status on.
 #
 #   bash bench/waits.sh [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]
-#                       [--modes 'MODE ...']
+#                       [--modes 'MODE ...'] [--peer]
 #
 # --modes: the settings compared, in turn each round; a mode is one or more GUC=VALUE joined
 # by commas, e.g. --modes 'nomnom.commits_in_flight=1 nomnom.commits_in_flight=4' (default
 # 'nomnom.pipelined_commit=off nomnom.pipelined_commit=on').
+# --peer: each round starts with the peer consumer (test/tools/peer_consumer.cpp, as in make
+# bench) over the same orders on its own stream, timed from its start to its last commit;
+# its row has the seconds and rows/s only.
 #
 # For each drain: seconds (worker start to the last commit), rows/s, the worker's backend
 # thread on CPU, waiting for a CPU (run queue) and off CPU by its own waits (flush, fetch,
@@ -21,7 +24,7 @@
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS='' MODES='nomnom.pipelined_commit=off nomnom.pipelined_commit=on'
+ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS='' MODES='nomnom.pipelined_commit=off nomnom.pipelined_commit=on' WITH_PEER=0
 while (($#)); do
     case $1 in
     --orders) ORDERS=$2; shift 2 ;;
@@ -29,7 +32,8 @@ while (($#)); do
     --workers) WORKERS=$2; shift 2 ;;
     --wal-buffers) WAL_BUFFERS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...']" >&2; exit 2 ;;
+    --peer) WITH_PEER=1; shift ;;
+    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...'] [--peer]" >&2; exit 2 ;;
     esac
 done
 SEED=42
@@ -40,6 +44,7 @@ source "$HERE/../test/harness/stack.sh"
 source "$HERE/lib.sh"
 BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
 PUBLISH=$BUILD/test/tools/nomnom-publish
+PEER=$BUILD/test/tools/nomnom-peer-consumer
 export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
 [[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
 stack_trap
@@ -72,7 +77,13 @@ read_worker() {
 
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
 printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tnats_cpu_s\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
+if ((WITH_PEER)); then peer_stream_up; fi
 for round in $(seq "$ROUNDS"); do
+    if ((WITH_PEER)); then
+        peer_run W "peer$round-" "$ORDERS"
+        printf '%s\tpeer\t%.2f\t%d\t\t\t\t\t\t\t\n' "$round" "$PEER_SECONDS" \
+            "$(echo "$W_rows / $PEER_SECONDS" | bc)" | tee -a "$WORK/waits.tsv"
+    fi
     for mode in $MODES; do
         IFS=, read -ra assignments <<<"$mode"
         for assignment in "${assignments[@]}"; do
