@@ -20,7 +20,7 @@
 #
 # Needs `make` and the extension installed (hold /tmp/nomnom-install.lock around both).
 # Processes that end within a run (autovacuum workers, the psql polls) are not counted.
-# shellcheck disable=SC2154,SC2034
+# shellcheck disable=SC2154,SC2034,SC2153,SC2317
 set -euo pipefail
 export LC_ALL=C # sort and join agree on the order
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
