@@ -105,7 +105,17 @@ bool bulk_claim(size_t count, const RowFiller& fill) {
 
 // Claims the messages: true when every one was new, else false with the ids that were
 // not already completed in `claimed`.
-bool claim(const std::vector<PreparedMessage*>& messages, std::unordered_set<std::string>& claimed) {
+bool claim(const std::vector<PreparedMessage*>& unsorted,
+           std::unordered_set<std::string>& claimed) {
+    // In message id order, the order nomnom-bridge writes its pending rows in: two
+    // transactions that take the same ids in the same order wait on each other, but never
+    // deadlock (a batch in stream order did, now and then, against the bridge's rows).
+    std::vector<PreparedMessage*> messages(unsorted);
+    std::sort(messages.begin(), messages.end(),
+              [](const PreparedMessage* a, const PreparedMessage* b) {
+                  return memcmp(a->message.message_id.data, b->message.message_id.data,
+                                UUID_LEN) < 0;
+              });
     // The text columns as Datums (PostgreSQL calls: made here, not in the filler), one for
     // each run of equal values: a batch's messages mostly share stream, subject and entity.
     struct TextColumns {
