@@ -93,6 +93,16 @@ cpu_table() {
         "$WORK/$1.labels" "$WORK/$1.0" "$WORK/$1.1" | sort >"$WORK/$1.tsv"
 }
 
+# What went wrong on the way, so far: deadlocks, lock waits and crashes in PostgreSQL's log,
+# the bridge's failed pending-row writes (a deadlock victim's retry counts here).
+log_counts() {
+    echo "PostgreSQL's log: $(grep -c 'deadlock detected' "$NOMNOM_PG_LOG") deadlocks," \
+        "$(grep -c 'still waiting for' "$NOMNOM_PG_LOG") lock waits over deadlock_timeout," \
+        "$(grep -c 'terminated by signal' "$NOMNOM_PG_LOG") processes ended by a signal;" \
+        "the bridge's failed pending-row writes: $(curl -s "$NOMNOM_BRIDGE_URL/metrics" |
+            awk '$1 == "nomnom_bridge_status_write_failures_total" {print $2}')"
+}
+
 bench_log "CPU: HTTP only ($ORDERS orders as NDJSON batches of $BATCH_LINES, 4 connections, worker paused)"
 reset_tables
 expect_reset
@@ -165,8 +175,7 @@ e2e_seconds=$E2E_SECONDS
         awk -F'\t' '{line = sprintf("| %s | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9)
                      if ($1 == "total") last = line; else printf "%s", line} END {printf "%s", last}'
     echo
-    echo "PostgreSQL's log: $(grep -c 'deadlock detected' "$NOMNOM_PG_LOG") deadlocks," \
-        "$(grep -c 'still waiting for' "$NOMNOM_PG_LOG") lock waits over deadlock_timeout"
+    log_counts
 } | tee ${OUT:+"$OUT"}
 
 if [[ -n $AGAINST ]]; then
@@ -197,5 +206,7 @@ if [[ -n $AGAINST ]]; then
         awk -F'\t' '{n = FILENAME; sub(/.*\//, "", n); split(n, f, "-"); side = f[2]; v[$1 "\t" side] = v[$1 "\t" side] sprintf(" %.0f", $3); seen[$1] = 1}
             END {for (c in seen) printf "| %s |%s |%s |\n", c, v[c "\ta"], v[c "\tb"]}' \
             "$WORK"/pair-[ab]-*.tsv | sort
+        echo
+        log_counts
     } | tee -a ${OUT:+"$OUT"}
 fi
