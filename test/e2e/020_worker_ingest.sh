@@ -4,11 +4,9 @@
 # counts and sums, exact dead letters (table, message_status and the DLQ stream), and
 # nomnom.stream_status counters.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 # A short duplicate window, so that the second run's duplicates reach the worker (JetStream

@@ -4,11 +4,9 @@
 # away, dead-lettered after max_deliver attempts when it does not. Their neighbours in the
 # batch are written at once.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 sql "CREATE TABLE flaky (order_key text PRIMARY KEY)" >/dev/null

@@ -5,11 +5,9 @@
 # delivery is counted against them, so with max_deliver 2 and more than two failed commits
 # none is dead-lettered and each completes at its first attempt once the disk is "freed".
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 sql "CREATE TABLE outage (active boolean NOT NULL); INSERT INTO outage VALUES (true)" >/dev/null

@@ -4,13 +4,9 @@
 # written in many small batches, none over 4096 bytes of payload; a message bigger than
 # batch_bytes by itself is fetched alone instead of stopping the consumer.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
-JSTOOL=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool
-[[ -x $JSTOOL ]] || fail "$JSTOOL is not built (make)"
+worker_test_begin jstool
 
 worker_stack_up
 sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'], '{\"batch_size\": 1000, \"batch_bytes\": 4096}')" >/dev/null

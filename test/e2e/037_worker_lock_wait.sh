@@ -7,13 +7,9 @@
 # goes, every message is written once, at its first delivery. statement_timeout_ms cancels
 # a write that takes too long (57014), and only that message is retried.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
-JSTOOL=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool
-[[ -x $JSTOOL ]] || fail "$JSTOOL is not built (make)"
+worker_test_begin jstool
 # The consumer's deliveries and the last stream sequence delivered: equal when nothing was
 # delivered twice.
 deliveries() {

@@ -4,11 +4,9 @@
 # the change is mapped with the old definition; the writer must see that the tree changed,
 # map it again and write it as the new definition says.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 sql "SELECT nomnom.create_stream()" >/dev/null

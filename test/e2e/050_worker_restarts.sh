@@ -3,11 +3,9 @@
 # comes back (stream_status shows 'disconnected' and nats_state 'reconnecting' meanwhile), the worker is SIGTERMed, the
 # worker is SIGKILLed (PostgreSQL then restarts all backends), PostgreSQL restarts.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 # Small batches make the drain last long enough to interrupt it.

@@ -3,11 +3,9 @@
 # unreachable NATS, pause/resume, stream_status, two workers sharing one durable consumer,
 # replay of dead letters once their cause is fixed, drop_stream.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 worker_stack_up
 

@@ -3,13 +3,10 @@
 # grants, row-level security and triggers apply; a write it may not make is a dead letter
 # naming the privilege; a new run_as restarts the workers as the new role.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin publish
 
-[[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
 stack_start_nats
 stack_start_pg preload
 sql "CREATE EXTENSION nomnom" >/dev/null

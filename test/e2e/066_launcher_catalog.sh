@@ -5,13 +5,10 @@
 # run; an error reading the catalog is logged once and the running workers go on; a
 # dropped nomnom.database is logged and waited for, not retried every 5 seconds.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin publish
 
-[[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
 stack_start_nats
 stack_start_pg preload
 sql "CREATE EXTENSION nomnom" >/dev/null

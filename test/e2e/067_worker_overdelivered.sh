@@ -4,14 +4,10 @@
 # batch on the prefetch thread either, even when that thread has its entity's tree
 # (README "Failures"). The worker's DEBUG1 line per fetch says what was mapped ahead.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin publish jstool
 
-JSTOOL=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool
-[[ -x $PUBLISH && -x $JSTOOL ]] || fail "nomnom-publish or nomnom-jstool is not built (make)"
 stack_start_nats
 stack_start_pg preload
 sql "CREATE EXTENSION nomnom" >/dev/null

@@ -4,13 +4,10 @@
 # restored into another database that nomnom.database then points at, the workers read the
 # whole stream again (a new consumer) and write only what was never completed.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin publish
 
-[[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
 stack_start_nats
 stack_start_pg preload
 bindir=$(_stack_pg_bindir)

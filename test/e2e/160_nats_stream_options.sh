@@ -6,11 +6,9 @@
 # server cannot hold the stream (max_bytes, replicas); the credential options default to the
 # superuser-only GUCs nomnom.<option>; no view, setting or error shows the password.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 stack_init
 SECRETS=$NOMNOM_STACK_DIR/secrets

@@ -9,13 +9,9 @@
 #   - once the DLQ has room again, the dead letters reach it (the redelivery publishes them,
 #     without writing the message again).
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
-JSTOOL=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool
-[[ -x $JSTOOL ]] || fail "$JSTOOL is not built (make)"
+worker_test_begin jstool
 
 worker_stack_up
 # The DLQ stream made beforehand, 16 KiB at most and refusing what does not fit; the worker

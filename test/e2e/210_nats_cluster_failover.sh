@@ -13,14 +13,9 @@
 #      stream does not hold.
 # After each, every order is written exactly once, with exact totals.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
-JSTOOL=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool
-[[ -x $JSTOOL ]] || fail "$JSTOOL is not built (make)"
-[[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
+worker_test_begin publish jstool
 
 stack_start_nats_cluster
 stack_start_pg preload

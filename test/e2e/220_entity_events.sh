@@ -12,11 +12,9 @@
 # A subscriber with the npm nats client (test/harness/nats-client/count-events.js) counts
 # exactly one event a row.
 set -euo pipefail
-# shellcheck source=test/harness/stack.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../harness/stack.sh"
 # shellcheck source=test/e2e/lib/worker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
-stack_trap
+worker_test_begin
 
 COUNT_EVENTS=$NOMNOM_REPO_ROOT/test/harness/nats-client/count-events.js
 [[ -d $NOMNOM_REPO_ROOT/test/harness/nats-client/node_modules/nats ]] ||

@@ -1,12 +1,40 @@
 # shellcheck shell=bash
-# Helpers for the worker end-to-end tests (test/e2e/worker_*.sh). Source after stack.sh.
+# Helpers for the worker end-to-end tests (test/e2e/0*_worker_*.sh and others). Sources
+# test/harness/stack.sh itself when it is not sourced yet. A test begins:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib/worker.sh"
+#   worker_test_begin [publish] [jstool]
+
+if ! declare -F stack_init >/dev/null; then
+    # shellcheck source=test/harness/stack.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/../../harness/stack.sh"
+fi
 
 PUBLISH=${NOMNOM_PUBLISH:-$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/test/tools/nomnom-publish}
+# A bare nats.c JetStream client built with the bridge (bridge/tools/jstool.cpp): raw API requests,
+# streams created, purged.
+JSTOOL=${NOMNOM_JSTOOL:-$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool}
 FIXTURES=$NOMNOM_REPO_ROOT/test/fixtures/tpch
 
 fail() {
     echo "FAIL: $*" >&2
     exit 1
+}
+
+# worker_test_begin [publish] [jstool]: the stack's exit trap (everything started is stopped,
+# the logs shown on a failure), and each tool named checked built: nomnom-publish ($PUBLISH),
+# nomnom-jstool ($JSTOOL).
+# shellcheck disable=SC2120 # the tools are optional
+worker_test_begin() {
+    stack_trap
+    local tool bin
+    for tool in "$@"; do
+        case $tool in
+        publish) bin=$PUBLISH ;;
+        jstool) bin=$JSTOOL ;;
+        *) fail "worker_test_begin: no tool \"$tool\" (publish, jstool)" ;;
+        esac
+        [[ -x $bin ]] || fail "$bin is not built (make)"
+    done
 }
 
 # sql "SELECT ..." -> the result, unaligned, tuples only
@@ -16,6 +44,7 @@ sql() { stack_psql "$NOMNOM_DB" -v ON_ERROR_STOP=1 -XtAq -c "$1"; }
 # preloaded PostgreSQL (launcher reading $NOMNOM_DB) and nats-server -js.
 worker_stack_up() {
     [[ -x $PUBLISH ]] || fail "$PUBLISH is not built (make)"
+    # shellcheck disable=SC2119 # no extra nats-server arguments
     stack_start_nats
     stack_start_pg preload
     sql "CREATE EXTENSION IF NOT EXISTS nomnom" >/dev/null
