@@ -78,6 +78,22 @@ cluster_stream_up() {
     sql "SELECT nomnom.create_stream('CLUSTER', ARRAY['messages.ingest.>'],
                                      '{\"nats_url\": \"$CLUSTER_URL\", \"replicas\": 3}')" >/dev/null
     BENCH_STREAM=CLUSTER pause_stream
+    cluster_stream_ready
+}
+# Until the stream CLUSTER has a leader and both other replicas are current (what
+# $JS.API.STREAM.INFO says), within 60 s: right after the cluster starts, on a loaded
+# machine, a publish before that could time out.
+cluster_stream_ready() {
+    local info=$WORK/cluster_stream_info.json
+    # shellcheck disable=SC2317 # called through wait_until
+    stream_ready() {
+        "$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool" request "$CLUSTER_URL" \
+            "\$JS.API.STREAM.INFO.CLUSTER" >"$info" 2>&1 &&
+            jq -e '(.cluster.leader // "") != "" and (.cluster.replicas // [] | length) == 2
+                   and all(.cluster.replicas[]; .current == true)' "$info" >/dev/null 2>&1
+    }
+    wait_until 60 stream_ready || fail "the stream CLUSTER has no leader with 2 current replicas after 60 s: $(head -c 600 "$info")"
+    bench_log "stream CLUSTER: leader $(jq -r .cluster.leader "$info"), replicas $(jq -r '[.cluster.replicas[] | .name + (if .current then " current" else "" end)] | join(", ")' "$info")"
 }
 # The stream CLUSTER out of the catalog, the cluster stopped (by PID).
 cluster_stream_down() {
