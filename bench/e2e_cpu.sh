@@ -36,12 +36,9 @@ while (($#)); do
 done
 SEED=42 BATCH_LINES=250
 export NOMNOM_PG_FSYNC=on
-# shellcheck source=../test/harness/stack.sh
-source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-bench_binaries
-bench_stack_up
+bench_begin
 generate M 0 "$ORDERS" ndjson
 # Waits of over a second (deadlock_timeout) on a lock are logged, and counted in the report:
 # the bridge's pending rows and the worker's claim write the same ids.

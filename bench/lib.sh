@@ -1,17 +1,18 @@
 # shellcheck shell=bash disable=SC2154,SC2034
 # (the sets' totals are set through printf -v; results are read by the calling script)
-# Helpers for bench/run.sh (and bench/profile.sh). Source after test/harness/stack.sh;
-# they use $WORK, $PUBLISH, $SEED and the stack's variables.
+# Helpers for bench/run.sh, memory.sh, waits.sh, profile.sh and e2e_cpu.sh; they use $WORK, $PUBLISH,
+# $SEED and the stack's variables. Sources test/harness/stack.sh itself when it is not
+# sourced yet. A bench script begins (after its options, SEED and NOMNOM_PG_FSYNC):
+#   source "$HERE/lib.sh"
+#   bench_begin [BINARY...]
 
-# The binaries of this checkout's build the stack and the sets use (BUILD, PUBLISH,
-# NOMNOM_BRIDGE_BIN), checked built; the stack stops when the script exits.
-bench_binaries() {
-    BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-    PUBLISH=$BUILD/test/tools/nomnom-publish
-    export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-    [[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
-    stack_trap
-}
+if ! declare -F stack_init >/dev/null; then
+    # shellcheck source=../test/harness/stack.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/../test/harness/stack.sh"
+fi
+BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+PUBLISH=$BUILD/test/tools/nomnom-publish
+export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
 
 bench_log() { echo "bench: $*" >&2; }
 fail() {
@@ -42,11 +43,32 @@ resume_stream() {
     WORKER_PID=$(sql "SELECT worker_pid FROM nomnom.stream_status WHERE worker_pid IS NOT NULL LIMIT 1")
 }
 
+# bench_binaries [BINARY...]: the binaries of this checkout's build the stack and the sets
+# use (PUBLISH, NOMNOM_BRIDGE_BIN, above) and each BINARY, checked built; the stack's exit
+# trap (everything started is stopped by PID when the script exits).
+# shellcheck disable=SC2120 # the binaries are optional
+bench_binaries() {
+    local bin
+    for bin in "$PUBLISH" "$NOMNOM_BRIDGE_BIN" "$@"; do
+        [[ -x $bin ]] || fail "$bin is not built (run make)"
+    done
+    stack_trap
+}
+# bench_begin [BINARY...]: bench_binaries, LOAD_BEFORE (the load average now: other work on
+# the machine skews everything), then bench_stack_up.
+# shellcheck disable=SC2120 # the binaries are optional
+bench_begin() {
+    bench_binaries "$@"
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    bench_stack_up
+}
+
 # The stack every benchmark uses: nats-server -js, PostgreSQL 15 with nomnom preloaded
 # (fsync on, synchronous_commit on, commit timestamps on), the TPC-H entities, the stream
 # MESSAGES (paused), the bridge; $WORK for generated files.
 bench_stack_up() {
     bench_log "stack: nats-server -js, PostgreSQL 15 (preload nomnom), nomnom-bridge"
+    # shellcheck disable=SC2119 # no extra nats-server arguments
     stack_start_nats
     stack_start_pg preload
     # Commit timestamps let a drain's end be read from the rows themselves, not from polling.
@@ -72,6 +94,7 @@ bench_stack_up() {
 cluster_stream_up() {
     bench_log "stack: a 3-node JetStream cluster, the stream CLUSTER at replicas 3"
     local single_url=$NATS_URL single_monitor=$NOMNOM_NATS_MONITOR_URL
+    # shellcheck disable=SC2119 # no extra nats-server arguments
     stack_start_nats_cluster
     CLUSTER_URL=$NATS_URL
     export NATS_URL=$single_url NOMNOM_NATS_MONITOR_URL=$single_monitor

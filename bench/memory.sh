@@ -21,16 +21,9 @@ while (($#)); do
 done
 SEED=42
 export NOMNOM_PG_FSYNC=on
-# shellcheck source=../test/harness/stack.sh
-source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-PUBLISH=$BUILD/test/tools/nomnom-publish
-export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-[[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
-stack_trap
-bench_stack_up
+bench_begin
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true}')" >/dev/null
 reset_tables
 expect_reset

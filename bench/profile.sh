@@ -24,13 +24,10 @@ SEED=42 BATCH_LINES=250
 PERF_DIR=${PERF_DIR:-/tmp/nomnom-bench-perf} # perf.data kept here for `perf report -i`
 mkdir -p "$PERF_DIR"
 export NOMNOM_PG_FSYNC=on
-# shellcheck source=../test/harness/stack.sh
-source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 command -v perf >/dev/null || fail "perf missing"
-bench_binaries
-bench_stack_up
+bench_begin
 generate M 0 "$ORDERS" ndjson
 mkdir -p "$OUT"
 

@@ -67,23 +67,12 @@ SINGLE_DOCS=20000 # documents for single-document HTTP POSTs (one request each)
 BATCH_LINES=250   # documents per NDJSON batch request
 export NOMNOM_PG_FSYNC=on # real fsync, synchronous_commit on: durability as shipped
 
-# shellcheck source=../test/harness/stack.sh
-source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-PUBLISH=$BUILD/test/tools/nomnom-publish
 NAIVE=$BUILD/test/tools/nomnom-naive-consumer
 PEER=$BUILD/test/tools/nomnom-peer-consumer
-export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-for bin in "$PUBLISH" "$NAIVE" "$PEER" "$NOMNOM_BRIDGE_BIN"; do
-    [[ -x $bin ]] || fail "$bin is not built (run make)"
-done
 for tool in wrk jq gnuplot bc; do command -v $tool >/dev/null || fail "$tool missing (make deps)"; done
-stack_trap
-
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews everything
-bench_stack_up
+bench_begin "$NAIVE" "$PEER"
 
 ###############################################################################
 # The sets: slices of seed $SEED by order number, so each has its own keys and totals.

@@ -38,18 +38,10 @@ while (($#)); do
 done
 SEED=42
 export NOMNOM_PG_FSYNC=on
-# shellcheck source=../test/harness/stack.sh
-source "$HERE/../test/harness/stack.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
-BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
-PUBLISH=$BUILD/test/tools/nomnom-publish
 PEER=$BUILD/test/tools/nomnom-peer-consumer
-export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
-[[ -x $PUBLISH && -x $NOMNOM_BRIDGE_BIN ]] || fail "not built (run make)"
-stack_trap
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-bench_stack_up
+if ((WITH_PEER)); then bench_begin "$PEER"; else bench_begin; fi
 if [[ -n $WAL_BUFFERS ]]; then
     sql "ALTER SYSTEM SET wal_buffers = '$WAL_BUFFERS'" >/dev/null
     stack_restart_pg
