@@ -194,7 +194,7 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
 }
 
 natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOptions& options,
-                           NnEnsureMode mode, char* err, size_t errlen) {
+                           NnEnsureMode mode, char* err, size_t errlen, int64_t* max_ack_pending) {
     jsConsumerConfig cfg;
     jsConsumerConfig_Init(&cfg);
     cfg.Durable = options.consumer.c_str();
@@ -222,6 +222,8 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
             set_error(err, errlen,
                       "could not create durable consumer \"" + options.consumer +
                           "\" on JetStream stream \"" + stream + "\": " + describe(s));
+        else if (max_ack_pending != nullptr)
+            *max_ack_pending = cfg.MaxAckPending;
         return s;
     }
     if (s != NATS_OK) {
@@ -234,6 +236,8 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
                    info->Config->MaxDeliver != cfg.MaxDeliver ||
                    info->Config->MaxAckPending < cfg.MaxAckPending ||
                    info->Config->AckPolicy != js_AckExplicit;
+    if (max_ack_pending != nullptr) // as it is, unless updated below
+        *max_ack_pending = info->Config->MaxAckPending;
     jsConsumerInfo_Destroy(info);
     info = nullptr;
     if (differs && mode != NN_ENSURE_ADOPT) {
@@ -246,6 +250,8 @@ natsStatus ensure_consumer(jsCtx* js, const char* stream, const nomnom::StreamOp
                           "\" of JetStream stream \"" + stream + "\": " + describe(s));
             return s;
         }
+        if (max_ack_pending != nullptr)
+            *max_ack_pending = cfg.MaxAckPending;
     }
     return NATS_OK;
 }
@@ -350,7 +356,8 @@ void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept {
 
 natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
                                int nsubjects, const nomnom::StreamOptions& options,
-                               NnEnsureMode mode, char* err, size_t errlen) noexcept {
+                               NnEnsureMode mode, char* err, size_t errlen,
+                               int64_t* max_ack_pending) noexcept {
     try {
         std::vector<std::string> wanted(subjects, subjects + nsubjects);
         natsStatus s = ensure_stream(js, name, wanted, options, mode, false, err, errlen);
@@ -363,7 +370,7 @@ natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* s
             s = ensure_stream(js, options.entities_stream.c_str(), {nomnom::kEntitiesSubjects},
                               options, NN_ENSURE_ADOPT, false, err, errlen);
         if (s == NATS_OK)
-            s = ensure_consumer(js, name, options, mode, err, errlen);
+            s = ensure_consumer(js, name, options, mode, err, errlen, max_ack_pending);
         return s;
     } catch (...) {
         snprintf(err, errlen, "out of memory");

@@ -53,10 +53,12 @@ enum NnEnsureMode {
 // it fetches meanwhile: with less, that fetch waits for the held batches' acknowledgements.
 constexpr int kNnMaxHeldBatches = 8;
 
-// The stream `name` with `subjects`, the DLQ stream, and the durable consumer.
+// The stream `name` with `subjects`, the DLQ stream, and the durable consumer; the
+// consumer's max_ack_pending as it now is into `*max_ack_pending` when given (-1: no limit).
 natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
                                int nsubjects, const nomnom::StreamOptions& options,
-                               NnEnsureMode mode, char* err, size_t errlen) noexcept;
+                               NnEnsureMode mode, char* err, size_t errlen,
+                               int64_t* max_ack_pending = nullptr) noexcept;
 
 natsStatus nn_delete_stream(jsCtx* js, const char* name, char* err, size_t errlen) noexcept;
 

@@ -99,6 +99,7 @@ struct Worker {
     int stalled_checks; // idle checks that saw undelivered messages
     uint64 repulls;     // pulls issued again: no idle heartbeat, or a consumer leader change
     int repulls_in_row; // of those, since the last pull that ended well
+    int64 max_ack_pending; // the consumer's, read when subscribing (0: unknown; -1: no limit)
 
     // The next batch, fetched and mapped while this one is written (heap, C++ objects).
     nomnom::Prefetcher* prefetch;

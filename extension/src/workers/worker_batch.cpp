@@ -500,9 +500,18 @@ bool durable_now(XLogRecPtr lsn) {
     return confirmed;
 }
 
-// How many pipelined batches may be held after the next commit (nomnom.commits_in_flight).
-int commits_in_flight() {
-    return Max(1, Min(nomnom_commits_in_flight_guc, kMaxHeldBatches));
+// How many pipelined batches may be held after the next commit (nomnom.commits_in_flight),
+// as many as the consumer's max_ack_pending (shared by the stream's workers) leaves room
+// for beside the batch written and the one fetched meanwhile: with more, the fetch would get
+// nothing until acks that only come after it. A consumer made before this option (2 batches
+// a worker), adopted as it is, gets 1: each pipelined commit waits for the last one's flush.
+int commits_in_flight(const Worker& w) {
+    int64 k = Max(1, Min(nomnom_commits_in_flight_guc, kMaxHeldBatches));
+    if (w.max_ack_pending > 0) {
+        int64 share = w.max_ack_pending / Max(1, w.options->workers);
+        k = Max(1, Min(k, share / Max(1, w.options->batch_size) - 2));
+    }
+    return static_cast<int>(k);
 }
 
 // How the batch commits: pipelined (a full batch, more are likely waiting, of a stream that
@@ -576,7 +585,7 @@ bool write_batch_once(Worker& w, char** error_text, int* sqlerrcode) {
         // only when nomnom.commits_in_flight are held already (for the oldest); any other
         // waits for them all, as its commit would.
         if (pipelined)
-            release_durable_now(w, commits_in_flight() - 1, true);
+            release_durable_now(w, commits_in_flight(w) - 1, true);
         else
             release_durable_acks(w, false, true);
         if (pipelined) // SET LOCAL: the commit record is written, not waited for

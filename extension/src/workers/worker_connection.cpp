@@ -42,8 +42,10 @@ void drop_subscription(Worker& w) {
 
 // Ensures the streams and the consumer, then subscribes; false with `err` set when it fails.
 natsStatus subscribe(Worker& w, char* err, size_t errlen) {
+    int64_t max_ack_pending = 0;
     natsStatus s = nn_ensure_jetstream(w.js, w.stream, w.subjects, w.nsubjects, *w.options,
-                                       NN_ENSURE_ADOPT, err, errlen);
+                                       NN_ENSURE_ADOPT, err, errlen, &max_ack_pending);
+    w.max_ack_pending = s == NATS_OK ? max_ack_pending : 0;
     if (s == NATS_OK)
         s = nn_pull_subscribe(w.js, w.stream, w.options->consumer.c_str(), &w.sub, err, errlen);
     return s;
