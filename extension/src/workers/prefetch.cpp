@@ -97,18 +97,21 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
 }
 
 Prefetcher::~Prefetcher() {
-    if (thread_.joinable()) {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            finishing_ = true;
-        }
-        wake_.notify_all();
-        thread_.join();
+    if (!thread_.joinable())
+        return;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
     }
+    wake_.notify_all();
+    thread_.join();
 }
 
 void Prefetcher::start(natsSubscription* sub, int batch_size, int wait_ms, const std::string& stream,
                        const StreamOptions& options, uint64_t options_generation, TreeSnapshot trees) {
+    if (!thread_.joinable())
+        thread_ = start_signal_safe_thread([this] { run(); });
+    // The thread waits for requested_ and reads none of these until then.
     sub_ = sub;
     batch_size_ = batch_size;
     wait_ms_ = wait_ms;
@@ -119,17 +122,23 @@ void Prefetcher::start(natsSubscription* sub, int batch_size, int wait_ms, const
     list_ = natsMsgList{nullptr, 0};
     status_ = NATS_OK;
     premapped_.clear();
-    finishing_ = false;
-    thread_ = start_signal_safe_thread([this] { run(); });
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        requested_ = true;
+        finishing_ = false;
+    }
+    wake_.notify_all();
+    running_ = true;
 }
 
 natsStatus Prefetcher::finish(natsMsgList* list, std::vector<PremappedMessage>& premapped) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         finishing_ = true;
+        wake_.notify_all();
+        done_.wait(lock, [this] { return !requested_; });
     }
-    wake_.notify_all();
-    thread_.join();
+    running_ = false;
     for (PremappedMessage& written : premapped) {
         written.mapped_with.reset();
         written.written_tree.reset();
@@ -148,6 +157,33 @@ void Prefetcher::run() noexcept {
     // The backend's writing is what the drain waits for: when both want the same core, the
     // writer goes first (bench/README.md, "Why the code is so"). Linux: per thread.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNiceness);
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return requested_ || stopping_; });
+        if (!requested_)
+            return;
+        lock.unlock();
+        fetch();
+        lock.lock();
+        // Until finish(): the batch before this one may be slow to write (a lock, a
+        // batch-level failure), so what was fetched is marked in progress every third of
+        // ack_wait.
+        auto period = std::chrono::milliseconds(in_progress_period_ms(options_.ack_wait_ms));
+        auto ended = [this] { return finishing_ || stopping_; };
+        while (!ended()) {
+            if (list_.Count == 0) {
+                wake_.wait(lock, ended);
+            } else if (!wake_.wait_for(lock, period, ended)) {
+                for (int i = 0; i < list_.Count; ++i)
+                    natsMsg_InProgress(list_.Msgs[i], nullptr);
+            }
+        }
+        requested_ = false;
+        done_.notify_all();
+    }
+}
+
+void Prefetcher::fetch() noexcept {
     spent_.clear();
     status_ = fetch_bounded(&list_, sub_, batch_size_, options_.batch_bytes, wait_ms_);
     // nats.c's error text is per thread: taken here, for the backend (handle_fetch_failure).
@@ -181,18 +217,6 @@ void Prefetcher::run() noexcept {
         }
     } catch (...) {
         // Out of memory: what is not mapped yet is mapped by the writer.
-    }
-    // Until finish(): the batch before this one may be slow to write (a lock, a batch-level
-    // failure), so what was fetched is marked in progress every third of ack_wait.
-    std::unique_lock<std::mutex> lock(mutex_);
-    auto period = std::chrono::milliseconds(in_progress_period_ms(options_.ack_wait_ms));
-    while (!finishing_) {
-        if (list_.Count == 0) {
-            wake_.wait(lock, [this] { return finishing_; });
-        } else if (!wake_.wait_for(lock, period, [this] { return finishing_; })) {
-            for (int i = 0; i < list_.Count; ++i)
-                natsMsg_InProgress(list_.Msgs[i], nullptr);
-        }
     }
 }
 

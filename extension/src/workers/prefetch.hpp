@@ -3,6 +3,12 @@
 // JSON mapping (pure C++) and freeing the last batch's rows then overlap the writing and the
 // commit, which must stay on the backend's thread.
 //
+// One thread for the worker's life, handed one fetch after the other. glibc gives a thread
+// its malloc arena at its first allocation, the one an exited thread left last; with a new
+// thread a batch, the writer's mapping thread (map_in_parallel, started just after it and at a
+// higher priority) sometimes allocated first and took it, and a batch's mapping (~10 MiB
+// resident for 1,000 orders) was then kept in two arenas (bench/README.md, item 18).
+//
 // C++-style; the thread calls nats.c and the pure C++ core only, with signals blocked.
 #pragma once
 
@@ -29,33 +35,37 @@ class Prefetcher {
     Prefetcher() = default;
     Prefetcher(const Prefetcher&) = delete;
     Prefetcher& operator=(const Prefetcher&) = delete;
-    ~Prefetcher(); // waits for the thread
+    ~Prefetcher(); // ends the thread, once its fetch (if one runs) is done
 
-    // Starts the thread: it fetches up to `batch_size` messages from `sub` (waiting at most
-    // `wait_ms`), reads each one's facts (routed with `options`, of `options_generation`;
-    // ids derived for `stream`), and maps those whose entity has a tree in `trees` that takes
-    // no message metadata (the metadata's text needs PostgreSQL).
+    // Hands the thread a fetch (starting the thread the first time): it fetches up to
+    // `batch_size` messages from `sub` (waiting at most `wait_ms`), reads each one's facts
+    // (routed with `options`, of `options_generation`; ids derived for `stream`), and maps
+    // those whose entity has a tree in `trees` that takes no message metadata (the metadata's
+    // text needs PostgreSQL). Only when running() is false.
     // Throws std::system_error when no thread can be started.
     void start(natsSubscription* sub, int batch_size, int wait_ms, const std::string& stream,
                const StreamOptions& options, uint64_t options_generation, TreeSnapshot trees);
 
-    bool running() const { return thread_.joinable(); }
+    // A fetch was handed over and not finished yet.
+    bool running() const { return running_; }
 
     // How many entity trees the last run could map with (for the worker's debug log).
     size_t tree_count() const { return trees_.size(); }
 
-    // Tells the thread to end and waits for it. Hands over the fetched messages (the caller
-    // destroys `list`) and, in the same order, what was worked out for them; returns the fetch's
-    // status. What `premapped` held (the last batch, written) is freed by the next run, its trees
-    // released here first: a tree's destructor frees plans, a PostgreSQL call.
+    // Tells the thread to end the fetch and waits for it. Hands over the fetched messages (the
+    // caller destroys `list`) and, in the same order, what was worked out for them; returns the
+    // fetch's status. What `premapped` held (the last batch, written) is freed by the next run, its
+    // trees released here first: a tree's destructor frees plans, a PostgreSQL call.
     natsStatus finish(natsMsgList* list, std::vector<PremappedMessage>& premapped);
     // Why the last fetch failed (nats.c's text, taken on the thread that fetched).
     const char* error() const { return error_; }
 
   private:
-    void run() noexcept;
+    void run() noexcept;   // the thread: waits for a fetch, does it, waits again
+    void fetch() noexcept; // one fetch, and its mapping
 
     std::thread thread_;
+    bool running_ = false; // the backend's: between start() and finish()
     natsSubscription* sub_ = nullptr;
     int batch_size_ = 0;
     int wait_ms_ = 0;
@@ -71,8 +81,11 @@ class Prefetcher {
     // Until finish() says so, the thread keeps what it fetched from being redelivered
     // (natsMsg_InProgress every third of ack_wait): the batch before may be slow to write.
     std::mutex mutex_;
-    std::condition_variable wake_;
+    std::condition_variable wake_; // the thread's: a fetch to do, its end, or the thread's end
+    std::condition_variable done_; // the backend's: the fetch has ended
+    bool requested_ = false;       // set by start(), cleared by the thread when the fetch ends
     bool finishing_ = false;
+    bool stopping_ = false;
 };
 
 // A message's entity (routed with `options`), id (derived for `stream`) and JetStream
