@@ -7,8 +7,10 @@
 #
 #   bash bench/memory.sh [--sizes "10000 100000 1000000"]
 #
-# Needs `make` and `make install`; takes several minutes for the 1M drain. Take the bench
-# lock, as make bench does: flock /tmp/nomnom-install.lock bash bench/memory.sh
+# Needs `make` and `make install`; takes several minutes for the 1M drain. Memory does not
+# depend on the machine's load: with a private PostgreSQL (PG_CONFIG from
+# test/harness/private-pg.sh) it runs beside a bench without its lock; with the system's, take
+# the bench lock as make bench does: flock /tmp/nomnom-install.lock bash bench/memory.sh
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
