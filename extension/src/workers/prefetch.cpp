@@ -13,6 +13,7 @@
 
 #include "nomnom/backoff.hpp"
 #include "nomnom/message_id.hpp"
+#include "nomnom/nats_fetch.hpp"
 #include "pg/signal_safe_thread.hpp"
 #include "streams/jetstream_client.hpp"
 #include "workers/in_progress.hpp"
@@ -24,39 +25,6 @@ namespace {
 // first on a core they share, high enough that the thread is not starved by nats-server
 // (bench/README.md, "Why the code is so").
 constexpr int kNiceness = 5;
-
-// Up to `batch` messages, and no more bytes than `max_bytes` (JetStream's max_bytes: the
-// server stops before the message that would pass it), waiting at most `wait_ms`:
-// natsSubscription_Fetch's way (what is there at once, else the first to come), with the
-// bound in bytes. A message bigger than `max_bytes` by itself comes alone, unbounded, rather
-// than stop the consumer (JetStream answers 409 "Message Size Exceeds MaxBytes" for it).
-natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
-                         int wait_ms) {
-    auto request = [&](int count, int64_t bytes, bool no_wait, int64_t expires_ms) {
-        jsFetchRequest req;
-        jsFetchRequest_Init(&req);
-        req.Batch = count;
-        req.MaxBytes = bytes;
-        req.NoWait = no_wait;
-        req.Expires = expires_ms * 1000000;
-        // The waiting pull asks for an idle heartbeat every quarter of its wait: a pull the
-        // server lost (a consumer leader change; nats.go #2063) then ends in
-        // NATS_MISSED_HEARTBEAT after half its wait instead of at its expiry.
-        if (!no_wait && expires_ms / 4 >= 50)
-            req.Heartbeat = expires_ms / 4 * 1000000;
-        return natsSubscription_FetchRequest(list, sub, &req);
-    };
-    int64_t deadline = monotonic_ms() + wait_ms;
-    natsStatus s = request(batch, max_bytes, batch > 1, wait_ms);
-    if (s == NATS_NOT_FOUND && batch > 1) // nothing there now: wait for the first to come
-        s = request(batch, max_bytes, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
-    if (s == NATS_ERR && list->Count == 0) {
-        const char* text = nats_GetLastError(nullptr);
-        if (text != nullptr && strstr(text, "Exceeds MaxBytes") != nullptr)
-            s = request(1, 0, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
-    }
-    return s;
-}
 
 } // namespace
 

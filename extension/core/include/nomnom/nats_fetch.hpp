@@ -1,0 +1,31 @@
+// The worker's pull from a JetStream consumer (the prefetch thread's fetch), around a heap
+// overflow of nats.c 3.4.1 (Debian 12's libnats; fixed upstream by nats.c #749, 3.9).
+//
+// natsSubscription_FetchRequest allocates room for `Batch` messages, first takes what the
+// subscription already holds (messages a pull that ended early left behind: its deadline
+// passed while the server was still sending, say on a starved thread), and then, after
+// asking for Batch - k more, keeps taking messages until `count == Batch - k`. With k > Batch / 2
+// leftovers that never happens, and every late message is written past the end of the
+// array: glibc's heap corrupted ("malloc(): unsorted double linked list corrupted").
+// So leftovers are taken one fetch of 1 at a time (a fetch of 1 that finds one stops there,
+// sending no pull) and handed over as the batch; the full fetch runs only on an empty
+// subscription. Pure C++ (nats.c), for any thread.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <cstdint>
+
+namespace nomnom {
+
+// Up to `batch` messages, and no more bytes than `max_bytes` (JetStream's max_bytes: the
+// server stops before the message that would pass it; 0: no bound), waiting at most
+// `wait_ms`: natsSubscription_Fetch's way (what is there at once, else the first to come).
+// A message bigger than `max_bytes` by itself comes alone, unbounded, rather than stop the
+// consumer (JetStream answers 409 "Message Size Exceeds MaxBytes" for it). Messages left in
+// the subscription by an earlier pull come first, as a batch of their own (see above).
+// `list` is the caller's to destroy (natsMsgList_Destroy); it never holds more than `batch`.
+natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
+                         int wait_ms);
+
+} // namespace nomnom

@@ -1,0 +1,133 @@
+#include "nomnom/nats_fetch.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "nomnom/backoff.hpp"
+
+namespace nomnom {
+namespace {
+
+// The messages an earlier pull left in `sub`, at most `batch` (no more bytes than
+// `max_bytes` after the first), each by a fetch of 1: one that finds a message waiting
+// returns it without sending a pull, so nats.c's overflow (nats_fetch.hpp) cannot happen.
+// Into `list` (empty: nothing was waiting, or `*status` says why it stopped first).
+void take_leftovers(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
+                    natsStatus* status, int64_t* taken_bytes) {
+    *status = NATS_OK;
+    *taken_bytes = 0;
+    int pending = 0;
+    if (natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending <= 0)
+        return;
+    int room = std::min(pending, batch);
+    natsMsg** msgs =
+        static_cast<natsMsg**>(std::calloc(static_cast<size_t>(room), sizeof(natsMsg*)));
+    if (msgs == nullptr) {
+        *status = NATS_NO_MEMORY;
+        return;
+    }
+    int count = 0;
+    int64_t bytes = 0;
+    while (count < room) {
+        if (count > 0 &&
+            (natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending <= 0))
+            break;
+        jsFetchRequest req;
+        jsFetchRequest_Init(&req);
+        req.Batch = 1;
+        req.NoWait = true; // found none waiting after all (a status): a pull that answers at once
+        req.Expires = 1000 * 1000000LL;
+        natsMsgList one = {nullptr, 0};
+        natsStatus s = natsSubscription_FetchRequest(&one, sub, &req);
+        if (s != NATS_OK || one.Count == 0) {
+            natsMsgList_Destroy(&one);
+            if (count == 0)
+                *status = s == NATS_OK ? NATS_NOT_FOUND : s;
+            break;
+        }
+        natsMsg* msg = one.Msgs[0];
+        one.Msgs[0] = nullptr; // now ours
+        natsMsgList_Destroy(&one);
+        msgs[count++] = msg;
+        bytes += natsMsg_GetDataLength(msg);
+        if (max_bytes > 0 && bytes >= max_bytes)
+            break;
+    }
+    if (count == 0) {
+        std::free(msgs);
+        return;
+    }
+    *taken_bytes = bytes;
+    list->Msgs = msgs; // natsMsgList_Destroy frees it with free(), as nats.c allocates its own
+    list->Count = count;
+}
+
+} // namespace
+
+natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
+                         int wait_ms) {
+    *list = natsMsgList{nullptr, 0};
+    auto request = [&](natsMsgList* into, int count, int64_t bytes, bool no_wait,
+                       int64_t expires_ms) {
+        jsFetchRequest req;
+        jsFetchRequest_Init(&req);
+        req.Batch = count;
+        req.MaxBytes = bytes;
+        req.NoWait = no_wait;
+        req.Expires = expires_ms * 1000000;
+        // The waiting pull asks for an idle heartbeat every quarter of its wait: a pull the
+        // server lost (a consumer leader change; nats.go #2063) then ends in
+        // NATS_MISSED_HEARTBEAT after half its wait instead of at its expiry.
+        if (!no_wait && expires_ms / 4 >= 50)
+            req.Heartbeat = expires_ms / 4 * 1000000;
+        return natsSubscription_FetchRequest(into, sub, &req);
+    };
+    natsStatus left = NATS_OK;
+    int64_t left_bytes = 0;
+    take_leftovers(list, sub, batch, max_bytes, &left, &left_bytes);
+    if (list->Count > 0) {
+        // Topped up with what is there at once, the subscription being empty now (a stray
+        // status may have been all that waited: the batch would be one message).
+        int room = batch - list->Count;
+        int64_t bytes = max_bytes > 0 ? max_bytes - left_bytes : 0;
+        if (room <= 0 || bytes < 0 || (max_bytes > 0 && bytes == 0))
+            return NATS_OK;
+        natsMsgList more = {nullptr, 0};
+        if (request(&more, room, bytes, true, wait_ms) != NATS_OK || more.Count == 0) {
+            natsMsgList_Destroy(&more);
+            return NATS_OK;
+        }
+        int total = list->Count + more.Count;
+        natsMsg** msgs =
+            static_cast<natsMsg**>(std::calloc(static_cast<size_t>(total), sizeof(natsMsg*)));
+        if (msgs == nullptr) {
+            for (int i = 0; i < more.Count; i++) // redelivered at once
+                natsMsg_Nak(more.Msgs[i], nullptr);
+            natsMsgList_Destroy(&more);
+            return NATS_OK;
+        }
+        std::memcpy(msgs, list->Msgs, sizeof(natsMsg*) * static_cast<size_t>(list->Count));
+        std::memcpy(msgs + list->Count, more.Msgs,
+                    sizeof(natsMsg*) * static_cast<size_t>(more.Count));
+        std::free(list->Msgs); // the arrays only: the messages are in `msgs`
+        std::free(more.Msgs);
+        list->Msgs = msgs;
+        list->Count = total;
+        return NATS_OK;
+    }
+    if (left == NATS_MISSED_HEARTBEAT || left == NATS_NO_MEMORY)
+        return left; // as the fetch itself would have said
+    int64_t deadline = monotonic_ms() + wait_ms;
+    natsStatus s = request(list, batch, max_bytes, batch > 1, wait_ms);
+    if (s == NATS_NOT_FOUND && batch > 1) // nothing there now: wait for the first to come
+        s = request(list, batch, max_bytes, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
+    if (s == NATS_ERR && list->Count == 0) {
+        const char* text = nats_GetLastError(nullptr);
+        if (text != nullptr && strstr(text, "Exceeds MaxBytes") != nullptr)
+            s = request(list, 1, 0, false, std::max<int64_t>(deadline - monotonic_ms(), 1));
+    }
+    return s;
+}
+
+} // namespace nomnom

@@ -1,0 +1,207 @@
+// fetch_bounded against a real nats-server (JetStream on, in a temp folder): messages an
+// earlier pull left in the subscription, then late ones, never make a fetch hand back more
+// than its batch. nats.c 3.4.1's natsSubscription_FetchRequest did here (15 messages in an
+// array of 10: a heap overflow, the worker's "malloc(): unsorted double linked list
+// corrupted"); see nomnom/nats_fetch.hpp.
+#include "nomnom/nats_fetch.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "nomnom/backoff.hpp"
+
+extern char** environ;
+
+namespace {
+
+int free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+        port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+std::string find_nats_server() {
+    for (const char* path :
+         {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"})
+        if (access(path, X_OK) == 0)
+            return path;
+    return "";
+}
+
+// Waits (up to `ms`) until `done()`.
+template <typename F> bool wait_until(int64_t ms, F done) {
+    int64_t deadline = nomnom::monotonic_ms() + ms;
+    while (!done()) {
+        if (nomnom::monotonic_ms() > deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+class NatsFetch : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string server = find_nats_server();
+        ASSERT_FALSE(server.empty()) << "nats-server is not installed (make deps)";
+        char dir_template[] = "/tmp/nomnom-fetch-test-XXXXXX";
+        ASSERT_NE(mkdtemp(dir_template), nullptr);
+        dir_ = dir_template;
+        port_ = free_port();
+        ASSERT_GT(port_, 0);
+        std::string port = std::to_string(port_);
+        const char* argv[] = {server.c_str(), "-js", "-a",         "127.0.0.1", "-p",
+                              port.c_str(),   "-sd", dir_.c_str(), nullptr};
+        posix_spawn_file_actions_t quiet; // its log is not the test's
+        posix_spawn_file_actions_init(&quiet);
+        posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+        int spawned = posix_spawn(&pid_, server.c_str(), &quiet, nullptr,
+                                  const_cast<char* const*>(argv), environ);
+        posix_spawn_file_actions_destroy(&quiet);
+        ASSERT_EQ(spawned, 0);
+        std::string url = "nats://127.0.0.1:" + port;
+        ASSERT_TRUE(wait_until(
+            10000, [&] { return natsConnection_ConnectTo(&nc_, url.c_str()) == NATS_OK; }))
+            << "nats-server did not answer on " << url;
+        ASSERT_EQ(natsConnection_JetStream(&js_, nc_, nullptr), NATS_OK);
+    }
+    void TearDown() override {
+        if (sub_ != nullptr)
+            natsSubscription_Destroy(sub_);
+        jsCtx_Destroy(js_);
+        natsConnection_Destroy(nc_);
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            waitpid(pid_, nullptr, 0);
+        }
+        if (!dir_.empty())
+            std::system(("rm -rf '" + dir_ + "'").c_str());
+    }
+
+    void publish(const char* subject, int n) {
+        for (int i = 0; i < n; i++) {
+            std::string body = std::string(subject) + " " + std::to_string(i);
+            ASSERT_EQ(js_Publish(nullptr, js_, subject, body.data(), static_cast<int>(body.size()),
+                                 nullptr, nullptr),
+                      NATS_OK);
+        }
+    }
+    void add_consumer(const char* name, const char* filter) {
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = name;
+        cc.FilterSubject = filter;
+        cc.AckPolicy = js_AckExplicit;
+        jsConsumerInfo* ci = nullptr;
+        ASSERT_EQ(js_AddConsumer(&ci, js_, "FETCHT", &cc, nullptr, nullptr), NATS_OK);
+        jsConsumerInfo_Destroy(ci);
+    }
+    // A pull of consumer `consumer`'s messages whose answers go to our subscription's inbox,
+    // as a pull that nats.c no longer waits for.
+    void raw_pull(const char* consumer, int batch, int64_t expires_ms) {
+        std::string subject = std::string("$JS.API.CONSUMER.MSG.NEXT.FETCHT.") + consumer;
+        std::string body = "{\"batch\":" + std::to_string(batch) +
+                           ",\"expires\":" + std::to_string(expires_ms * 1000000) + "}";
+        ASSERT_EQ(natsConnection_PublishRequestString(
+                      nc_, subject.c_str(), natsSubscription_GetSubject(sub_), body.c_str()),
+                  NATS_OK);
+        ASSERT_EQ(natsConnection_Flush(nc_), NATS_OK);
+    }
+    int pending() {
+        int msgs = 0;
+        natsSubscription_GetPending(sub_, &msgs, nullptr);
+        return msgs;
+    }
+    uint64_t ack_pending(const char* consumer) {
+        jsConsumerInfo* ci = nullptr;
+        if (js_GetConsumerInfo(&ci, js_, "FETCHT", consumer, nullptr, nullptr) != NATS_OK)
+            return 0;
+        uint64_t n = static_cast<uint64_t>(ci->NumAckPending);
+        jsConsumerInfo_Destroy(ci);
+        return n;
+    }
+
+    std::string dir_;
+    int port_ = 0;
+    pid_t pid_ = 0;
+    natsConnection* nc_ = nullptr;
+    jsCtx* js_ = nullptr;
+    natsSubscription* sub_ = nullptr;
+};
+
+TEST_F(NatsFetch, LeftoversAndLateMessagesNeverPassTheBatch) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {"ft.>"};
+    cfg.Name = "FETCHT";
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_AddStream(&si, js_, &cfg, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    add_consumer("A", "ft.x"); // the worker's
+    add_consumer("B", "ft.y"); // another, whose pulls answer into A's inbox
+    ASSERT_EQ(js_PullSubscribe(&sub_, js_, "ft.x", "A", nullptr, nullptr, nullptr), NATS_OK);
+
+    // 8 messages left in the subscription by a pull nats.c gave up on...
+    publish("ft.y", 8);
+    raw_pull("B", 8, 5000);
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() == 8; })) << pending();
+    // ...10 for the fetch's own pull, and a pull still waiting whose 5 come late: once the
+    // fetch got its own (consumer A acknowledgement-pending).
+    publish("ft.x", 10);
+    raw_pull("B", 5, 10000);
+    std::thread late([&] {
+        if (wait_until(5000, [&] { return ack_pending("A") >= 2; }))
+            publish("ft.y", 5);
+    });
+
+    natsMsgList list = {nullptr, 0};
+    natsStatus s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
+    EXPECT_EQ(s, NATS_OK);
+    EXPECT_LE(list.Count, 10); // nats.c 3.4.1 alone: 15, written past its array of 10
+    EXPECT_EQ(list.Count, 10); // the 8 left over, topped up with 2 of A's
+    natsMsgList_Destroy(&list);
+    late.join();
+
+    // The late 5 wait in the subscription now: the next fetch takes them first, topped up.
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() >= 5; })) << pending();
+    s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
+    EXPECT_EQ(s, NATS_OK);
+    EXPECT_EQ(list.Count, 10);
+    int late_ones = 0;
+    for (int i = 0; i < list.Count; i++)
+        late_ones += std::string(natsMsg_GetSubject(list.Msgs[i])) == "ft.y";
+    EXPECT_EQ(late_ones, 5);
+    natsMsgList_Destroy(&list);
+
+    // Nothing left over: an ordinary fetch (the 3 of A's that remain, at once).
+    EXPECT_EQ(pending(), 0);
+    s = nomnom::fetch_bounded(&list, sub_, 10, 0, 1000);
+    EXPECT_EQ(s, NATS_OK);
+    EXPECT_EQ(list.Count, 3);
+    natsMsgList_Destroy(&list);
+}
+
+} // namespace
