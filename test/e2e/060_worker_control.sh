@@ -44,6 +44,29 @@ sql "SELECT nomnom.drop_stream('OTHER', delete_jetstream => true)" >/dev/null
 sql "SELECT nomnom.create_stream('OTHER', ARRAY['messages.other.>'])" >/dev/null # deleted: recreated
 sql "SELECT nomnom.drop_stream('OTHER', true)" >/dev/null
 
+# --- drop_stream(..., true) while the stream's workers start and verify their JetStream
+# stream: none re-creates it (a worker ensures it only while its catalog row, locked FOR KEY
+# SHARE, still exists). Absent at every look until the stream's last worker is gone, after
+# which no worker is left that could.
+js_stream_exists() { # NAME -> 0 when JetStream has it
+    local jsz
+    jsz=$(curl -fs "$NOMNOM_NATS_MONITOR_URL/jsz?streams=1") || fail "reading jsz failed"
+    jq -e --arg n "$1" '[.account_details[]?.stream_detail[]? | select(.name == $n)] | length > 0' <<<"$jsz" >/dev/null
+}
+for round in 1 2 3; do
+    sql "SELECT nomnom.create_stream('OTHER', ARRAY['other.>'], '{\"workers\": 3}')" >/dev/null
+    js_stream_exists OTHER || fail "round $round: create_stream made no JetStream stream OTHER"
+    sql "SELECT nomnom.drop_stream('OTHER', true)" >/dev/null
+    deadline=$(($(date +%s) + 30))
+    while [[ $(sql "SELECT count(*) FROM nomnom.worker_slots() WHERE name = 'OTHER' AND worker_pid IS NOT NULL") != 0 ]]; do
+        js_stream_exists OTHER && fail "round $round: a worker re-created JetStream stream OTHER after drop_stream(..., true)"
+        (($(date +%s) < deadline)) || fail "round $round: OTHER's workers still run 30 s after drop_stream"
+        sleep 0.1
+    done
+    js_stream_exists OTHER && fail "round $round: JetStream stream OTHER exists after drop_stream(..., true)"
+done
+echo "ok: no worker re-creates a stream that drop_stream(..., true) deleted" >&2
+
 # --- The default stream; effective options in nomnom.streams
 sql "SELECT nomnom.create_stream()" >/dev/null
 assert_eq "$(sql "SELECT subjects::text, options->>'workers', options->>'consumer', options->>'max_deliver', options->>'dlq_stream', options->>'track_status', options->>'nats_url' = '$NATS_URL', paused FROM nomnom.streams")" \

@@ -4,7 +4,10 @@
 #include "workers/worker.hpp"
 
 #include "nomnom/stream_options.hpp"
+#include "pg/background.hpp"
 #include "pg/pg_guard.hpp"
+#include "pg/role_scope.hpp"
+#include "pg/spi_session.hpp"
 #include "streams/options.hpp"
 #include "workers/lag_monitor.hpp"
 #include "workers/nats_state.hpp"
@@ -40,11 +43,34 @@ void drop_subscription(Worker& w) {
     }
 }
 
+// Ensures the streams and the consumer while the stream's catalog row, locked FOR KEY SHARE
+// in a fresh snapshot, still exists: drop_stream's DELETE waits for that lock, and a worker
+// that waited finds the row gone once the drop commits. So no worker re-creates a stream that
+// drop_stream(name, true) deleted (it deletes before its commit, the worker's lock taken or
+// not). Not found: NATS_NOT_FOUND, and load_config ends the worker once the drop's
+// notification arrives.
+natsStatus ensure_while_defined(Worker& w, char* err, size_t errlen, int64_t* max_ack_pending) {
+    natsStatus s = NATS_NOT_FOUND;
+    snprintf(err, errlen, "stream \"%s\" is no longer defined", w.stream);
+    in_catalog_transaction("nomnom worker: verifying the JetStream stream", [&] {
+        SavedUser saved = become_owner(); // the catalog is nomnom's
+        Oid types[1] = {TEXTOID};
+        Datum values[1] = {CStringGetTextDatum(w.stream)};
+        spi_execute_expect("SELECT 1 FROM nomnom.stream_catalog WHERE name = $1 FOR KEY SHARE", 1,
+                           types, values, nullptr, false, 1, SPI_OK_SELECT,
+                           "nomnom worker: locking the stream's catalog row");
+        restore(saved);
+        if (SPI_processed == 1)
+            s = nn_ensure_jetstream(w.js, w.stream, w.subjects, w.nsubjects, *w.options,
+                                    NN_ENSURE_ADOPT, err, errlen, max_ack_pending);
+    });
+    return s;
+}
+
 // Ensures the streams and the consumer, then subscribes; false with `err` set when it fails.
 natsStatus subscribe(Worker& w, char* err, size_t errlen) {
     int64_t max_ack_pending = 0;
-    natsStatus s = nn_ensure_jetstream(w.js, w.stream, w.subjects, w.nsubjects, *w.options,
-                                       NN_ENSURE_ADOPT, err, errlen, &max_ack_pending);
+    natsStatus s = ensure_while_defined(w, err, errlen, &max_ack_pending);
     w.max_ack_pending = s == NATS_OK ? max_ack_pending : 0;
     if (s == NATS_OK)
         s = nn_pull_subscribe(w.js, w.stream, w.options->consumer.c_str(), &w.sub, err, errlen);
