@@ -203,7 +203,9 @@ peer_stream_up() {
 }
 # peer_run NAME PREFIX COUNT: publishes set NAME to the peer's stream (ids PREFIX...), then
 # times nomnom-peer-consumer over it from its start to the last commit (as a drain is timed),
-# and checks the totals and the ledger. Sets PEER_SECONDS, PEER_OUT.
+# and checks the totals and the ledger. Sets PEER_SECONDS, PEER_OUT, PEER_CPU_S (its user +
+# system CPU), PEER_NATS0 and PEER_NATS1 (nats-server's CPU ticks before and after it); calls
+# peer_before and peer_after around it when they are defined.
 peer_run() {
     local name=$1 prefix=$2 count=$3 out t0 o=${1}_orders start=${1}_start
     reset_tables
@@ -215,14 +217,30 @@ peer_run() {
         fail "nomnom-publish (peer): $out"
     expect_add "$name"
     sql "CHECKPOINT" >/dev/null
+    if declare -F peer_before >/dev/null; then peer_before; fi
+    PEER_NATS0=$(awk '{print $14 + $15}' "/proc/$NOMNOM_NATS_PID/stat")
+    children_cpu >"$WORK/cpu0"
     t0=$(now)
     PEER_OUT=$("$PEER" --url "$NATS_URL" --stream PEER --consumer peer --dsn "$(bench_dsn)" --count "$count") ||
         fail "peer consumer: $PEER_OUT"
+    children_cpu >"$WORK/cpu1"
+    PEER_NATS1=$(awk '{print $14 + $15}' "/proc/$NOMNOM_NATS_PID/stat")
+    if declare -F peer_after >/dev/null; then peer_after; fi
+    PEER_CPU_S=$(echo "$(cat "$WORK/cpu1") - $(cat "$WORK/cpu0")" | bc -l)
     PEER_SECONDS=$(elapsed "$t0" "$(last_commit)")
     check_totals "peer consumer" EXPECTED
     [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "${!o}" ]] ||
         fail "peer consumer: message_status holds $(sql 'SELECT status, count(*) FROM nomnom.message_status GROUP BY 1')"
     bench_log "peer: $PEER_OUT; $PEER_SECONDS s to the last commit"
+}
+
+# The CPU seconds (user + system) of this shell's waited-for children so far (bash's `times`).
+children_cpu() {
+    times >"$WORK/times" # not in a pipe or $(): a subshell's `times` starts at zero
+    awk 'NR == 2 {
+        n = split($1 " " $2, t, " "); s = 0
+        for (i = 1; i <= n; i++) { split(t[i], ms, "m"); s += ms[1] * 60 + ms[2] }
+        print s }' "$WORK/times"
 }
 
 # The end of a drain, read from the rows: the commit time of the last transaction.

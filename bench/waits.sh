@@ -5,26 +5,32 @@
 # next batch is written), in turn, ROUNDS times each, on emptied tables, track_status on.
 #
 #   bash bench/waits.sh [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE]
-#                       [--modes 'MODE ...'] [--peer]
+#                       [--modes 'MODE ...'] [--peer] [--perf-nats] [--perf-worker]
 #
 # --modes: the settings compared, in turn each round; a mode is one or more GUC=VALUE joined
 # by commas, e.g. --modes 'nomnom.commits_in_flight=1 nomnom.commits_in_flight=4' (default
-# 'nomnom.pipelined_commit=off nomnom.pipelined_commit=on').
+# 'nomnom.pipelined_commit=off nomnom.pipelined_commit=on'); stream.KEY=VALUE sets the
+# stream's option KEY for that mode (nomnom.alter_stream), e.g. stream.batch_size=2000.
 # --peer: each round starts with the peer consumer (test/tools/peer_consumer.cpp, as in make
 # bench) over the same orders on its own stream, timed from its start to its last commit;
-# its row has the seconds and rows/s only.
+# its row has the seconds, rows/s, its own CPU (user + system) and nats-server's CPU.
+# --perf-nats: nats-server under `perf record` during each drain and peer run; where its CPU
+# went (Go functions, from its .gopclntab: bench/gosym.py) is printed at the end.
+# --perf-worker: the worker under `perf record` (no call graphs) during each drain; its
+# prefetch thread's and its other threads' top functions are printed at the end.
 #
 # For each drain: seconds (worker start to the last commit), rows/s, the worker's backend
 # thread on CPU, waiting for a CPU (run queue) and off CPU by its own waits (flush, fetch,
 # locks: wall - on CPU - run queue), from /proc/PID/task/PID/schedstat; its other threads'
-# CPU (the prefetch thread's, mostly); nats-server's CPU;
+# CPU, and of them the prefetch thread's (named nn_prefetch); nats-server's CPU, and both
+# in µs a document, and its read and write system calls a 1,000 documents (/proc/PID/io);
 # the WAL syncs (pg_stat_wal.wal_sync) during the drain. Needs `make` and `make install`
 # (the Makefile's bench target takes /tmp/nomnom-install.lock; take it too:
 # flock /tmp/nomnom-install.lock bash bench/waits.sh).
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS='' MODES='nomnom.pipelined_commit=off nomnom.pipelined_commit=on' WITH_PEER=0
+ORDERS=50000 ROUNDS=3 WORKERS=1 WAL_BUFFERS='' MODES='nomnom.pipelined_commit=off nomnom.pipelined_commit=on' WITH_PEER=0 PERF_NATS=0 PERF_WORKER=0
 while (($#)); do
     case $1 in
     --orders) ORDERS=$2; shift 2 ;;
@@ -33,7 +39,9 @@ while (($#)); do
     --wal-buffers) WAL_BUFFERS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
     --peer) WITH_PEER=1; shift ;;
-    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...'] [--peer]" >&2; exit 2 ;;
+    --perf-nats) PERF_NATS=1; shift ;;
+    --perf-worker) PERF_WORKER=1; shift ;;
+    *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...'] [--peer] [--perf-nats] [--perf-worker]" >&2; exit 2 ;;
     esac
 done
 SEED=42
@@ -65,22 +73,98 @@ read_worker() {
     # The worker's other threads (prefetch, mapping, lag, nats.c's; ended ones included):
     # the process's CPU time less the backend thread's.
     THREADS_S=$(echo "$(ticks "$pid") / $HZ - $ONCPU_S" | bc -l)
+    local task name ns
+    PREFETCH_S=0
+    for task in /proc/"$pid"/task/*; do
+        name=$(cat "$task/comm" 2>/dev/null) || continue
+        [[ $name == nn_prefetch ]] || continue
+        read -r ns _ <"$task/schedstat"
+        PREFETCH_S=$(echo "$ns / 1000000000" | bc -l)
+    done
 }
-
+peer_before() {
+    perf_start "peer$round"
+    PEER_CALLS0=$(syscalls "$NOMNOM_NATS_PID")
+    PEER_MSGS0=$(nats_msgs)
+}
+peer_after() {
+    PEER_CALLS1=$(syscalls "$NOMNOM_NATS_PID")
+    PEER_MSGS1=$(nats_msgs)
+    perf_stop
+}
+# A process's read and write system calls so far (all its threads): nats-server's, a drain's
+# socket reads (acks, pull requests) and writes (deliveries).
+syscalls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' "/proc/$1/io"; }
+# nats-server's messages in and out so far (/varz: every client's publishes, acks and
+# requests in; deliveries and replies out): "in out".
+nats_msgs() { curl -fs "$NOMNOM_NATS_MONITOR_URL/varz" | jq -r '"\(.in_msgs) \(.out_msgs)"'; }
+# in_out_per_batch "IN0 OUT0" "IN1 OUT1": both differences a 1,000 documents, "in/out".
+in_out_per_batch() {
+    local a b
+    read -ra a <<<"$1"
+    read -ra b <<<"$2"
+    echo "$(per_batch "$((b[0] - a[0]))")/$(per_batch "$((b[1] - a[1]))")"
+}
+per_batch() { echo "$1 * 1000 / $W_orders" | bc; } # a count -> a 1,000 documents
+# set_option NAME VALUE: a GUC by ALTER SYSTEM, or stream.KEY: the stream's option KEY by
+# nomnom.alter_stream (reset_option puts it back to its default after the drain).
+set_option() {
+    if [[ $1 == stream.* ]]; then
+        local value=$2
+        [[ $value =~ ^[0-9]+$|^true$|^false$ ]] || value="\"$value\""
+        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"${1#stream.}\": $value}')" >/dev/null
+    else
+        sql "ALTER SYSTEM SET $1 = '$2'" >/dev/null
+    fi
+}
+reset_option() {
+    if [[ $1 == stream.* ]]; then
+        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"${1#stream.}\": null}')" >/dev/null
+    else
+        sql "ALTER SYSTEM RESET $1" >/dev/null
+    fi
+}
+per_doc() { echo "$1 * 1000000 / $W_orders" | bc; } # seconds -> µs a document
+# perf_start NAME / perf_stop: nats-server sampled meanwhile (--perf-nats), into NAME.perf.
+perf_start() {
+    ((PERF_NATS)) || return 0
+    perf record -q -F 2999 -g -p "$NOMNOM_NATS_PID" -o "$WORK/$1.perf" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.3 # perf attaches
+}
+perf_stop() {
+    ((PERF_NATS)) || return 0
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" || true
+}
+# Where nats-server's samples went: by its own function, and by every function on the stack.
+perf_report() {
+    local f
+    for f in "$WORK"/*.perf; do
+        perf script -i "$f" -F ip 2>/dev/null >"$f.ips"
+        echo "== $(basename "$f" .perf): nats-server's samples by function (self)"
+        python3 "$HERE/gosym.py" /usr/sbin/nats-server --top 25 <"$f.ips"
+        echo "== $(basename "$f" .perf): by function on the stack (inclusive)"
+        python3 "$HERE/gosym.py" /usr/sbin/nats-server --top 60 --inclusive <"$f.ips"
+    done
+}
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
-printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tnats_cpu_s\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
+printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tprefetch_us_doc\tnats_cpu_s\tnats_us_doc\tnats_syscalls_per_1000\tnats_msgs_in/out_per_1000\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
 if ((WITH_PEER)); then peer_stream_up; fi
 for round in $(seq "$ROUNDS"); do
     if ((WITH_PEER)); then
         peer_run W "peer$round-" "$ORDERS"
-        printf '%s\tpeer\t%.2f\t%d\t\t\t\t\t\t\t\n' "$round" "$PEER_SECONDS" \
-            "$(echo "$W_rows / $PEER_SECONDS" | bc)" | tee -a "$WORK/waits.tsv"
+        nats_s=$(echo "($PEER_NATS1 - $PEER_NATS0) / $HZ" | bc -l)
+        printf '%s\tpeer\t%.2f\t%d\t%.2f\t\t\t\t\t%.2f\t%d\t%d\t%s\t\t\n' "$round" "$PEER_SECONDS" \
+            "$(echo "$W_rows / $PEER_SECONDS" | bc)" "$PEER_CPU_S" "$nats_s" "$(per_doc "$nats_s")" \
+            "$(per_batch "$((PEER_CALLS1 - PEER_CALLS0))")" "$(in_out_per_batch "$PEER_MSGS0" "$PEER_MSGS1")" |
+            tee -a "$WORK/waits.tsv"
     fi
     for mode in $MODES; do
         IFS=, read -ra assignments <<<"$mode"
         for assignment in "${assignments[@]}"; do
             [[ $assignment =~ ^[a-z_.]+=[A-Za-z0-9_]+$ ]] || fail "--modes: '$assignment' is not GUC=VALUE"
-            sql "ALTER SYSTEM SET ${assignment%%=*} = '${assignment#*=}'" >/dev/null
+            set_option "${assignment%%=*}" "${assignment#*=}"
         done
         sql "SELECT pg_reload_conf()" >/dev/null
         reset_tables
@@ -88,29 +172,54 @@ for round in $(seq "$ROUNDS"); do
         drain_publish W "w$round$mode-" 0 "$ORDERS"
         sql "SELECT pg_stat_reset_shared('wal')" >/dev/null
         nats0=$(ticks "$NOMNOM_NATS_PID")
+        nats_calls0=$(syscalls "$NOMNOM_NATS_PID")
+        nats_msgs0=$(nats_msgs)
         sql "CHECKPOINT" >/dev/null
+        perf_start "drain$round-${mode//[^a-z0-9_=]/_}"
         resume_stream
         t0=$(now)
+        if ((PERF_WORKER)); then
+            perf record -q -F 999 -p "$WORKER_PID" -o "$WORK/drain$round-${mode//[^a-z0-9_=]/_}.worker" >/dev/null 2>&1 &
+            WORKER_PERF_PID=$!
+        fi
         wait_committed
+        perf_stop
+        if ((PERF_WORKER)); then kill -INT "$WORKER_PERF_PID"; wait "$WORKER_PERF_PID" || true; fi
         seconds=$(elapsed "$t0" "$(last_commit)")
         read_worker "$WORKER_PID"
         nats_s=$(echo "($(ticks "$NOMNOM_NATS_PID") - $nats0) / $HZ" | bc -l)
         syncs=$(sql "SELECT wal_sync || E'\t' || wal_buffers_full FROM pg_stat_wal")
         PENDING_MSGS=0 PENDING_ROWS=0
         pause_stream
+        nats_msgs1=$(nats_msgs) # the last batch's acknowledgements out (the worker's exit)
         check_totals "drain, $mode" EXPECTED
         [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "$W_orders" ]] ||
             fail "message_status does not hold $W_orders completed ids"
-        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n' "$round" "$mode" "$seconds" \
-            "$(echo "$W_rows / $seconds" | bc)" "$ONCPU_S" "$QUEUE_S" "$OFFCPU_S" "$THREADS_S" "$nats_s" "$syncs" |
+        for assignment in "${assignments[@]}"; do
+            if [[ $assignment == stream.* ]]; then reset_option "${assignment%%=*}"; fi
+        done
+        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%d\t%d\t%s\t%s\n' "$round" "$mode" "$seconds" \
+            "$(echo "$W_rows / $seconds" | bc)" "$ONCPU_S" "$QUEUE_S" "$OFFCPU_S" "$THREADS_S" \
+            "$(per_doc "$PREFETCH_S")" "$nats_s" "$(per_doc "$nats_s")" \
+            "$(per_batch "$(($(syscalls "$NOMNOM_NATS_PID") - nats_calls0))")" \
+            "$(in_out_per_batch "$nats_msgs0" "$nats_msgs1")" "$syncs" |
             tee -a "$WORK/waits.tsv"
     done
 done
 for mode in $MODES; do
     IFS=, read -ra assignments <<<"$mode"
     for assignment in "${assignments[@]}"; do
-        sql "ALTER SYSTEM RESET ${assignment%%=*}" >/dev/null
+        reset_option "${assignment%%=*}"
     done
 done
 echo "orders=$W_orders rows=$W_rows workers=$WORKERS wal_buffers=$(sql 'SHOW wal_buffers') load before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 column -t -s $'\t' "$WORK/waits.tsv"
+if ((PERF_NATS)); then perf_report; fi
+if ((PERF_WORKER)); then
+    for f in "$WORK"/*.worker; do
+        echo "== $(basename "$f" .worker): the worker's prefetch thread (nn_prefetch), by function"
+        perf report -i "$f" --stdio --comm nn_prefetch --sort sym 2>/dev/null | grep -v '^#' | grep . | head -40
+        echo "== $(basename "$f" .worker): the worker's threads, by thread and shared object"
+        perf report -i "$f" --stdio --sort comm,dso 2>/dev/null | grep -v '^#' | grep . | head -20
+    done
+fi

@@ -2,6 +2,7 @@
 
 #include <uuid/uuid.h>
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -125,6 +126,8 @@ void Prefetcher::run() noexcept {
     // The backend's writing is what the drain waits for: when both want the same core, the
     // writer goes first (bench/README.md, "Why the code is so"). Linux: per thread.
     setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kNiceness);
+    // Its name in /proc/PID/task/TID/comm: bench/waits.sh reads its CPU time by it.
+    pthread_setname_np(pthread_self(), "nn_prefetch");
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return requested_ || stopping_; });
