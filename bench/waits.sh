@@ -24,6 +24,9 @@
 # locks: wall - on CPU - run queue), from /proc/PID/task/PID/schedstat; its other threads'
 # CPU, and of them the prefetch thread's (named nn_prefetch); nats-server's CPU, and both
 # in µs a document, and its read and write system calls a 1,000 documents (/proc/PID/io);
+# every PostgreSQL process's CPU (the worker, or the peer's backend, and the background
+# processes, the poll of the drain's end too) and the total with nats-server's (and the
+# peer's own) in µs a document;
 # the WAL syncs (pg_stat_wal.wal_sync) during the drain. Needs `make` and `make install`
 # (the Makefile's bench target takes /tmp/nomnom-install.lock; take it too:
 # flock /tmp/nomnom-install.lock bash bench/waits.sh).
@@ -84,13 +87,27 @@ read_worker() {
 }
 peer_before() {
     perf_start "peer$round"
+    PEER_PG0=$(pg_ticks)
     PEER_CALLS0=$(syscalls "$NOMNOM_NATS_PID")
     PEER_MSGS0=$(nats_msgs)
 }
 peer_after() {
     PEER_CALLS1=$(syscalls "$NOMNOM_NATS_PID")
     PEER_MSGS1=$(nats_msgs)
+    sleep 0.2 # the peer's backend ends after its client (into the postmaster's cutime)
+    PEER_PG1=$(pg_ticks)
     perf_stop
+}
+# CPU ticks of every PostgreSQL process so far: the postmaster, its live children, and its
+# children that ended (its cutime + cstime: a worker that exited, the peer's backend, psql's
+# sessions, autovacuum).
+pg_ticks() {
+    local n child
+    n=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$NOMNOM_PG_PID/stat")
+    for child in $(pgrep -P "$NOMNOM_PG_PID"); do
+        n=$((n + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$n"
 }
 # A process's read and write system calls so far (all its threads): nats-server's, a drain's
 # socket reads (acks, pull requests) and writes (deliveries).
@@ -149,15 +166,17 @@ perf_report() {
     done
 }
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
-printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tprefetch_us_doc\tnats_cpu_s\tnats_us_doc\tnats_syscalls_per_1000\tnats_msgs_in/out_per_1000\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
+printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tprefetch_us_doc\tnats_cpu_s\tnats_us_doc\tnats_syscalls_per_1000\tnats_msgs_in/out_per_1000\tpg_all_us_doc\ttotal_us_doc\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
 if ((WITH_PEER)); then peer_stream_up; fi
 for round in $(seq "$ROUNDS"); do
     if ((WITH_PEER)); then
         peer_run W "peer$round-" "$ORDERS"
         nats_s=$(echo "($PEER_NATS1 - $PEER_NATS0) / $HZ" | bc -l)
-        printf '%s\tpeer\t%.2f\t%d\t%.2f\t\t\t\t\t%.2f\t%d\t%d\t%s\t\t\n' "$round" "$PEER_SECONDS" \
+        pg_s=$(echo "($PEER_PG1 - $PEER_PG0) / $HZ" | bc -l)
+        printf '%s\tpeer\t%.2f\t%d\t%.2f\t\t\t\t\t%.2f\t%d\t%d\t%s\t%d\t%d\t\t\n' "$round" "$PEER_SECONDS" \
             "$(echo "$W_rows / $PEER_SECONDS" | bc)" "$PEER_CPU_S" "$nats_s" "$(per_doc "$nats_s")" \
-            "$(per_batch "$((PEER_CALLS1 - PEER_CALLS0))")" "$(in_out_per_batch "$PEER_MSGS0" "$PEER_MSGS1")" |
+            "$(per_batch "$((PEER_CALLS1 - PEER_CALLS0))")" "$(in_out_per_batch "$PEER_MSGS0" "$PEER_MSGS1")" \
+            "$(per_doc "$pg_s")" "$(per_doc "$(echo "$pg_s + $nats_s + $PEER_CPU_S" | bc -l)")" |
             tee -a "$WORK/waits.tsv"
     fi
     for mode in $MODES; do
@@ -175,6 +194,7 @@ for round in $(seq "$ROUNDS"); do
         nats_calls0=$(syscalls "$NOMNOM_NATS_PID")
         nats_msgs0=$(nats_msgs)
         sql "CHECKPOINT" >/dev/null
+        pg0=$(pg_ticks)
         perf_start "drain$round-${mode//[^a-z0-9_=]/_}"
         resume_stream
         t0=$(now)
@@ -192,17 +212,19 @@ for round in $(seq "$ROUNDS"); do
         PENDING_MSGS=0 PENDING_ROWS=0
         pause_stream
         nats_msgs1=$(nats_msgs) # the last batch's acknowledgements out (the worker's exit)
+        pg_s=$(echo "($(pg_ticks) - $pg0) / $HZ" | bc -l)
         check_totals "drain, $mode" EXPECTED
         [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "$W_orders" ]] ||
             fail "message_status does not hold $W_orders completed ids"
         for assignment in "${assignments[@]}"; do
             if [[ $assignment == stream.* ]]; then reset_option "${assignment%%=*}"; fi
         done
-        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%d\t%d\t%s\t%s\n' "$round" "$mode" "$seconds" \
+        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%d\t%d\t%s\t%d\t%d\t%s\n' "$round" "$mode" "$seconds" \
             "$(echo "$W_rows / $seconds" | bc)" "$ONCPU_S" "$QUEUE_S" "$OFFCPU_S" "$THREADS_S" \
             "$(per_doc "$PREFETCH_S")" "$nats_s" "$(per_doc "$nats_s")" \
             "$(per_batch "$(($(syscalls "$NOMNOM_NATS_PID") - nats_calls0))")" \
-            "$(in_out_per_batch "$nats_msgs0" "$nats_msgs1")" "$syncs" |
+            "$(in_out_per_batch "$nats_msgs0" "$nats_msgs1")" "$(per_doc "$pg_s")" \
+            "$(per_doc "$(echo "$pg_s + $nats_s" | bc -l)")" "$syncs" |
             tee -a "$WORK/waits.tsv"
     done
 done
