@@ -56,8 +56,25 @@ SPIPlanPtr prepare_claim(const char* sql) {
     return plan;
 }
 
-std::string id_key(const pg_uuid_t& id) {
-    return std::string(reinterpret_cast<const char*>(id.data), UUID_LEN);
+// A message id as a hash key. (A std::string of its 16 bytes is one more than the short
+// string buffer holds: a heap allocation a message, twice.)
+struct IdKey {
+    uint64 high, low;
+    bool operator==(const IdKey& other) const { return high == other.high && low == other.low; }
+};
+struct IdKeyHash {
+    size_t operator()(const IdKey& key) const {
+        uint64 mixed = key.high ^ (key.low * 0x9E3779B97F4A7C15ULL);
+        return static_cast<size_t>(mixed * 0xBF58476D1CE4E5B9ULL);
+    }
+};
+using IdSet = std::unordered_set<IdKey, IdKeyHash>;
+
+IdKey id_key(const pg_uuid_t& id) {
+    IdKey key;
+    memcpy(&key.high, id.data, 8);
+    memcpy(&key.low, id.data + 8, 8);
+    return key;
 }
 
 // kClaimInsert's rows written COPY-style (bulk_insert.hpp): `fill` gives kClaimInsert's
@@ -105,8 +122,7 @@ bool bulk_claim(size_t count, const RowFiller& fill) {
 
 // Claims the messages: true when every one was new, else false with the ids that were
 // not already completed in `claimed`.
-bool claim(const std::vector<PreparedMessage*>& unsorted,
-           std::unordered_set<std::string>& claimed) {
+bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
     // In message id order, the order nomnom-bridge writes its pending rows in: two
     // transactions that take the same ids in the same order wait on each other, but never
     // deadlock (a batch in stream order did, now and then, against the bridge's rows).
@@ -269,9 +285,27 @@ void write_outbox(std::vector<OutboxRow>& events) {
 
 namespace {
 
+// The entity tree of the batch's last message: a batch's messages mostly share their entity,
+// so the tree is resolved (a std::string made, the cache checked and searched) once for each
+// run of messages with the same entity, not for each message.
+struct LastTree {
+    std::string entity;
+    std::shared_ptr<ResolvedTree> tree;
+
+    std::shared_ptr<ResolvedTree> resolve(const char* name) {
+        if (tree == nullptr || entity != name) {
+            tree = nullptr;
+            tree = resolve_tree(name);
+            entity = name;
+        }
+        return tree;
+    }
+};
+
 // Step 1 (PostgreSQL calls): copies what the message must keep, resolves its entity tree
 // and the metadata its fields may take. The body is kept only until it is mapped.
-std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, MessageMeta& meta) {
+std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, MessageMeta& meta,
+                                               LastTree& last) {
     auto prepared = std::make_unique<PreparedMessage>();
     prepared->entity = message.entity;
     prepared->message = message;
@@ -284,7 +318,7 @@ std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, Me
         prepared->subject = message.subject;
         prepared->message.subject = prepared->subject.c_str();
     }
-    prepared->tree = resolve_tree(message.entity);
+    prepared->tree = last.resolve(message.entity);
     // Formatting the id and time costs on every message: only when a field takes them.
     if (prepared->tree->uses_metadata) {
         meta.message_id = uuid_text(message.message_id);
@@ -358,7 +392,8 @@ template <typename Body> void map_in_parallel(size_t count, Body&& body) {
 std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
                                                  MemoryContext datum_context) {
     MessageMeta meta;
-    std::unique_ptr<PreparedMessage> prepared = begin_prepare(message, meta);
+    LastTree last;
+    std::unique_ptr<PreparedMessage> prepared = begin_prepare(message, meta, last);
     MappingError error;
     if (!map_prepared(*prepared, meta, error))
         throw DataError(error.message, sqlstate_code(error.sqlstate));
@@ -368,7 +403,8 @@ std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
 
 void write_prepared(const std::vector<PreparedMessage*>& messages) {
     // An id repeated within the batch is written once, the first time.
-    std::unordered_set<std::string> seen;
+    IdSet seen;
+    seen.reserve(messages.size());
     std::vector<PreparedMessage*> fresh, to_claim;
     for (PreparedMessage* message : messages) {
         message->kind = NOMNOM_WRITTEN;
@@ -393,7 +429,7 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
                 for (const ResolvedEntity& entity : message->tree->entities)
                     check_table_privileges(*entity.spec, entity.relid, user);
     }
-    std::unordered_set<std::string> claimed;
+    IdSet claimed;
     bool all_claimed = to_claim.empty() || claim(to_claim, claimed);
     if (!all_claimed) {
         for (PreparedMessage* message : to_claim)
@@ -443,10 +479,11 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     };
     std::vector<std::unique_ptr<PreparedMessage>> prepared(count);
     std::vector<MessageMeta> metas(count);
+    LastTree last;
     for (int i = 0; i < count; ++i) {
         outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
         try {
-            prepared[i] = begin_prepare(messages[i], metas[i]);
+            prepared[i] = begin_prepare(messages[i], metas[i], last);
         } catch (const DataError& error) {
             reject(i, error.sqlerrcode(), error.what());
         }
