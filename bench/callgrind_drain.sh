@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Instructions a document: the worker's drain of N orders (track_status on, one worker) and
+# a client's \copy of the same rows into the same (emptied) tables, both under callgrind
+# (instruction counts, which the machine's load does not move). The server runs from a
+# private copy of PostgreSQL (test/harness/private-pg.sh) in DIR whose `postgres` runs it
+# under valgrind --tool=callgrind, one file a thread and process in OUT (initdb and the
+# checks run the real binary); this checkout's extension is installed there first.
+#
+#   bash bench/callgrind_drain.sh --pg DIR --out OUT [--orders N]      (default 5000)
+#
+# Prints the worker backend's file (callgrind.PID-01: its main thread) and the COPY
+# backend's; read them with callgrind_annotate --inclusive=yes [--tree=calling].
+# Under valgrind a drain takes ~30-80 s for 5,000 orders; far more orders or
+# --cache-sim=yes (NOMNOM_CG_OPTS) make batches outlast ack_wait.
+# shellcheck disable=SC2154,SC2034
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ORDERS=5000 PG_DIR='' OUT=''
+while (($#)); do
+    case $1 in
+    --orders) ORDERS=$2; shift 2 ;;
+    --pg) PG_DIR=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: $0 --pg DIR --out OUT [--orders N]" >&2; exit 2 ;;
+    esac
+done
+[[ -n $PG_DIR && -n $OUT ]] || { echo "usage: $0 --pg DIR --out OUT [--orders N]" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "$0: valgrind missing" >&2; exit 1; }
+eval "$(bash "$HERE/../test/harness/private-pg.sh" "$PG_DIR")"
+bindir=$("$PG_CONFIG" --bindir)
+if [[ ! -e $bindir/postgres.real ]]; then
+    mv "$bindir/postgres" "$bindir/postgres.real"
+    cat >"$bindir/postgres" <<'WRAPPER'
+#!/bin/bash
+# callgrind for the server and every process it forks; the real binary for initdb and checks
+real=$(dirname "$0")/postgres.real
+for a in "$@"; do
+    case $a in --boot | --single | -V | --version | -C | --describe-config | --check) exec "$real" "$@" ;; esac
+done
+exec valgrind --tool=callgrind --separate-threads=yes --dump-instr=no ${NOMNOM_CG_OPTS:-} \
+    --callgrind-out-file="$NOMNOM_CG_OUT/callgrind.%p" --log-file="$NOMNOM_CG_OUT/vg.%p.log" "$real" "$@"
+WRAPPER
+    chmod 755 "$bindir/postgres"
+fi
+mkdir -p "$OUT"
+chmod 777 "$OUT" # the server runs as postgres
+export NOMNOM_CG_OUT=$OUT
+flock "$NOMNOM_INSTALL_LOCK" make -C "$HERE/.." install >/dev/null
+SEED=42
+export NOMNOM_PG_FSYNC=on
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+bench_begin
+generate M 0 "$ORDERS"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": 1, \"publish_entities\": false}')" >/dev/null
+
+bench_log "the worker's drain of $ORDERS orders under callgrind"
+expect_reset
+drain_publish M on- 0 "$ORDERS"
+drain_run
+# (callgrind.PID-01 for its main thread, the backend, with --separate-threads=yes)
+cg_file() { local f; for f in "$NOMNOM_CG_OUT/callgrind.$1" "$NOMNOM_CG_OUT/callgrind.$1-01"; do [[ -s $f ]] && echo "$f"; done; }
+wait_until 120 "[[ -n \$(cg_file $WORKER_PID) ]]" || fail "no callgrind file of the worker $WORKER_PID"
+echo "worker: $(cg_file "$WORKER_PID") ($DRAIN_SECONDS s)"
+
+bench_log "\\copy of the same rows under callgrind"
+reset_tables
+sql "CHECKPOINT" >/dev/null
+copy_pid=$(stack_psql "$NOMNOM_DB" -tA <<SQL
+SELECT pg_backend_pid();
+BEGIN;
+\copy orders (order_key, customer_key, order_status, total_price, order_date, order_priority, clerk, ship_priority, comment) FROM '$WORK/M/orders.csv' (FORMAT csv)
+\copy order_line_items (order_key, line_number, part_key, supplier_key, quantity, extended_price, discount, tax, return_flag, line_status, ship_date, commit_date, receipt_date) FROM '$WORK/M/order_line_items.csv' (FORMAT csv)
+COMMIT;
+SQL
+)
+copy_pid=$(head -1 <<<"$copy_pid")
+check_totals "COPY" M
+wait_until 120 "[[ -n \$(cg_file $copy_pid) ]]" || fail "no callgrind file of the COPY backend $copy_pid"
+echo "copy: $(cg_file "$copy_pid")"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Where the worker's backend thread's CPU goes, against a client \copy's backend on the same
+# rows: user and system CPU seconds and page faults (minor, major) from /proc/PID/task/TID/stat
+# over a drain of N orders (track_status on, one worker) and over a \copy of the same rows
+# into the emptied tables, ROUNDS times in turn. Per document, in µs and faults.
+#
+#   bash bench/cpu_split.sh [--orders N] [--rounds R]     (default 20000, 2)
+# shellcheck disable=SC2154,SC2034
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ORDERS=20000 ROUNDS=2
+while (($#)); do
+    case $1 in
+    --orders) ORDERS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--rounds R]" >&2; exit 2 ;;
+    esac
+done
+SEED=42
+export NOMNOM_PG_FSYNC=on
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+bench_begin
+generate M 0 "$ORDERS"
+sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": 1, \"publish_entities\": false}')" >/dev/null
+HZ=$(getconf CLK_TCK)
+# minflt majflt utime stime of a /proc stat line (the fields after the command's parentheses)
+split() { sed 's/.*) //' | awk '{print $8, $10, $12, $13}'; }
+per_doc() { # LABEL "minflt majflt utime stime" (after) "..." (before)
+    read -r f1 m1 u1 s1 <<<"$2"
+    read -r f0 m0 u0 s0 <<<"${3:-0 0 0 0}"
+    awk -v l="$1" -v n="$ORDERS" -v hz="$HZ" -v f="$((f1 - f0))" -v m="$((m1 - m0))" -v u="$((u1 - u0))" -v s="$((s1 - s0))" \
+        'BEGIN { printf "%s: user %.1f µs/doc, system %.1f µs/doc, minor faults %.2f/doc, major %d\n", l, u / hz * 1e6 / n, s / hz * 1e6 / n, f / n, m }'
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+    reset_tables
+    expect_reset
+    drain_publish M "r$round-" 0 "$ORDERS"
+    sample_worker() { WORKER_AFTER=$(split </proc/"$WORKER_PID"/task/"$WORKER_PID"/stat); }
+    wait_committed() { wait_drained; sample_worker; }
+    drain_run
+    per_doc "round $round, worker backend thread (load $(cut -d' ' -f1 /proc/loadavg))" "$WORKER_AFTER"
+    reset_tables
+    sql "CHECKPOINT" >/dev/null
+    out=$(stack_psql "$NOMNOM_DB" -tA <<SQL
+SELECT pg_read_file('/proc/self/stat');
+BEGIN;
+\copy orders (order_key, customer_key, order_status, total_price, order_date, order_priority, clerk, ship_priority, comment) FROM '$WORK/M/orders.csv' (FORMAT csv)
+\copy order_line_items (order_key, line_number, part_key, supplier_key, quantity, extended_price, discount, tax, return_flag, line_status, ship_date, commit_date, receipt_date) FROM '$WORK/M/order_line_items.csv' (FORMAT csv)
+COMMIT;
+SELECT pg_read_file('/proc/self/stat');
+SQL
+    )
+    check_totals "COPY" M
+    per_doc "round $round, COPY backend" "$(tail -1 <<<"$out" | split)" "$(head -1 <<<"$out" | split)"
+done
