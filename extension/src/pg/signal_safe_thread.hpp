@@ -4,7 +4,9 @@
 
 #include <pthread.h>
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -33,6 +35,28 @@ class BlockedSignals {
 template <typename Body> std::thread start_signal_safe_thread(Body&& body) {
     BlockedSignals blocked;
     return std::thread(std::forward<Body>(body));
+}
+
+// Ends such a thread that waits on `wake` until `stopping`: sets `stopping` under `mutex`
+// (and runs `also`, which clears what the thread must not touch any more), wakes the thread
+// and joins it. Nothing to do for a thread not started.
+template <typename Also>
+void stop_signal_safe_thread(std::thread& thread, std::mutex& mutex, std::condition_variable& wake,
+                             bool& stopping, Also&& also) {
+    if (!thread.joinable())
+        return;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        stopping = true;
+        also();
+    }
+    wake.notify_all();
+    thread.join();
+}
+
+inline void stop_signal_safe_thread(std::thread& thread, std::mutex& mutex,
+                                    std::condition_variable& wake, bool& stopping) {
+    stop_signal_safe_thread(thread, mutex, wake, stopping, [] {});
 }
 
 } // namespace nomnom

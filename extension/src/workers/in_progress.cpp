@@ -33,16 +33,10 @@ void InProgressKeeper::release() noexcept {
 }
 
 void InProgressKeeper::stop() noexcept {
-    if (!thread_.joinable())
-        return;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
+    stop_signal_safe_thread(thread_, mutex_, wake_, stopping_, [this] {
         msgs_ = nullptr;
         count_ = 0;
-    }
-    wake_.notify_all();
-    thread_.join();
+    });
 }
 
 void InProgressKeeper::run() noexcept {

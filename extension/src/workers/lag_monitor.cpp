@@ -27,14 +27,7 @@ bool LagMonitor::start(jsCtx* js, const std::string& stream, const std::string& 
 }
 
 void LagMonitor::stop() noexcept {
-    if (!thread_.joinable())
-        return;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
+    stop_signal_safe_thread(thread_, mutex_, wake_, stopping_);
 }
 
 void LagMonitor::run() noexcept {

@@ -66,14 +66,7 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
 }
 
 Prefetcher::~Prefetcher() {
-    if (!thread_.joinable())
-        return;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
+    stop_signal_safe_thread(thread_, mutex_, wake_, stopping_);
 }
 
 void Prefetcher::start(natsSubscription* sub, int batch_size, int wait_ms, const std::string& stream,
