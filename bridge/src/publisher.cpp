@@ -61,8 +61,9 @@ bool Publisher::start(std::string& error) {
         s = natsOptions_SetErrorHandler(opts_, on_error, this);
     if (s == NATS_OK) {
         // One attempt at every server first, so that refused credentials or a TLS failure
-        // stop the bridge with the reason instead of a silent retry loop.
-        s = natsConnection_Connect(&nc_, opts_);
+        // stop the bridge with the reason instead of a silent retry loop (a signed one is
+        // tried again: nats.c drops 1 signature in 256, connect_nats).
+        s = nomnom::connect_nats(&nc_, opts_, nats_);
         if (s == NATS_OK) {
             log::info("connected to NATS", {{"url", url_}});
         } else if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {

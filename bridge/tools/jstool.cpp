@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (s == NATS_OK)
-        s = natsConnection_Connect(&nc, opts);
+        s = nomnom::connect_nats(&nc, opts, config);
     natsOptions_Destroy(opts);
     if (s == NATS_OK)
         s = jsOptions_Init(&jso);

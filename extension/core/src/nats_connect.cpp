@@ -426,6 +426,16 @@ natsStatus build_nats_options(const NatsConnectConfig& c, const NatsConnectBehav
     return NATS_OK;
 }
 
+natsStatus connect_nats(natsConnection** nc, natsOptions* opts, const NatsConnectConfig& config) {
+    bool signs = !config.nkey_seed_file.empty() || !config.creds_file.empty();
+    for (int tries = 1;; tries++) {
+        *nc = nullptr;
+        natsStatus s = natsConnection_Connect(nc, opts);
+        if (s != NATS_CONNECTION_AUTH_FAILED || !signs || tries == kSignedConnectTries)
+            return s;
+    }
+}
+
 static bool uses_tls(const NatsConnectConfig& c) {
     return !c.tls_ca_file.empty() || !c.tls_cert_file.empty() ||
            c.url.find("tls://") != std::string::npos;

@@ -319,7 +319,7 @@ natsStatus nn_connect(const nomnom::StreamOptions& options, const char* name, Na
                 s = natsOptions_SetClosedCB(opts, on_closed, events);
         }
         if (s == NATS_OK)
-            s = natsConnection_Connect(nc, opts);
+            s = nomnom::connect_nats(nc, opts, config);
         if (s == NATS_OK) {
             jsOptions jo;
             jsOptions_Init(&jo);

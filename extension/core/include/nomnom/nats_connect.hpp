@@ -62,6 +62,18 @@ struct NatsConnectBehaviour {
 natsStatus build_nats_options(const NatsConnectConfig& config, const NatsConnectBehaviour& how,
                               natsOptions** opts, std::string& error);
 
+// How many times connect_nats() tries a connection that signs the server's nonce.
+constexpr int kSignedConnectTries = 4;
+
+// natsConnection_Connect(nc, opts), for `config`'s options. A connection that signs the
+// server's nonce (an NKey seed or a .creds file) and is refused ("Authorization Violation")
+// is tried again, up to kSignedConnectTries in all, each time with a new nonce: nats.c
+// before 3.8.0 (Debian 12 ships 3.4.1) leaves the signature out of CONNECT when its first
+// byte is 0, once in 256 connections (nats.c #705, its base64 encoder stops at a zero
+// byte), and the server answers "Authorization Violation" ("Signature missing" in its log).
+// A refused password or token is not tried again; a wrong seed is refused every time.
+natsStatus connect_nats(natsConnection** nc, natsOptions* opts, const NatsConnectConfig& config);
+
 // Why a connection could not be made, for people: "authorization failed (...)" when the
 // server refused the credentials, else nats.c's text with its last error. Redacted.
 // With `config`: a TLS connection the server dropped during the handshake also says that the
