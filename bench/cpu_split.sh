@@ -4,16 +4,24 @@
 # over a drain of N orders (track_status on, one worker) and over a \copy of the same rows
 # into the emptied tables, ROUNDS times in turn. Per document, in µs and faults.
 #
-#   bash bench/cpu_split.sh [--orders N] [--rounds R]     (default 20000, 2)
+#   bash bench/cpu_split.sh [--orders N] [--rounds R] [--pin CPU] [--batch-size N]     (default 20000, 2)
+#
+# --pin CPU: every other round, the worker's threads (the backend, the prefetch thread,
+# nats.c's) all on that one CPU (taskset), to see what the backend's CPU a document does
+# when the batch it writes was mapped on its own core.
+# --batch-size N: every other round, the stream's batch_size N (1000 otherwise): whether the
+# backend's CPU a document follows the size of the batch mapped ahead of it.
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=20000 ROUNDS=2
+ORDERS=20000 ROUNDS=2 PIN='' OTHER_BATCH=''
 while (($#)); do
     case $1 in
+    --batch-size) OTHER_BATCH=$2; shift 2 ;;
+    --pin) PIN=$2; shift 2 ;;
     --orders) ORDERS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--rounds R]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--orders N] [--rounds R] [--pin CPU] [--batch-size N]" >&2; exit 2 ;;
     esac
 done
 SEED=42
@@ -38,8 +46,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
     drain_publish M "r$round-" 0 "$ORDERS"
     sample_worker() { WORKER_AFTER=$(split </proc/"$WORKER_PID"/task/"$WORKER_PID"/stat); }
     wait_committed() { wait_drained; sample_worker; }
+    pinned=''
+    if [[ -n $PIN ]] && ((round % 2 == 0)); then
+        pin_worker() { taskset -a -p -c "$PIN" "$WORKER_PID" >/dev/null; }
+        DRAIN_HOOK=pin_worker
+        pinned=", all its threads on CPU $PIN"
+    else
+        DRAIN_HOOK=''
+    fi
+    if [[ -n $OTHER_BATCH ]]; then
+        batch=$((round % 2 == 0 ? OTHER_BATCH : 1000))
+        sql "SELECT nomnom.alter_stream('MESSAGES', '{\"batch_size\": $batch}')" >/dev/null
+        pinned+=", batch_size $batch"
+    fi
     drain_run
-    per_doc "round $round, worker backend thread (load $(cut -d' ' -f1 /proc/loadavg))" "$WORKER_AFTER"
+    per_doc "round $round, worker backend thread$pinned (load $(cut -d' ' -f1 /proc/loadavg))" "$WORKER_AFTER"
     reset_tables
     sql "CHECKPOINT" >/dev/null
     out=$(stack_psql "$NOMNOM_DB" -tA <<SQL
