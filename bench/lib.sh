@@ -195,6 +195,29 @@ drain_publish() {
 }
 
 bench_dsn() { echo "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$NOMNOM_DB"; }
+# The publisher row's own stream (run.sh's HTTP section): nats.c's async publisher of set M,
+# the JetStream ceiling beside the bridge, stored like MESSAGES but read by no consumer, so
+# the drain that checks the HTTP documents drains only those. publisher_run NAME PREFIX
+# publishes set NAME there (ids PREFIX...), checks the publisher's count and that the stream
+# stored every message, then purges it. Sets PUBLISH_SECONDS.
+publisher_stream_up() {
+    "$PEER" --url "$NATS_URL" --stream PUBLISHER --create-like MESSAGES --subjects 'publisher.ingest.>' >/dev/null ||
+        fail "could not create the publisher row's stream"
+}
+publisher_run() {
+    local prefix=$2 out t0 t1 o=${1}_orders start=${1}_start stored
+    t0=$(now)
+    out=$("$PUBLISH" --url "$NATS_URL" --subject publisher.ingest.Order --seed "$SEED" \
+        --start "${!start}" --count "${!o}" --msg-id-prefix "$prefix$SEED-") || fail "nomnom-publish (publisher row): $out"
+    t1=$(now)
+    [[ $out == "orders=${!o} "* && $out == *" jetstream_duplicates=0 errors=0" ]] ||
+        fail "nomnom-publish (publisher row): $out (expected orders=${!o}, no duplicates, no errors)"
+    PUBLISH_SECONDS=$(elapsed "$t0" "$t1")
+    stored=$(stream_messages PUBLISHER)
+    [[ $stored == "${!o}" ]] || fail "publisher row: PUBLISHER stored $stored messages for ${!o}"
+    "$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}/bridge/nomnom-jstool" purge "$NATS_URL" PUBLISHER >/dev/null ||
+        fail "publisher row: could not purge PUBLISHER"
+}
 # The peer consumer's own stream (so nomnom's consumer never sees its messages), with the
 # storage and duplicate window of nomnom's MESSAGES.
 peer_stream_up() {
