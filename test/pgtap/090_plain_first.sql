@@ -6,7 +6,7 @@
 -- early), and each batch is ingested by a statement of its own, so that it is written in
 -- the transaction itself, not inside one of pgTAP's functions.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/order.json')::jsonb);
 SELECT nomnom.define_entity((SELECT body FROM fixtures WHERE name = 'tpch/orderlineitem.json')::jsonb);
@@ -65,6 +65,41 @@ SELECT is((SELECT count(*)::int FROM orders WHERE order_key LIKE 'P%'), 20, 'the
 SELECT is((SELECT count(*)::int FROM orders WHERE total_price = 9999), 0, 'redelivered completed ids wrote nothing');
 SELECT ok((SELECT bool_and(xmin::text <> (txid_current() % 4294967296)::text) FROM orders
            WHERE order_key LIKE 'P%'), 'a failed plain claim keeps the batch one set-wise write');
+
+-- 3b. One batch meeting every kind of existing status row (the claim deletes the rows that
+-- are not completed and writes them again COPY-style, the rest by the upsert): ten pending,
+-- five failed with more attempts than this one (kept) and an error (cleared), five dead
+-- letters (replayed), five completed (a redelivery: untouched, nothing written) and five
+-- with no row at all.
+INSERT INTO nomnom.message_status (message_id, stream, subject, entity, status, attempts, error, stream_seq, received_at, completed_at)
+SELECT pg_temp.id(300 + i), 'MESSAGES', 'messages.ingest.Order', 'Order',
+       CASE WHEN i <= 10 THEN 'pending' WHEN i <= 15 THEN 'failed' WHEN i <= 20 THEN 'dead_letter' ELSE 'completed' END,
+       CASE WHEN i BETWEEN 11 AND 15 THEN 3 WHEN i > 20 THEN 1 ELSE 0 END,
+       CASE WHEN i BETWEEN 11 AND 20 THEN 'boom' END, 1000 + i, '2025-02-01 00:00:00+00',
+       CASE WHEN i > 20 THEN '2025-02-02 00:00:00+00'::timestamptz END
+FROM generate_series(1, 25) i;
+TRUNCATE docs;
+INSERT INTO docs SELECT test_order_doc('X' || i, i, 1), pg_temp.id(300 + i) FROM generate_series(1, 30) i;
+SELECT count(nomnom.ingest('Order', body, id)) AS ingested FROM docs;
+SELECT results_eq($$SELECT status, count(*)::int, min(attempts), max(attempts), count(error)::int, min(stream),
+                           count(stream_seq)::int, min(received_at), count(completed_at)::int
+                    FROM nomnom.message_status WHERE message_id IN (SELECT pg_temp.id(300 + i) FROM generate_series(1, 30) i)
+                    GROUP BY status$$,
+                  $$VALUES ('completed'::text, 30, 1, 3, 0, 'MESSAGES'::text, 25, '2025-02-01 00:00:00+00'::timestamptz, 30)$$,
+                  'pending, failed and dead-letter rows completed with what they recorded kept, no row twice');
+SELECT results_eq($$SELECT (SELECT attempts FROM nomnom.message_status WHERE message_id = pg_temp.id(313)),
+                           (SELECT stream_seq FROM nomnom.message_status WHERE message_id = pg_temp.id(307)),
+                           (SELECT completed_at FROM nomnom.message_status WHERE message_id = pg_temp.id(322)),
+                           (SELECT received_at > '2025-02-01' FROM nomnom.message_status WHERE message_id = pg_temp.id(328))$$,
+                  $$VALUES (3, 1007::bigint, '2025-02-02 00:00:00+00'::timestamptz, true)$$,
+                  'the larger attempts, the recorded sequence, a completed row untouched, a new row received now');
+SELECT results_eq($$SELECT count(*)::int, count(*) FILTER (WHERE substr(order_key, 2)::int BETWEEN 21 AND 25)::int
+                    FROM orders WHERE order_key LIKE 'X%'$$,
+                  $$VALUES (25, 0)$$, 'every claimed message wrote its order, the redelivered ones none');
+-- Sections 3 and 3b: 20 + 20 rows replaced, none updated in place.
+SELECT results_eq($$SELECT n_tup_del::int, n_tup_upd::int FROM pg_stat_xact_user_tables
+                    WHERE relid = 'nomnom.message_status'::regclass$$,
+                  $$VALUES (40, 0)$$, 'the claim deleted and wrote again the rows that were not completed');
 
 -- 4. DO NOTHING: a key already in the table and a key twice in the batch are skipped, the
 -- first version kept, as the upsert alone does.

@@ -20,6 +20,11 @@
 #include "writer/bulk_insert.hpp"
 #include "writer/plain_first.hpp"
 
+extern "C" {
+#include "utils/array.h"
+#include "utils/datum.h"
+}
+
 namespace nomnom {
 namespace {
 
@@ -45,13 +50,22 @@ const std::string kClaimSql = std::string(kClaimInsert) +
     "WHERE s.status <> 'completed' "
     "RETURNING s.message_id";
 
+// The batch's rows that are not completed (the bridge's pending rows, a failed message's
+// row), removed to be written again COPY-style with what the upsert would keep of them
+// (claim_existing). Index order: the rows are taken in message id order, as everywhere.
+constexpr const char kReplaceDelete[] =
+    "DELETE FROM nomnom.message_status s "
+    "WHERE s.message_id = ANY($1) AND s.status <> 'completed' "
+    "RETURNING s.message_id, s.stream, s.subject, s.attempts, s.stream_seq, s.received_at";
+
 SPIPlanPtr claim_plan = nullptr;
 SPIPlanPtr plain_claim_plan = nullptr;
+SPIPlanPtr replace_plan = nullptr;
 PlainFirst plain_claim;
 
-SPIPlanPtr prepare_claim(const char* sql) {
+SPIPlanPtr prepare_claim(const char* sql, Oid type = INT8OID) { // INT8OID: a batch_rows handle
     SPIPlanPtr plan = nullptr;
-    Oid types[] = {INT8OID}; // a nomnom.batch_rows handle
+    Oid types[] = {type};
     pg_call([&] { plan = prepare_kept_plan(sql, 1, types, CURSOR_OPT_GENERIC_PLAN); });
     return plan;
 }
@@ -120,6 +134,146 @@ bool bulk_claim(size_t count, const RowFiller& fill) {
     });
 }
 
+// kClaimInsert's batch_rows columns
+const std::vector<Oid> kClaimTypes = {UUIDOID, TEXTOID, TEXTOID,       TEXTOID,
+                                      INT4OID, INT8OID, TIMESTAMPTZOID};
+
+// Below this many ids a batch's claim is the upsert alone (as PlainFirst's tries).
+constexpr size_t kReplaceFrom = 16;
+
+// kClaimSql for `count` rows of kClaimTypes' columns: the ids it claimed into `claimed`.
+void upsert_claim(size_t count, const RowFiller& fill, IdSet& claimed) {
+    BatchRows rows(kClaimTypes, count, fill);
+    std::vector<Datum> params = {rows.handle()};
+    if (claim_plan == nullptr)
+        claim_plan = prepare_claim(kClaimSql.c_str());
+    execute(claim_plan, params, "status claim");
+    pg_call([&] {
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool is_null;
+            Datum id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &is_null);
+            claimed.insert(id_key(*DatumGetUUIDP(id)));
+        }
+    });
+}
+
+// The claim when some ids have rows already (the plain claim met one, or did lately): as
+// kClaimSql's upsert, for less. A row that is not completed (nearly always the bridge's
+// pending row) is deleted and written again completed, COPY-style with the batch's new
+// rows, keeping what the upsert keeps of it (received_at; stream, subject and stream_seq
+// where the message has none; the larger attempts). The upsert instead locks each row,
+// writes a new version of it (to another page: a full page leaves no room for a HOT
+// update) and a new primary key entry, one row at a time: about 6x the claim of a new id
+// (bench/README.md, item 22). Deleted rows stay locked to the end of the transaction, so a
+// concurrent writer of the same id waits, then finds the completed row. The other ids
+// (completed already: a redelivery; or with no row yet) go by the upsert, as before.
+// `messages` are sorted by id; `fill` gives kClaimTypes' columns of each.
+bool claim_existing(const std::vector<PreparedMessage*>& messages, const RowFiller& fill,
+                    IdSet& claimed) {
+    const size_t n = messages.size();
+    struct Existing {
+        bool found = false;
+        bool stream_null = true, subject_null = true, seq_null = true;
+        Datum stream = 0, subject = 0;
+        int32 attempts = 0;
+        int64 stream_seq = 0;
+        TimestampTz received_at = 0;
+    };
+    std::vector<Existing> existing(n);
+    if (replace_plan == nullptr)
+        replace_plan = prepare_claim(kReplaceDelete, UUIDARRAYOID);
+    std::vector<Datum> params(1), ids(n);
+    for (size_t i = 0; i < n; ++i)
+        ids[i] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&messages[i]->message.message_id));
+    pg_call([&] {
+        params[0] = PointerGetDatum(construct_array(ids.data(), static_cast<int>(n), UUIDOID,
+                                                    UUID_LEN, false, TYPALIGN_CHAR));
+    });
+    // Through the primary key, whatever the ledger's size when the plan was made: a
+    // sequential scan planned on an emptied table and kept would read the whole ledger,
+    // every row against every id, for each batch as it grew (bench/e2e_cpu.sh's end to end,
+    // after its TRUNCATE: the worker at 106-124 us a document, not 34). The plan is made
+    // (and remade) only inside this scope.
+    int guc_level = 0;
+    pg_call([&] {
+        guc_level = NewGUCNestLevel();
+        (void)set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
+    });
+    execute(replace_plan, params, "status claim (pending rows)");
+    pg_call([&] { AtEOXact_GUC(true, guc_level); });
+    pg_call([&] {
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            HeapTuple row = SPI_tuptable->vals[r];
+            bool null;
+            const pg_uuid_t* id = DatumGetUUIDP(SPI_getbinval(row, desc, 1, &null));
+            auto at = std::lower_bound(messages.begin(), messages.end(), id,
+                                       [](const PreparedMessage* m, const pg_uuid_t* key) {
+                                           return memcmp(m->message.message_id.data, key->data,
+                                                         UUID_LEN) < 0;
+                                       });
+            if (at == messages.end() ||
+                memcmp((*at)->message.message_id.data, id->data, UUID_LEN) != 0)
+                elog(ERROR, "nomnom: status claim: deleted a row of another message");
+            Existing& e = existing[at - messages.begin()];
+            e.found = true;
+            Datum v = SPI_getbinval(row, desc, 2, &e.stream_null);
+            if (!e.stream_null)
+                e.stream = datumCopy(v, false, -1);
+            v = SPI_getbinval(row, desc, 3, &e.subject_null);
+            if (!e.subject_null)
+                e.subject = datumCopy(v, false, -1);
+            v = SPI_getbinval(row, desc, 4, &null);
+            e.attempts = null ? 0 : DatumGetInt32(v);
+            v = SPI_getbinval(row, desc, 5, &e.seq_null);
+            e.stream_seq = e.seq_null ? 0 : DatumGetInt64(v);
+            e.received_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &null));
+        }
+    });
+    std::vector<size_t> replaced, rest;
+    for (size_t i = 0; i < n; ++i)
+        (existing[i].found ? replaced : rest).push_back(i);
+    if (!replaced.empty()) {
+        // kClaimSql's SET list, for the deleted rows
+        RowFiller merged = [&](size_t k, Datum* values, bool* nulls) {
+            size_t i = replaced[k];
+            fill(i, values, nulls);
+            const Existing& e = existing[i];
+            if (nulls[1] && !e.stream_null) {
+                values[1] = e.stream;
+                nulls[1] = false;
+            }
+            if (nulls[2] && !e.subject_null) {
+                values[2] = e.subject;
+                nulls[2] = false;
+            }
+            values[4] = Int32GetDatum(std::max(DatumGetInt32(values[4]), e.attempts));
+            if (nulls[5] && !e.seq_null) {
+                values[5] = Int64GetDatum(e.stream_seq);
+                nulls[5] = false;
+            }
+            values[6] = TimestampTzGetDatum(e.received_at);
+        };
+        if (!bulk_claim(replaced.size(), merged)) {
+            if (plain_claim_plan == nullptr)
+                plain_claim_plan = prepare_claim(kClaimInsert);
+            BatchRows rows(kClaimTypes, replaced.size(), merged);
+            std::vector<Datum> insert_params = {rows.handle()};
+            execute(plain_claim_plan, insert_params, "status claim");
+        }
+    }
+    if (rest.empty())
+        return true; // every id claimed
+    for (size_t i : replaced)
+        claimed.insert(id_key(messages[i]->message.message_id));
+    RowFiller rest_fill = [&](size_t k, Datum* values, bool* nulls) {
+        fill(rest[k], values, nulls);
+    };
+    upsert_claim(rest.size(), rest_fill, claimed);
+    return false;
+}
+
 // Claims the messages: true when every one was new, else false with the ids that were
 // not already completed in `claimed`.
 bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
@@ -172,9 +326,6 @@ bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
         nulls[2] = m.subject == nullptr;
         nulls[5] = m.stream_seq <= 0;
     };
-    BatchRows batch({UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID},
-                    messages.size(), fill);
-    std::vector<Datum> params = {batch.handle()};
     // message_status is nomnom's bookkeeping: written with its owner's rights, so that the
     // caller of ingest (or a stream's run_as role) needs rights on its own tables only.
     AsOwner bookkeeping;
@@ -183,21 +334,17 @@ bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
             plain_claim_plan = prepare_claim(kClaimInsert);
         // COPY-style when it can, else the plain INSERT
         if (plain_claim.try_write([&] {
-                if (!bulk_claim(messages.size(), fill))
+                if (!bulk_claim(messages.size(), fill)) {
+                    BatchRows batch(kClaimTypes, messages.size(), fill);
+                    std::vector<Datum> params = {batch.handle()};
                     execute(plain_claim_plan, params, "status claim");
+                }
             }))
             return true; // every id was new
     }
-    if (claim_plan == nullptr)
-        claim_plan = prepare_claim(kClaimSql.c_str());
-    execute(claim_plan, params, "status claim");
-    pg_call([&] {
-        for (uint64 r = 0; r < SPI_processed; ++r) {
-            bool is_null;
-            Datum id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &is_null);
-            claimed.insert(id_key(*DatumGetUUIDP(id)));
-        }
-    });
+    if (messages.size() >= kReplaceFrom)
+        return claim_existing(messages, fill, claimed);
+    upsert_claim(messages.size(), fill, claimed);
     return false;
 }
 
