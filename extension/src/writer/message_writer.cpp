@@ -164,7 +164,7 @@ void upsert_claim(size_t count, const RowFiller& fill, IdSet& claimed) {
 // where the message has none; the larger attempts). The upsert instead locks each row,
 // writes a new version of it (to another page: a full page leaves no room for a HOT
 // update) and a new primary key entry, one row at a time: about 6x the claim of a new id
-// (bench/README.md, item 22). Deleted rows stay locked to the end of the transaction, so a
+// (bench/README.md, item 24). Deleted rows stay locked to the end of the transaction, so a
 // concurrent writer of the same id waits, then finds the completed row. The other ids
 // (completed already: a redelivery; or with no row yet) go by the upsert, as before.
 // `messages` are sorted by id; `fill` gives kClaimTypes' columns of each.
