@@ -15,8 +15,9 @@
 #   --orders N       orders in the set (default 50000)
 #   --out FILE       the table also into FILE
 #   --against BIN    then end to end with another nomnom-bridge binary and this build's, in
-#                    turn --rounds times (default 3): each round's seconds and CPU per
-#                    document, and the fastest of each (a paired comparison of two bridges)
+#                    turn --rounds times (default 3; the other first in odd rounds, this
+#                    build's in even ones): each round's seconds and CPU per document, and
+#                    the fastest of each (a paired comparison of two bridges)
 #
 # Needs `make` and the extension installed (hold /tmp/nomnom-install.lock around both).
 # Processes that end within a run (autovacuum workers, the psql polls) are not counted.
@@ -184,7 +185,9 @@ if [[ -n $AGAINST ]]; then
     }
     best_a='' best_b=''
     for round in $(seq "$ROUNDS"); do
-        for side in a b; do
+        # a first in odd rounds, b first in even ones: a run may pay for the autovacuum of
+        # the run before it, which the side always second would pay more often.
+        for side in $( ((round % 2)) && echo a b || echo b a); do
             bridge_with "$([[ $side == a ]] && echo "$AGAINST" || echo "$BUILD/bridge/nomnom-bridge")"
             bench_log "end to end, round $round, bridge $side"
             e2e_once "pair-$side-$round"
