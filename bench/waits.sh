@@ -27,7 +27,10 @@
 # every PostgreSQL process's CPU (the worker, or the peer's backend, and the background
 # processes, the poll of the drain's end too) and the total with nats-server's (and the
 # peer's own) in µs a document;
-# the WAL syncs (pg_stat_wal.wal_sync) during the drain. Needs `make` and `make install`
+# the WAL syncs (pg_stat_wal.wal_sync) during the drain; with log_min_messages=debug1 in a
+# mode (e.g. --modes 'log_min_messages=debug1'), the messages the prefetch thread mapped
+# ahead and, of those, the ones the writer did not take and mapped again (the worker's DEBUG1
+# lines; 0 otherwise). Needs `make` and `make install`
 # (the Makefile's bench target takes /tmp/nomnom-install.lock; take it too:
 # flock /tmp/nomnom-install.lock bash bench/waits.sh).
 # shellcheck disable=SC2154,SC2034
@@ -141,6 +144,8 @@ reset_option() {
         sql "ALTER SYSTEM RESET $1" >/dev/null
     fi
 }
+# log_count PATTERN: the numbers leading PATTERN's matches in the log since byte $log0, summed
+log_count() { tail -c +$((log0 + 1)) "$NOMNOM_PG_LOG" | { grep -o "$1" || true; } | awk '{n += $1} END {print n + 0}'; }
 per_doc() { echo "$1 * 1000000 / $W_orders" | bc; } # seconds -> µs a document
 # perf_start NAME / perf_stop: nats-server sampled meanwhile (--perf-nats), into NAME.perf.
 perf_start() {
@@ -166,14 +171,14 @@ perf_report() {
     done
 }
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true, \"workers\": $WORKERS}')" >/dev/null
-printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tprefetch_us_doc\tnats_cpu_s\tnats_us_doc\tnats_syscalls_per_1000\tnats_msgs_in/out_per_1000\tpg_all_us_doc\ttotal_us_doc\twal_syncs\twal_buffers_full\n' >"$WORK/waits.tsv"
+printf 'round\tmode\tseconds\trows_per_s\tbackend_on_cpu_s\tbackend_run_queue_s\tbackend_off_cpu_s\tother_threads_cpu_s\tprefetch_us_doc\tnats_cpu_s\tnats_us_doc\tnats_syscalls_per_1000\tnats_msgs_in/out_per_1000\tpg_all_us_doc\ttotal_us_doc\twal_syncs\twal_buffers_full\tmapped_ahead\tnot_taken\n' >"$WORK/waits.tsv"
 if ((WITH_PEER)); then peer_stream_up; fi
 for round in $(seq "$ROUNDS"); do
     if ((WITH_PEER)); then
         peer_run W "peer$round-" "$ORDERS"
         nats_s=$(echo "($PEER_NATS1 - $PEER_NATS0) / $HZ" | bc -l)
         pg_s=$(echo "($PEER_PG1 - $PEER_PG0) / $HZ" | bc -l)
-        printf '%s\tpeer\t%.2f\t%d\t%.2f\t\t\t\t\t%.2f\t%d\t%d\t%s\t%d\t%d\t\t\n' "$round" "$PEER_SECONDS" \
+        printf '%s\tpeer\t%.2f\t%d\t%.2f\t\t\t\t\t%.2f\t%d\t%d\t%s\t%d\t%d\t\t\t\t\n' "$round" "$PEER_SECONDS" \
             "$(echo "$W_rows / $PEER_SECONDS" | bc)" "$PEER_CPU_S" "$nats_s" "$(per_doc "$nats_s")" \
             "$(per_batch "$((PEER_CALLS1 - PEER_CALLS0))")" "$(in_out_per_batch "$PEER_MSGS0" "$PEER_MSGS1")" \
             "$(per_doc "$pg_s")" "$(per_doc "$(echo "$pg_s + $nats_s + $PEER_CPU_S" | bc -l)")" |
@@ -196,6 +201,7 @@ for round in $(seq "$ROUNDS"); do
         sql "CHECKPOINT" >/dev/null
         pg0=$(pg_ticks)
         perf_start "drain$round-${mode//[^a-z0-9_=]/_}"
+        log0=$(stat -c %s "$NOMNOM_PG_LOG")
         resume_stream
         t0=$(now)
         if ((PERF_WORKER)); then
@@ -209,6 +215,7 @@ for round in $(seq "$ROUNDS"); do
         read_worker "$WORKER_PID"
         nats_s=$(echo "($(ticks "$NOMNOM_NATS_PID") - $nats0) / $HZ" | bc -l)
         syncs=$(sql "SELECT wal_sync || E'\t' || wal_buffers_full FROM pg_stat_wal")
+        ahead=$(log_count '[0-9]* mapped ahead with') not_taken=$(log_count '[0-9]* messages mapped ahead not taken')
         PENDING_MSGS=0 PENDING_ROWS=0
         pause_stream
         nats_msgs1=$(nats_msgs) # the last batch's acknowledgements out (the worker's exit)
@@ -219,12 +226,12 @@ for round in $(seq "$ROUNDS"); do
         for assignment in "${assignments[@]}"; do
             if [[ $assignment == stream.* ]]; then reset_option "${assignment%%=*}"; fi
         done
-        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%d\t%d\t%s\t%d\t%d\t%s\n' "$round" "$mode" "$seconds" \
+        printf '%s\t%s\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n' "$round" "$mode" "$seconds" \
             "$(echo "$W_rows / $seconds" | bc)" "$ONCPU_S" "$QUEUE_S" "$OFFCPU_S" "$THREADS_S" \
             "$(per_doc "$PREFETCH_S")" "$nats_s" "$(per_doc "$nats_s")" \
             "$(per_batch "$(($(syscalls "$NOMNOM_NATS_PID") - nats_calls0))")" \
             "$(in_out_per_batch "$nats_msgs0" "$nats_msgs1")" "$(per_doc "$pg_s")" \
-            "$(per_doc "$(echo "$pg_s + $nats_s" | bc -l)")" "$syncs" |
+            "$(per_doc "$(echo "$pg_s + $nats_s" | bc -l)")" "$syncs" "$ahead" "$not_taken" |
             tee -a "$WORK/waits.tsv"
     done
 done

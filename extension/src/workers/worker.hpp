@@ -105,6 +105,7 @@ struct Worker {
     nomnom::Prefetcher* prefetch;
     std::vector<nomnom::PremappedMessage>* premapped; // the current batch's mappings
     nomnom::TreeSnapshot* trees;                      // what the next prefetch maps with
+    uint64 remapped; // messages mapped ahead that the writer did not take (remember_trees)
 
     // Entity events (worker_events.cpp)
     bool events_pending;          // the outbox may hold this stream's events

@@ -311,6 +311,20 @@ bool prefetch_next(Worker& w) {
 // Step: the trees the batch was written with become the next prefetch's (the old ones stay
 // when memory is short).
 bool remember_trees(Worker& w) {
+    // A mapping the writer did not take was made with a tree that is not the entity's
+    // current one (redefined, its table changed, or the entity cache rebuilt: the writer
+    // mapped the message again), or its message was not written. DEBUG1, for tests and
+    // bench/README.md item 25.
+    int untaken = 0;
+    for (const nomnom::PremappedMessage& message : *w.premapped)
+        untaken += message.mapped_with != nullptr;
+    if (untaken > 0) {
+        w.remapped += static_cast<uint64>(untaken);
+        ereport(DEBUG1, (errmsg_internal("nomnom worker %s/%d: %d messages mapped ahead not taken "
+                                         "by the writer (%llu so far)",
+                                         w.stream, w.index, untaken,
+                                         static_cast<unsigned long long>(w.remapped))));
+    }
     PendingError ignored;
     catch_into(ignored, [&] { *w.trees = nomnom::written_trees(*w.premapped); });
     return true;
