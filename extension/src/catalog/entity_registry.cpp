@@ -9,6 +9,12 @@ namespace nomnom {
 namespace {
 
 std::map<std::string, std::shared_ptr<ResolvedTree>> cache;
+// The trees of the cache before it went stale. Most invalidations change nothing a tree
+// holds (an autovacuum or ANALYZE updating a table's statistics in pg_class, a sinval
+// reset): a tree rebuilt the same as before (ResolvedTree::signature) is the old object
+// again, so that what a worker's prefetch thread mapped with it is still taken by the
+// writer (bench/README.md, item 25). Any difference makes the new tree the current one.
+std::map<std::string, std::shared_ptr<ResolvedTree>> previous;
 bool cache_stale = true;
 bool callback_registered = false;
 std::vector<Oid> watched_relids; // catalog and target tables; read by the callback
@@ -31,7 +37,10 @@ void drop_stale_cache() {
     }
     if (!cache_stale)
         return;
-    cache.clear(); // trees still held elsewhere (a pending ingest) live on until released
+    // Trees still held elsewhere (a pending ingest, a prefetch) live on until released.
+    for (auto& [root, tree] : cache)
+        previous[root] = std::move(tree);
+    cache.clear();
     watched_relids.clear();
     watched_relids.push_back(entity_catalog_relid());
     cache_stale = false;
@@ -60,6 +69,8 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
         entity.table_sql = table.sql;
         entity.relid = table.relid;
         watched_relids.push_back(entity.relid);
+        resolved->signature += spec.to_json();
+        resolved->signature += '\n' + std::to_string(entity.relid) + ' ' + entity.table_sql + '\n';
         for (const FieldSpec& field : spec.fields)
             resolved->uses_metadata |= field.source != FieldSource::Document;
         for (const FieldSpec& field : spec.fields) {
@@ -72,6 +83,11 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
             entity.columns.back().function_sql =
                 resolve_field_function(field.function, where).call_sql;
         }
+        for (const Column& column : entity.columns)
+            resolved->signature +=
+                std::to_string(column.type_oid) + ' ' + std::to_string(column.typmod) + ' ' +
+                std::to_string(column.typioparam) + ' ' + std::to_string(column.output_fn) + ' ' +
+                column.type_sql + ' ' + column.function_sql + '\n';
     }
     // Links need both ends resolved.
     for (size_t i = 1; i < tree.entities.size(); ++i) {
@@ -182,6 +198,12 @@ std::shared_ptr<ResolvedTree> resolve_tree(const std::string& root_entity) {
     if (found != cache.end())
         return found->second;
     std::shared_ptr<ResolvedTree> built = build_resolved_tree(root_entity);
+    auto old = previous.find(root_entity);
+    if (old != previous.end()) {
+        if (old->second->signature == built->signature)
+            built = std::move(old->second); // the new one is freed: it prepared no plans
+        previous.erase(old);
+    }
     cache.emplace(root_entity, built);
     return built;
 }

@@ -1,7 +1,8 @@
 // The entities as this backend knows them: the catalog's specs, resolved against
 // PostgreSQL (types, input functions, tables) and cached per root entity, with the
 // prepared statements that write them. A relcache callback on the catalog table (and on
-// every target table) marks the cache stale; it is rebuilt on next use.
+// every target table) marks the cache stale; it is rebuilt on next use, and a tree rebuilt
+// the same as before is the same object again.
 #pragma once
 
 #include <memory>
@@ -59,6 +60,12 @@ struct ResolvedTree {
     EntityTree tree;
     std::vector<ResolvedEntity> entities; // same order as tree.entities
     bool uses_metadata = false;           // a field takes a message's id, subject, ...
+    // What the tree was built from: its entities' specs as the catalog holds them, their
+    // tables (oid and name as resolved) and columns' types and functions. Two trees with
+    // the same signature map and convert a document the same way; what else a write
+    // depends on (the table's columns, constraints, indexes, privileges) is read when it
+    // runs or revalidated by the plan cache.
+    std::string signature;
     ResolvedTree() = default;
     ResolvedTree(const ResolvedTree&) = delete;
     ResolvedTree& operator=(const ResolvedTree&) = delete;
