@@ -5,7 +5,7 @@
 //
 // One thread for the worker's life, handed one fetch after the other. glibc gives a thread
 // its malloc arena at its first allocation, the one an exited thread left last; with a new
-// thread a batch, the writer's mapping thread (map_in_parallel, started just after it and at a
+// thread a batch, the writer's mapping thread (map_in_parallel, since removed, started just after it and at a
 // higher priority) sometimes allocated first and took it, and a batch's mapping (~10 MiB
 // resident for 1,000 orders) was then kept in two arenas (bench/README.md, item 20).
 //

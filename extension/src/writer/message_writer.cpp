@@ -4,7 +4,6 @@
 #include <cstring>
 #include <exception>
 #include <map>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -14,7 +13,6 @@
 #include "pg/pg_guard.hpp"
 #include "pg/pg_text.hpp"
 #include "pg/role_scope.hpp"
-#include "pg/signal_safe_thread.hpp"
 #include "pg/spi_session.hpp"
 #include "writer/batch_rows.hpp"
 #include "writer/bulk_insert.hpp"
@@ -502,38 +500,6 @@ void finish_prepare(PreparedMessage& prepared, MemoryContext datum_context) {
     MemoryContextSwitchTo(caller_context);
 }
 
-// Runs body(i) for i in [0, count): the second half on one more thread when there is
-// enough work, so that a batch's JSON parsing uses both cores.
-template <typename Body> void map_in_parallel(size_t count, Body&& body) {
-    constexpr size_t kParallelFrom = 64;
-    if (count < kParallelFrom) {
-        for (size_t i = 0; i < count; ++i)
-            body(i);
-        return;
-    }
-    const size_t half = count / 2;
-    std::exception_ptr thread_error;
-    auto run_second_half = [&] {
-        try {
-            for (size_t i = half; i < count; ++i)
-                body(i);
-        } catch (...) {
-            thread_error = std::current_exception();
-        }
-    };
-    std::thread helper = start_signal_safe_thread(run_second_half);
-    try {
-        for (size_t i = 0; i < half; ++i)
-            body(i);
-    } catch (...) {
-        helper.join();
-        throw;
-    }
-    helper.join();
-    if (thread_error)
-        std::rethrow_exception(thread_error);
-}
-
 } // namespace
 
 std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
@@ -658,10 +624,10 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
             ahead->written_tree = prepared[i]->tree;
         }
     }
-    map_in_parallel(to_map.size(), [&](size_t k) {
-        int i = to_map[k];
+    // On this thread alone: a second thread for half of them took more CPU and no less time
+    // on this 2-core machine (bench/README.md, item 25).
+    for (int i : to_map)
         mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
-    });
     std::vector<PreparedMessage*> to_write;
     std::vector<int> index_of;
     for (int i = 0; i < count; ++i) {
