@@ -303,3 +303,59 @@ TEST(Mapper, AFunctionFieldGetsItsElementOrDocumentAsJson) {
     EXPECT_EQ(describe_field(specs[1], "items[1]", specs[1].fields[0]),
               "entity \"I\" (items[1]), field \"label\" (function \"xf.label\")");
 }
+
+// Documents mapped one after the other into the same MappedDocument (as the worker's prefetch
+// thread does, into a written batch's): each one's rows are exactly a fresh mapping's,
+// whatever came before (more rows, fewer, a failure, a huge document).
+TEST(Mapper, ARecycledDocumentMapsExactlyAsANewOne) {
+    EntityTree tree = EntityTree::build(tpch_like(), "Order");
+    MessageMeta meta;
+    meta.message_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+    meta.stream_seq = 42;
+    std::string huge = R"({"order_key": "H", "total": 1, "lines": [)";
+    for (int i = 0; i < 300; ++i)
+        huge += std::string(i ? "," : "") + R"({"n": )" + std::to_string(i) +
+                R"(, "parts": [{"sku": ")" + std::string(600, 'x') + R"("}]})";
+    huge += "]}";
+    const std::vector<std::string> bodies = {
+        R"({"order_key": "K", "total": 1234.56, "ship": {"city": "Lyon"},
+            "lines": [{"n": 1, "parts": [{"sku": "a"}, {"sku": "b"}]}, {"n": 2}]})",
+        R"({"order_key": "L"})",
+        R"({"order_key": "M", "lines": [{"n": 7}, {"n": 8}, {"n": 9}, {"n": 10}]})",
+        R"({"order_key": "bad", "lines": [{"n": 1}, {"parts": []}]})", // n missing: refused
+        R"({"order_key": "N", "lines": [{"n": 3, "parts": [{"sku": "c"}]}]})",
+        "not json",
+        huge,
+        R"({"order_key": "P", "total": 5, "lines": [{"n": 4}]})"};
+    auto text = [](const MappedDocument& doc) {
+        std::string out;
+        for (const MappedRow& row : doc.rows) {
+            out += "[" + std::to_string(row.entity) + "<" + std::to_string(row.parent_row) + " " +
+                   row.origin;
+            for (const MappedValue& value : row.values)
+                out += value ? " '" + std::string(*value) + "'" : std::string(" NULL");
+            for (int field : row.parent_id_fields)
+                out += " id>" + std::to_string(field);
+            out += "]";
+        }
+        return out;
+    };
+    MappedDocument reused;
+    for (int pass = 0; pass < 2; ++pass)
+        for (const std::string& body : bodies) {
+            MappedDocument fresh;
+            MappingError fresh_error, reused_error;
+            bool fresh_ok = map_document(tree, body, meta, fresh, fresh_error);
+            bool reused_ok = map_document(tree, body, meta, reused, reused_error);
+            ASSERT_EQ(reused_ok, fresh_ok) << body.substr(0, 80);
+            if (!reused_ok) {
+                EXPECT_TRUE(reused.rows.empty());
+            }
+            EXPECT_EQ(text(reused), text(fresh)) << body.substr(0, 80);
+            EXPECT_EQ(reused_error.message, fresh_error.message);
+            // What is kept for the next document is bounded: not the huge one's 601 rows.
+            if (body != huge && reused_ok) {
+                EXPECT_LE(reused.rows.capacity(), 64u);
+            }
+        }
+}

@@ -13,6 +13,16 @@ constexpr const char* kNotNullViolation = "23502";
 constexpr const char* kInvalidText = "22P02";        // invalid_text_representation
 constexpr size_t kKeptDocumentBytes = 1 << 20;       // a thread's parse buffers, at most
 constexpr size_t kRowsReserved = 8;                  // an order and its line items, say
+// What recycle keeps: rows (with their vectors) in the thread's pool, and a document's
+// arena blocks. An order with its line items takes ~5 rows and ~3 KiB of arena.
+constexpr size_t kKeptRows = 64;
+constexpr size_t kKeptArenaBytes = 8 << 10;
+
+// Rows recycled on this thread, for the next ones it maps (see recycle).
+std::vector<MappedRow>& spare_rows() {
+    thread_local std::vector<MappedRow> rows;
+    return rows;
+}
 
 struct MappingFailure {
     MappingError error;
@@ -121,22 +131,35 @@ class Mapper {
             fail(entity_where(entity, origin) + ": expected a JSON object, got " +
                      json_kind(context),
                  kInvalidText);
-        MappedRow row;
+        // Appended before its fields are filled (a failure recycles it with the others);
+        // nothing else is appended until then, so the reference stays good.
+        MappedRow& row = new_row();
+        int row_index = static_cast<int>(out_.rows.size()) - 1;
         row.entity = entity_index;
         row.parent_row = parent_row;
         row.origin = std::move(origin);
-        row.values.resize(entity.fields.size());
+        row.values.assign(entity.fields.size(), MappedValue());
+        row.parent_id_fields.clear();
         next_member_ = nullptr;
         for (size_t i = 0; i < entity.fields.size(); ++i)
             row.values[i] = field_value(entity_index, row, static_cast<int>(i), context);
-        out_.rows.push_back(std::move(row));
-        int row_index = static_cast<int>(out_.rows.size()) - 1;
 
         for (int child_index : tree_.children[entity_index])
             map_children(child_index, context, row_index);
     }
 
   private:
+    // A row at the end of the document's, a recycled one (its vectors' capacity) when the
+    // thread has one.
+    MappedRow& new_row() {
+        std::vector<MappedRow>& spare = spare_rows();
+        if (spare.empty())
+            return out_.rows.emplace_back();
+        out_.rows.push_back(std::move(spare.back()));
+        spare.pop_back();
+        return out_.rows.back();
+    }
+
     void map_children(int child_index, const JsonNode* parent_context, int parent_row) {
         const EntitySpec& child = tree_.entities[child_index];
         const JsonNode* array = JsonDocument::find(parent_context, child.each);
@@ -332,11 +355,25 @@ EntityTree EntityTree::build(const std::vector<EntitySpec>& all, const std::stri
     return tree;
 }
 
+void recycle(MappedDocument& doc) {
+    std::vector<MappedRow>& spare = spare_rows();
+    if (spare.capacity() < kKeptRows)
+        spare.reserve(kKeptRows); // once a thread: no growth, no allocation below
+    for (MappedRow& row : doc.rows) {
+        if (spare.size() >= kKeptRows)
+            break;
+        spare.push_back(std::move(row));
+    }
+    doc.rows.clear();
+    if (doc.rows.capacity() > kKeptRows) // a huge document's
+        std::vector<MappedRow>().swap(doc.rows);
+    doc.arena.reset(kKeptArenaBytes);
+}
+
 bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
                   MappedDocument& out, MappingError& error) {
-    out.rows.clear();
+    recycle(out);
     out.rows.reserve(kRowsReserved);
-    out.arena = Arena();
     // One document a thread, parsed into again and again: its buffers outlive the call.
     thread_local JsonDocument doc;
     struct Trim {
@@ -359,7 +396,7 @@ bool map_document(const EntityTree& tree, std::string_view body, const MessageMe
         Mapper(tree, traits, meta, out).map_row(0, doc.root(), -1, "");
     } catch (const MappingFailure& failure) {
         error = failure.error;
-        out.rows.clear();
+        recycle(out);
         return false;
     }
     return true;

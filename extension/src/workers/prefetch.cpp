@@ -27,6 +27,16 @@ namespace {
 // (bench/README.md, "Why the code is so").
 constexpr int kNiceness = 5;
 
+// Empties a written message's PremappedMessage for the next batch, keeping its storage.
+// Its trees were released by finish(), on the backend.
+void recycle(PremappedMessage& message) {
+    recycle(message.rows);
+    message.error.message.clear();
+    message.error.sqlstate = MappingError{}.sqlstate;
+    message.written_entity.clear();
+    message.written_tree = nullptr;
+}
+
 } // namespace
 
 void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& options,
@@ -148,7 +158,18 @@ void Prefetcher::run() noexcept {
 }
 
 void Prefetcher::fetch() noexcept {
+    // The last batch's messages, written (the backend is done with them: finish() handed
+    // them over), become this batch's: their storage is taken again, not freed and allocated
+    // anew (bench/README.md, item 26). premapped_ is empty here (finish() took it).
+    premapped_ = std::move(spent_);
     spent_.clear();
+    // What says a message was worked out ahead is cleared first, and cannot fail: should
+    // the rest run out of memory, no message keeps the facts or mapping of an earlier one.
+    for (PremappedMessage& message : premapped_) {
+        message.facts = MessageFacts{};
+        message.mapped_with = nullptr;
+        message.ok = false;
+    }
     status_ = fetch_bounded(&list_, sub_, batch_size_, options_.batch_bytes, wait_ms_);
     // nats.c's error text is per thread: taken here, for the backend (handle_fetch_failure).
     error_[0] = '\0';
@@ -157,6 +178,9 @@ void Prefetcher::fetch() noexcept {
     try {
         premapped_.resize(static_cast<size_t>(list_.Count));
         for (int i = 0; i < list_.Count; ++i) {
+            // Each one just before it is mapped: its rows go into this thread's small pool
+            // (nomnom::recycle), which the mapping takes them from again.
+            recycle(premapped_[static_cast<size_t>(i)]);
             natsMsg* msg = list_.Msgs[i];
             MessageFacts& facts = premapped_[static_cast<size_t>(i)].facts;
             read_facts(msg, stream_, options_, facts);

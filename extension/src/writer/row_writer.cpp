@@ -555,6 +555,23 @@ void reset_write_state(DocumentRows& rows) {
     rows.ids.assign(count, 0);
 }
 
+void recycle(DocumentRows& rows) {
+    recycle(rows.doc);
+    rows.preconverted = false;
+    // Per-row vectors: a huge document's are not kept.
+    constexpr size_t kKept = 64;
+    auto empty = [](auto& v) {
+        v.clear();
+        if (v.capacity() > kKept)
+            std::decay_t<decltype(v)>().swap(v);
+    };
+    empty(rows.values);
+    empty(rows.nulls);
+    empty(rows.skipped);
+    empty(rows.inserted);
+    empty(rows.ids);
+}
+
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     const size_t count = rows.doc.rows.size();
     if (!rows.preconverted) {

@@ -42,6 +42,11 @@ void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows);
 // Clears what an earlier write attempt found (skipped, inserted, ids).
 void reset_write_state(DocumentRows& rows);
 
+// Empties `rows` for the next document, as a new DocumentRows would be, but keeps what its
+// storage took (up to a bound; nomnom::recycle for the mapping). Pure C++: the prefetch
+// thread recycles a written batch's rows into the next batch's (prefetch.cpp).
+void recycle(DocumentRows& rows);
+
 // Converts every row of `rows.doc` (what preconvert_document left, if it ran). C++-style
 // (DataError).
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows);

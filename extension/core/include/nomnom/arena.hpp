@@ -23,11 +23,19 @@ class Arena {
     // A copy of `text` followed by a NUL byte. Throws std::bad_alloc.
     std::string_view copy(std::string_view text);
 
-  private:
-    char* new_block(size_t size);
+    // Empties the arena for the next document: everything allocated is gone, as when a new
+    // arena replaces it, but up to `keep_bytes` of its small-value blocks stay to be taken
+    // again (a large value's own block never does), so a thread mapping one document after
+    // the other into the same arena does not free and allocate them each time.
+    void reset(size_t keep_bytes);
 
-    std::vector<std::unique_ptr<char[]>> blocks_;
-    char* current_ = nullptr; // the block small values are taken from
+  private:
+    char* new_block(std::vector<std::unique_ptr<char[]>>& into, size_t size);
+
+    std::vector<std::unique_ptr<char[]>> blocks_; // small-value blocks, kBlockSize each
+    std::vector<std::unique_ptr<char[]>> large_;  // one large value each
+    size_t next_ = 0;                             // blocks_[next_...] are kept ones, not taken yet
+    char* current_ = nullptr;                     // the block small values are taken from
     size_t used_ = 0;
 };
 
