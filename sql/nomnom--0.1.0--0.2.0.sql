@@ -213,3 +213,7 @@ COMMENT ON TABLE nomnom.entity_outbox IS
 SELECT pg_catalog.pg_extension_config_dump('nomnom.entity_outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('nomnom.entity_outbox_seq_seq', '');
 REVOKE ALL ON nomnom.entity_outbox FROM PUBLIC;
+
+-- drop_stream's JetStream side at commit: a drop rolled back keeps the JetStream stream.
+COMMENT ON FUNCTION nomnom.drop_stream(text, boolean) IS
+    'Stops a stream''s workers and forgets it; with delete_jetstream, also deletes the JetStream stream once the transaction commits';

@@ -138,7 +138,7 @@ CREATE FUNCTION nomnom.drop_stream(name text, delete_jetstream boolean DEFAULT f
     AS 'MODULE_PATHNAME', 'nomnom_drop_stream'
     LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION nomnom.drop_stream(text, boolean) IS
-    'Stops a stream''s workers and forgets it; with delete_jetstream, also deletes the JetStream stream';
+    'Stops a stream''s workers and forgets it; with delete_jetstream, also deletes the JetStream stream once the transaction commits';
 
 CREATE FUNCTION nomnom.pause_stream(name text)
     RETURNS void

@@ -48,11 +48,6 @@ sql "SELECT nomnom.drop_stream('OTHER', true)" >/dev/null
 # stream: none re-creates it (a worker ensures it only while its catalog row, locked FOR KEY
 # SHARE, still exists). Absent at every look until the stream's last worker is gone, after
 # which no worker is left that could.
-js_stream_exists() { # NAME -> 0 when JetStream has it
-    local jsz
-    jsz=$(curl -fs "$NOMNOM_NATS_MONITOR_URL/jsz?streams=1") || fail "reading jsz failed"
-    jq -e --arg n "$1" '[.account_details[]?.stream_detail[]? | select(.name == $n)] | length > 0' <<<"$jsz" >/dev/null
-}
 for round in 1 2 3; do
     sql "SELECT nomnom.create_stream('OTHER', ARRAY['other.>'], '{\"workers\": 3}')" >/dev/null
     js_stream_exists OTHER || fail "round $round: create_stream made no JetStream stream OTHER"

@@ -111,10 +111,11 @@ std::string refusal(natsStatus s, jsErrCode code, const jsStreamConfig& cfg) {
 }
 
 // Ensures one stream. `strict_subjects`: an existing stream with other subjects is an error
-// in every mode, since messages would silently go elsewhere.
+// in every mode, since messages would silently go elsewhere. `*created` (when given) is set
+// when the stream did not exist and was made.
 natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::string>& subjects,
                          const nomnom::StreamOptions& options, NnEnsureMode mode, bool is_dlq,
-                         char* err, size_t errlen) {
+                         char* err, size_t errlen, bool* created = nullptr) {
     std::vector<const char*> subject_ptrs;
     for (const auto& s : subjects)
         subject_ptrs.push_back(s.c_str());
@@ -136,6 +137,8 @@ natsStatus ensure_stream(jsCtx* js, const char* name, const std::vector<std::str
     natsStatus s = js_GetStreamInfo(&info, js, name, nullptr, &code);
     if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
         s = js_AddStream(&info, js, &cfg, nullptr, &code);
+        if (created != nullptr)
+            *created = s == NATS_OK;
         if (s != NATS_OK)
             set_error(err, errlen,
                       std::string("could not create JetStream stream \"") + name +
@@ -357,10 +360,12 @@ void nn_disconnect(natsConnection* nc, jsCtx* js, int flush_ms) noexcept {
 natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
                                int nsubjects, const nomnom::StreamOptions& options,
                                NnEnsureMode mode, char* err, size_t errlen,
-                               int64_t* max_ack_pending) noexcept {
+                               int64_t* max_ack_pending, bool* created) noexcept {
+    if (created != nullptr)
+        *created = false;
     try {
         std::vector<std::string> wanted(subjects, subjects + nsubjects);
-        natsStatus s = ensure_stream(js, name, wanted, options, mode, false, err, errlen);
+        natsStatus s = ensure_stream(js, name, wanted, options, mode, false, err, errlen, created);
         if (s == NATS_OK && options.dlq_stream != name)
             s = ensure_stream(js, options.dlq_stream.c_str(), {"messages.dlq.>"}, options,
                               mode == NN_ENSURE_VERIFY ? NN_ENSURE_ADOPT : mode, true, err, errlen);

@@ -54,11 +54,14 @@ enum NnEnsureMode {
 constexpr int kNnMaxHeldBatches = 8;
 
 // The stream `name` with `subjects`, the DLQ stream, and the durable consumer; the
-// consumer's max_ack_pending as it now is into `*max_ack_pending` when given (-1: no limit).
+// consumer's max_ack_pending as it now is into `*max_ack_pending` when given (-1: no limit);
+// `*created` when given: whether the stream `name` did not exist and was made (also when a
+// later step fails).
 natsStatus nn_ensure_jetstream(jsCtx* js, const char* name, const char* const* subjects,
                                int nsubjects, const nomnom::StreamOptions& options,
                                NnEnsureMode mode, char* err, size_t errlen,
-                               int64_t* max_ack_pending = nullptr) noexcept;
+                               int64_t* max_ack_pending = nullptr,
+                               bool* created = nullptr) noexcept;
 
 natsStatus nn_delete_stream(jsCtx* js, const char* name, char* err, size_t errlen) noexcept;
 

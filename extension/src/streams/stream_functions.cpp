@@ -4,6 +4,7 @@
 // jetstream_client.hpp, whose objects are destroyed before any error is raised.
 #include "pg/pg_guard.hpp"
 #include "pg/role_scope.hpp"
+#include "streams/jetstream_at_end.hpp"
 #include "streams/jetstream_client.hpp"
 #include "streams/options.hpp"
 #include "workers/shmem.hpp"
@@ -142,9 +143,11 @@ void check_name(const char* name) {
 }
 
 // Connects, ensures the stream, the DLQ stream and the consumer, disconnects; then raises
-// what failed.
+// what failed. A stream `name` made here is deleted again if the transaction rolls back
+// (the DLQ and entities streams, which other streams share, stay).
 void ensure_on_nats(const char* name, char** subjects, int nsubjects,
-                    const nomnom::StreamOptions* options, NnEnsureMode mode) {
+                    const nomnom::StreamOptions* options, const char* effective_text,
+                    NnEnsureMode mode) {
     char err[2048];
     natsConnection* nc = nullptr;
     jsCtx* js = nullptr;
@@ -152,8 +155,12 @@ void ensure_on_nats(const char* name, char** subjects, int nsubjects,
         nn_connect(*options, "nomnom create_stream", nullptr, 3000, &nc, &js, err, sizeof err);
     if (s != NATS_OK)
         ereport(ERROR, (errcode(nomnom::nats_connect_errcode(err)), errmsg("nomnom: %s", err)));
-    s = nn_ensure_jetstream(js, name, subjects, nsubjects, *options, mode, err, sizeof err);
+    bool created = false;
+    s = nn_ensure_jetstream(js, name, subjects, nsubjects, *options, mode, err, sizeof err, nullptr,
+                            &created);
     nn_disconnect(nc, js, 0);
+    if (created)
+        nomnom::delete_stream_at(nomnom::StreamDeletedAt::kAbort, name, effective_text);
     if (s == NATS_OK)
         return;
     char* bar = strchr(err, '|');
@@ -210,7 +217,15 @@ NOMNOM_FUNCTION(nomnom_create_stream) {
     char* previous_run_as = nullptr;
     if (stored_run_as(name, &previous_run_as, true))
         check_may_change(previous_run_as);
-    nomnom::StreamOptions* options = effective_options(options_arg, nullptr);
+    if (nomnom::stream_deleted_at_commit(name))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("nomnom: stream \"%s\" was dropped with delete_jetstream in this "
+                               "transaction",
+                               name),
+                        errdetail("Its JetStream stream is deleted when the transaction commits."),
+                        errhint("Commit the drop_stream first, then create the stream again.")));
+    char* effective_text = nullptr;
+    nomnom::StreamOptions* options = effective_options(options_arg, &effective_text);
     if (strcmp(options->dlq_stream.c_str(), name) == 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("nomnom: the stream \"%s\" cannot be its own DLQ stream", name)));
@@ -219,7 +234,7 @@ NOMNOM_FUNCTION(nomnom_create_stream) {
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("nomnom: the stream \"%s\" cannot be its own entities_stream", name)));
 
-    ensure_on_nats(name, subjects, nsubjects, options, NN_ENSURE_VERIFY);
+    ensure_on_nats(name, subjects, nsubjects, options, effective_text, NN_ENSURE_VERIFY);
 
     Oid types[3] = {TEXTOID, TEXTARRAYOID, JSONBOID};
     Datum values[3] = {CStringGetTextDatum(name), PointerGetDatum(subjects_array),
@@ -290,8 +305,9 @@ NOMNOM_FUNCTION(nomnom_alter_stream) {
         DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     int nsubjects = 0;
     char** subjects = text_array_to_cstrings(subjects_array, &nsubjects);
-    nomnom::StreamOptions* options = effective_options(merged, nullptr);
-    ensure_on_nats(name, subjects, nsubjects, options, NN_ENSURE_UPDATE);
+    char* effective_text = nullptr;
+    nomnom::StreamOptions* options = effective_options(merged, &effective_text);
+    ensure_on_nats(name, subjects, nsubjects, options, effective_text, NN_ENSURE_UPDATE);
     SPI_finish();
     nomnom_notify_after_commit();
     PG_RETURN_VOID();
@@ -318,20 +334,14 @@ NOMNOM_FUNCTION(nomnom_drop_stream) {
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("nomnom: stream \"%s\" does not exist", name)));
     if (delete_jetstream) {
+        // Deleted once the transaction commits: a drop rolled back keeps its JetStream
+        // stream, and a failure then is a WARNING (nothing can roll back any more).
         bool isnull;
         Jsonb* stored =
             DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        nomnom::StreamOptions* options = effective_options(stored, nullptr);
-        char err[2048];
-        natsConnection* nc = nullptr;
-        jsCtx* js = nullptr;
-        natsStatus s =
-            nn_connect(*options, "nomnom drop_stream", nullptr, 3000, &nc, &js, err, sizeof err);
-        if (s == NATS_OK)
-            s = nn_delete_stream(js, name, err, sizeof err);
-        nn_disconnect(nc, js, 0);
-        if (s != NATS_OK)
-            ereport(ERROR, (errcode(nomnom::nats_connect_errcode(err)), errmsg("nomnom: %s", err)));
+        char* effective_text = nullptr;
+        effective_options(stored, &effective_text);
+        nomnom::delete_stream_at(nomnom::StreamDeletedAt::kCommit, name, effective_text);
     }
     SPI_finish();
     nomnom_notify_after_commit();

@@ -82,6 +82,13 @@ table_totals() {
                 (SELECT coalesce(sum(extended_price), 0) FROM order_line_items)"
 }
 
+# js_stream_exists NAME -> 0 when JetStream has stream NAME (nats-server's monitor)
+js_stream_exists() {
+    local jsz
+    jsz=$(curl -fs "$NOMNOM_NATS_MONITOR_URL/jsz?streams=1") || fail "reading jsz failed"
+    jq -e --arg n "$1" '[.account_details[]?.stream_detail[]? | select(.name == $n)] | length > 0' <<<"$jsz" >/dev/null
+}
+
 assert_eq() { # ACTUAL EXPECTED WHAT
     [[ $1 == "$2" ]] || fail "$3: got '$1', expected '$2'"
     echo "ok: $3 = $1" >&2
