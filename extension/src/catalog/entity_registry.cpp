@@ -14,6 +14,9 @@ std::map<std::string, std::shared_ptr<ResolvedTree>> cache;
 // reset): a tree rebuilt the same as before (ResolvedTree::signature) is the old object
 // again, so that what a worker's prefetch thread mapped with it is still taken by the
 // writer (bench/README.md, item 25). Any difference makes the new tree the current one.
+// Only the trees of the cache just gone stale are kept: a root not resolved again before
+// the next rebuild (an entity dropped, or no longer routed to) is let go then, with its
+// prepared plans, so that `previous` never holds more than one cache's worth.
 std::map<std::string, std::shared_ptr<ResolvedTree>> previous;
 bool cache_stale = true;
 bool callback_registered = false;
@@ -38,8 +41,7 @@ void drop_stale_cache() {
     if (!cache_stale)
         return;
     // Trees still held elsewhere (a pending ingest, a prefetch) live on until released.
-    for (auto& [root, tree] : cache)
-        previous[root] = std::move(tree);
+    previous = std::move(cache);
     cache.clear();
     watched_relids.clear();
     watched_relids.push_back(entity_catalog_relid());
