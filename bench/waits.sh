@@ -89,6 +89,7 @@ read_worker() {
     done
 }
 peer_before() {
+    BACKENDS0=" $(client_backends | cut -d' ' -f1 | tr '\n' ' ') "
     perf_start "peer$round"
     PEER_PG0=$(pg_ticks)
     PEER_CALLS0=$(syscalls "$NOMNOM_NATS_PID")
@@ -97,7 +98,8 @@ peer_before() {
 peer_after() {
     PEER_CALLS1=$(syscalls "$NOMNOM_NATS_PID")
     PEER_MSGS1=$(nats_msgs)
-    sleep 0.2 # the peer's backend ends after its client (into the postmaster's cutime)
+    # The peer's backend ends after its client: counted once it is in the postmaster's cutime.
+    wait_until 10 peer_backend_gone || fail "the peer's backend still runs 10 s after the peer ended: $(new_client_backends)"
     PEER_PG1=$(pg_ticks)
     perf_stop
 }
@@ -112,6 +114,26 @@ pg_ticks() {
     done
     echo "$n"
 }
+# The postmaster's children that serve a client ("postgres: USER DB HOST(PORT) ..." or
+# "[local]": the peer's backend, psql's, the bridge's) or have exited and are not reaped yet
+# (their CPU not yet in its cutime); one "PID what" a line.
+client_backends() {
+    local child cmd state re='(\[local\]|[0-9a-f.:]+\([0-9]+\))'
+    for child in $(pgrep -P "$NOMNOM_PG_PID"); do
+        state=$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null) || continue
+        if [[ $state == Z ]]; then echo "$child exited"; continue; fi
+        cmd=$(tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null) || continue
+        if [[ $cmd =~ $re ]]; then echo "$child $cmd"; fi
+    done
+}
+# Those that were not there when the peer started ($BACKENDS0): its own backend.
+new_client_backends() {
+    local line
+    while read -r line; do
+        [[ -z $line || $BACKENDS0 == *" ${line%% *} "* ]] || echo "$line"
+    done <<<"$(client_backends)"
+}
+peer_backend_gone() { [[ -z $(new_client_backends) ]]; }
 # A process's read and write system calls so far (all its threads): nats-server's, a drain's
 # socket reads (acks, pull requests) and writes (deliveries).
 syscalls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' "/proc/$1/io"; }
@@ -152,7 +174,12 @@ perf_start() {
     ((PERF_NATS)) || return 0
     perf record -q -F 2999 -g -p "$NOMNOM_NATS_PID" -o "$WORK/$1.perf" >/dev/null 2>&1 &
     PERF_PID=$!
-    sleep 0.3 # perf attaches
+    # Attached once its events are open (perf_event file descriptors of its own).
+    wait_until 10 perf_attached || fail "perf record did not attach to nats-server in 10 s"
+}
+perf_attached() {
+    stack_pid_alive "$PERF_PID" || return 1
+    find "/proc/$PERF_PID/fd" -lname 'anon_inode:*perf_event*' 2>/dev/null | grep -q .
 }
 perf_stop() {
     ((PERF_NATS)) || return 0
