@@ -24,8 +24,6 @@ while (($#)); do
     *) echo "usage: $0 [--orders N] [--rounds R] [--pin CPU] [--batch-size N]" >&2; exit 2 ;;
     esac
 done
-SEED=42
-export NOMNOM_PG_FSYNC=on
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 bench_begin

@@ -35,8 +35,7 @@ while (($#)); do
     *) echo "usage: $0 [--orders N] [--out FILE] [--against BRIDGE [--rounds N]]" >&2; exit 2 ;;
     esac
 done
-SEED=42 BATCH_LINES=250
-export NOMNOM_PG_FSYNC=on
+BATCH_LINES=250
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 bench_begin

@@ -2,9 +2,15 @@
 # (the sets' totals are set through printf -v; results are read by the calling script)
 # Helpers for bench/run.sh, memory.sh, waits.sh, profile.sh and e2e_cpu.sh; they use $WORK, $PUBLISH,
 # $SEED and the stack's variables. Sources test/harness/stack.sh itself when it is not
-# sourced yet. A bench script begins (after its options, SEED and NOMNOM_PG_FSYNC):
+# sourced yet. A bench script begins (after its options):
 #   source "$HERE/lib.sh"
 #   bench_begin [BINARY...]
+
+# Every bench script's sets are slices of this one generator run (seed $SEED), on a
+# PostgreSQL with real fsync and synchronous_commit on: durability as shipped. Both are read
+# only when a function runs (generate, stack_start_pg), never while this file is sourced.
+SEED=42
+export NOMNOM_PG_FSYNC=on
 
 if ! declare -F stack_init >/dev/null; then
     # shellcheck source=../test/harness/stack.sh

@@ -20,10 +20,9 @@ while (($#)); do
     *) echo "usage: $0 [--orders N] [--out DIR]" >&2; exit 2 ;;
     esac
 done
-SEED=42 BATCH_LINES=250
+BATCH_LINES=250
 PERF_DIR=${PERF_DIR:-/tmp/nomnom-bench-perf} # perf.data kept here for `perf report -i`
 mkdir -p "$PERF_DIR"
-export NOMNOM_PG_FSYNC=on
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 command -v perf >/dev/null || fail "perf missing"

@@ -62,10 +62,8 @@ while (($#)); do
 done
 want() { [[ " $GROUPS_RUN " == *" $1 "* ]]; } # want GROUP: the group runs
 if ((LARGE)) && ! want growth; then echo "$0: --large adds to the growth group, which --only leaves out" >&2; exit 2; fi
-SEED=42           # every set below is a slice of this one generator run
 SINGLE_DOCS=20000 # documents for single-document HTTP POSTs (one request each)
 BATCH_LINES=250   # documents per NDJSON batch request
-export NOMNOM_PG_FSYNC=on # real fsync, synchronous_commit on: durability as shipped
 
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"

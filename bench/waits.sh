@@ -50,8 +50,6 @@ while (($#)); do
     *) echo "usage: $0 [--orders N] [--rounds N] [--workers N] [--wal-buffers SIZE] [--modes 'MODE ...'] [--peer] [--perf-nats] [--perf-worker]" >&2; exit 2 ;;
     esac
 done
-SEED=42
-export NOMNOM_PG_FSYNC=on
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 PEER=$BUILD/test/tools/nomnom-peer-consumer
