@@ -1,10 +1,14 @@
 #include "workers/in_progress.hpp"
 
+#include <chrono>
+
+#include "nomnom/backoff.hpp"
 #include "pg/signal_safe_thread.hpp"
 
 namespace nomnom {
 
-bool InProgressKeeper::hold(natsMsg** msgs, int count, int64_t period_ms) noexcept {
+bool InProgressKeeper::hold(natsMsg** msgs, int count, int64_t period_ms,
+                            int64_t marked_ms) noexcept {
     try {
         if (!thread_.joinable()) {
             stopping_ = false;
@@ -17,25 +21,29 @@ bool InProgressKeeper::hold(natsMsg** msgs, int count, int64_t period_ms) noexce
         std::lock_guard<std::mutex> lock(mutex_);
         msgs_ = count > 0 ? msgs : nullptr;
         count_ = count;
-        period_ = std::chrono::milliseconds(period_ms);
-        due_ = std::chrono::steady_clock::now() + period_;
+        if (count > 0)
+            schedule_.hold(marked_ms, period_ms);
+        else
+            schedule_.release();
     }
     wake_.notify_all();
     return true;
 }
 
-void InProgressKeeper::release() noexcept {
+int64_t InProgressKeeper::release() noexcept {
     if (!thread_.joinable())
-        return;
+        return InProgressSchedule::kNothingHeld;
     std::lock_guard<std::mutex> lock(mutex_); // the thread sends while it holds it
     msgs_ = nullptr;
     count_ = 0;
+    return schedule_.release();
 }
 
 void InProgressKeeper::stop() noexcept {
     stop_signal_safe_thread(thread_, mutex_, wake_, stopping_, [this] {
         msgs_ = nullptr;
         count_ = 0;
+        schedule_.release();
     });
 }
 
@@ -46,15 +54,15 @@ void InProgressKeeper::run() noexcept {
             wake_.wait(lock);
             continue;
         }
-        auto now = std::chrono::steady_clock::now();
-        if (now < due_) {
-            wake_.wait_until(lock, due_);
+        int64_t now = monotonic_ms();
+        if (now < schedule_.due_ms()) {
+            wake_.wait_for(lock, std::chrono::milliseconds(schedule_.due_ms() - now));
             continue;
         }
         for (int i = 0; i < count_; i++)
             natsMsg_InProgress(msgs_[i], nullptr); // a failure: redelivered later, as before
         sent_.fetch_add(static_cast<uint64_t>(count_), std::memory_order_relaxed);
-        due_ = now + period_;
+        schedule_.marked(now);
     }
 }
 

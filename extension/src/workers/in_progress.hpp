@@ -12,11 +12,12 @@
 #include <nats/nats.h>
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+
+#include "nomnom/in_progress_schedule.hpp"
 
 namespace nomnom {
 
@@ -28,12 +29,16 @@ class InProgressKeeper {
     ~InProgressKeeper() { stop(); }
 
     // From now until release(): natsMsg_InProgress for each of msgs[0, count) every
-    // `period_ms`, the first one `period_ms` from now. Starts the thread the first time;
-    // false when no thread can be started (the messages then are not kept).
-    bool hold(natsMsg** msgs, int count, int64_t period_ms) noexcept;
+    // `period_ms`, the first one `period_ms` after `marked_ms` (monotonic_ms()), when the
+    // earliest of them was marked last or its fetch started (at once if that is past), and
+    // never later than the next one was due already (in_progress_schedule.hpp). Starts the
+    // thread the first time; false when no thread can be started (the messages then are not
+    // kept).
+    bool hold(natsMsg** msgs, int count, int64_t period_ms, int64_t marked_ms) noexcept;
     // No more for them. Returns once the thread is not sending, so that the caller may
-    // acknowledge, nak or destroy them.
-    void release() noexcept;
+    // acknowledge, nak or destroy them, with the time by which each of them was marked last
+    // (InProgressSchedule::release; kNothingHeld when nothing was held).
+    int64_t release() noexcept;
     // Stops and joins the thread.
     void stop() noexcept;
     // InProgress sent since the process started.
@@ -46,8 +51,7 @@ class InProgressKeeper {
     std::condition_variable wake_;
     natsMsg** msgs_ = nullptr; // held, or null
     int count_ = 0;
-    std::chrono::milliseconds period_{0};
-    std::chrono::steady_clock::time_point due_{};
+    InProgressSchedule schedule_;
     bool stopping_ = false;
     std::atomic<uint64_t> sent_{0};
     std::thread thread_;

@@ -141,17 +141,25 @@ void Prefetcher::run() noexcept {
         lock.lock();
         // Until finish(): the batch before this one may be slow to write (a lock, a
         // batch-level failure), so what was fetched is marked in progress every third of
-        // ack_wait.
-        auto period = std::chrono::milliseconds(in_progress_period_ms(options_.ack_wait_ms));
+        // ack_wait. The first mark is due a third of ack_wait after the fetch started, not
+        // after it returned: the pull may have held a message for up to its wait, and the
+        // mapping took its time too.
         auto ended = [this] { return finishing_ || stopping_; };
+        if (list_.Count > 0)
+            schedule_.hold(delivered_after_ms_, in_progress_period_ms(options_.ack_wait_ms));
         while (!ended()) {
+            int64_t now = monotonic_ms();
             if (list_.Count == 0) {
                 wake_.wait(lock, ended);
-            } else if (!wake_.wait_for(lock, period, ended)) {
+            } else if (now < schedule_.due_ms()) {
+                wake_.wait_for(lock, std::chrono::milliseconds(schedule_.due_ms() - now), ended);
+            } else {
                 for (int i = 0; i < list_.Count; ++i)
                     natsMsg_InProgress(list_.Msgs[i], nullptr);
+                schedule_.marked(now);
             }
         }
+        marked_ms_ = schedule_.release(); // kNothingHeld when nothing was fetched
         requested_ = false;
         done_.notify_all();
     }
@@ -170,6 +178,13 @@ void Prefetcher::fetch() noexcept {
         message.mapped_with = nullptr;
         message.ok = false;
     }
+    // Its messages are delivered after this, unless an earlier pull left some in the
+    // subscription (fetch_bounded takes those first): they have waited unmarked since, so
+    // their first mark is due as soon as this fetch returns.
+    delivered_after_ms_ = monotonic_ms();
+    int left = 0;
+    if (natsSubscription_GetPending(sub_, &left, nullptr) == NATS_OK && left > 0)
+        delivered_after_ms_ -= in_progress_period_ms(options_.ack_wait_ms);
     status_ = fetch_bounded(&list_, sub_, batch_size_, options_.batch_bytes, wait_ms_);
     // nats.c's error text is per thread: taken here, for the backend (handle_fetch_failure).
     error_[0] = '\0';

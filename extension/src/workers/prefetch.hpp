@@ -15,6 +15,7 @@
 #include <nats/nats.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "writer/message_writer.hpp"
+#include "nomnom/in_progress_schedule.hpp"
 #include "nomnom/stream_options.hpp"
 
 namespace nomnom {
@@ -59,6 +61,10 @@ class Prefetcher {
     natsStatus finish(natsMsgList* list, std::vector<PremappedMessage>& premapped);
     // Why the last fetch failed (nats.c's text, taken on the thread that fetched).
     const char* error() const { return error_; }
+    // When the messages the last finish() handed over were marked in progress last, or their
+    // fetch started (monotonic_ms()): the worker's InProgressKeeper marks them next a period
+    // after that, not a period after it takes them (in_progress_schedule.hpp).
+    int64_t marked_ms() const { return marked_ms_; }
 
   private:
     void run() noexcept;   // the thread: waits for a fetch, does it, waits again
@@ -78,6 +84,7 @@ class Prefetcher {
     natsStatus status_ = NATS_OK;
     char error_[512] = "";
     std::vector<PremappedMessage> premapped_;
+    int64_t delivered_after_ms_ = 0; // the thread's: its messages were delivered after this
     // Until finish() says so, the thread keeps what it fetched from being redelivered
     // (natsMsg_InProgress every third of ack_wait): the batch before may be slow to write.
     std::mutex mutex_;
@@ -86,6 +93,8 @@ class Prefetcher {
     bool requested_ = false;       // set by start(), cleared by the thread when the fetch ends
     bool finishing_ = false;
     bool stopping_ = false;
+    InProgressSchedule schedule_; // the thread's, under mutex_
+    int64_t marked_ms_ = 0;       // set by the thread, under mutex_, when the fetch ends
 };
 
 // A message's entity (routed with `options`), id (derived for `stream`) and JetStream

@@ -47,6 +47,7 @@ struct Item {
 struct Round {
     natsMsgList fetched;     // what the fetch brought; destroyed when the round ends
     natsStatus fetch_status; // the fetch's status
+    int64 marked_ms;         // when `fetched` was marked in progress last, or its fetch started
     Item* items;             // the batch being written, one per fetched message (prepare_batch)
     int nitems;
     int64 pending;                 // the consumer's pending count after the batch; -1 when unknown
@@ -60,10 +61,12 @@ struct Round {
 };
 
 // A pipelined batch waiting for its commit to be durable: its messages (destroyed once
-// acknowledged) and the WAL position its acknowledgements wait for.
+// acknowledged), the WAL position its acknowledgements wait for, and when its messages were
+// marked in progress last (kept in progress meanwhile: hold_batch).
 struct HeldBatch {
     natsMsgList msgs;
     XLogRecPtr lsn;
+    int64 marked_ms;
 };
 
 // The most pipelined batches a worker holds (nomnom.commits_in_flight's maximum, 8 in

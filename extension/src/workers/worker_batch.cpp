@@ -534,14 +534,19 @@ bool pipelines(const Worker& w, bool* waits) {
 }
 
 // Marks the batch's messages in progress while it is written, and the last batch's while
-// they wait for its pipelined commit to be durable (acknowledged during this write).
+// they wait for its pipelined commit to be durable (acknowledged during this write). The
+// next mark is due a period after the earliest of their last marks (or fetches), not a
+// period from now: the time since then counts against their ack_wait already.
 void hold_batch(Worker& w) {
     natsMsgList& now = w.round.fetched;
     natsMsg** msgs = now.Msgs;
     int count = now.Count;
+    int64 marked = now.Count > 0 ? w.round.marked_ms : PG_INT64_MAX;
     if (w.nheld > 0) {
-        for (int b = 0; b < w.nheld; b++)
+        for (int b = 0; b < w.nheld; b++) {
             count += w.held[b].msgs.Count;
+            marked = Min(marked, w.held[b].marked_ms);
+        }
         msgs = static_cast<natsMsg**>(
             MemoryContextAlloc(w.batch_context, sizeof(natsMsg*) * count)); // kept past commit
         int at = 0;
@@ -552,7 +557,16 @@ void hold_batch(Worker& w) {
         if (now.Count > 0)
             memcpy(msgs + at, now.Msgs, sizeof(natsMsg*) * now.Count);
     }
-    in_progress.hold(msgs, count, nomnom::in_progress_period_ms(w.options->ack_wait_ms));
+    in_progress.hold(msgs, count, nomnom::in_progress_period_ms(w.options->ack_wait_ms), marked);
+}
+
+// The keeper lets go of what hold_batch gave it (before it is acknowledged, nak'd or
+// destroyed); each batch it held keeps the time of its last mark, for the next hold_batch.
+void release_in_progress(Worker& w) {
+    int64 marked = in_progress.release(); // kNothingHeld: nothing changes
+    w.round.marked_ms = Max(w.round.marked_ms, marked);
+    for (int b = 0; b < w.nheld; b++)
+        w.held[b].marked_ms = Max(w.held[b].marked_ms, marked);
 }
 
 // One attempt at the batch's transaction: true when it committed, else `*error` says why
@@ -686,7 +700,7 @@ bool write_batch(Worker& w) {
         set_state(w, "running");
     }
     nomnom::backoff_reset(w.batch_backoff);
-    in_progress.release(); // before they are acknowledged
+    release_in_progress(w); // before they are acknowledged
     nomnom_slot_set_processing(w.slot_index, nullptr, 0);
     pgstat_report_activity(STATE_IDLE, nullptr);
     pgstat_report_stat(false);
@@ -734,7 +748,7 @@ bool acknowledge_batch(Worker& w) {
         if (w.nheld == kMaxHeldBatches) // (write_batch_once left room; never more than this)
             release_durable_now(w, kMaxHeldBatches - 1, false);
         // The messages now wait in the worker, not the round.
-        w.held[w.nheld++] = HeldBatch{round.fetched, round.durable_lsn};
+        w.held[w.nheld++] = HeldBatch{round.fetched, round.durable_lsn, round.marked_ms};
         round.fetched = natsMsgList{nullptr, 0};
         release_durable_now(w, kMaxHeldBatches, false); // what is durable already, no wait
         MemoryContextSwitchTo(old_context);
@@ -824,7 +838,7 @@ bool report_batch(Worker& w) {
 // Naks whatever of the current batch is not settled: it is redelivered (after `delay_ms`),
 // and an id already committed is then acknowledged without writing again.
 void nak_unsettled(Worker& w, int64 delay_ms) {
-    in_progress.release(); // also on exit, before the connection goes
+    release_in_progress(w); // also on exit, before the connection goes
     UnsettledLog log;
     for (int i = 0; i < w.round.nitems; i++) {
         Item* item = &w.round.items[i];
@@ -845,7 +859,7 @@ namespace {
 void ack_held(Worker& w, int count, bool ack) {
     if (count <= 0)
         return;
-    in_progress.release(); // before they are acknowledged or destroyed
+    release_in_progress(w); // before they are acknowledged or destroyed
     UnsettledLog log;
     int messages = 0;
     for (int b = 0; b < count; b++) {

@@ -202,6 +202,7 @@ bool fetch_batch(Worker& w) {
         w.premapped->clear();
     w.round.fetched = list;
     w.round.fetch_status = s;
+    w.round.marked_ms = w.prefetch->marked_ms(); // kept in progress from there (hold_batch)
     if (list.Count > 0 && message_level_is_interesting(DEBUG1)) {
         // What the prefetch thread mapped ahead (never a message delivered more than
         // max_deliver times), and with how many entity trees it could have.
