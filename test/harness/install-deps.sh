@@ -19,6 +19,8 @@ PACKAGES=(
     # the harness itself: curl (NATS health, bridge), runuser and flock (util-linux),
     # ps and kill (procps), fuser (psmisc), jq for JSON answers
     curl util-linux procps psmisc jq
+    # e2e 068: gdb holds the postmaster at select() to make it miss a worker's restart
+    gdb
     # bridge HTTPS tests: a certificate made at test time
     openssl
     # fuzzing (make fuzz): Debian's clang and libFuzzer's runtime

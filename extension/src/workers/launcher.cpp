@@ -16,12 +16,18 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 }
 
 #include <csignal>
 
 namespace {
+
+// The launcher's bgw_restart_time.
+constexpr int kLauncherRestartSeconds = 5;
+// How long a restart watch signals the postmaster before it gives up.
+constexpr int64 kRestartWatchMs = 120 * 1000;
 
 struct WantedWorker {
     char stream[NAMEDATALEN * 2];
@@ -79,6 +85,8 @@ void launcher_detach(int, Datum) {
 void stop_orphans(void) {
     for (int attempt = 0; attempt < 100; attempt++) {
         bool any = false;
+        StringInfoData pids;
+        initStringInfo(&pids);
         LWLockAcquire(nomnom_shared->lock, LW_EXCLUSIVE);
         for (int i = 0; i < nomnom_shared->nslots; i++) {
             NomnomWorkerSlot* slot = &nomnom_shared->slots[i];
@@ -86,6 +94,7 @@ void stop_orphans(void) {
                 continue;
             if (slot->pid != 0 && kill(slot->pid, 0) == 0) {
                 kill(slot->pid, SIGTERM);
+                appendStringInfo(&pids, "%s%d", any ? ", " : "", static_cast<int>(slot->pid));
                 any = true;
             } else {
                 slot->in_use = false;
@@ -93,8 +102,16 @@ void stop_orphans(void) {
             }
         }
         LWLockRelease(nomnom_shared->lock);
-        if (!any)
+        if (!any) {
+            pfree(pids.data);
             return;
+        }
+        // A new launcher logs nothing else before its start line: say what it waits for.
+        if (attempt == 10)
+            ereport(LOG, (errmsg("nomnom launcher: waiting for the workers of an earlier "
+                                 "launcher to stop (PIDs %s)",
+                                 pids.data)));
+        pfree(pids.data);
         nomnom::wait_on_latch(100);
         CHECK_FOR_INTERRUPTS();
     }
@@ -395,6 +412,34 @@ bool database_usable(const char* name) {
     return usable;
 }
 
+// A restart the postmaster can miss. PostgreSQL 15's postmaster computes select()'s timeout
+// (DetermineSleepTime) with signals blocked and unblocks them just before select(): a
+// SIGCHLD that arrives in between runs the reaper, which marks the launcher crashed, to be
+// started again after bgw_restart_time, but select() then sleeps the timeout computed
+// before, 60 s when no worker was waiting to restart, unless a connection or another signal
+// wakes it. A server with nothing connecting (the launcher waiting for its database has no
+// workers) then has no launcher for a minute: e2e 066 lost its launcher so once in a loaded
+// run, and e2e 068 holds the postmaster there with gdb. (PostgreSQL 16's postmaster waits
+// on a latch and has no such gap.) What that postmaster does not miss: its SIGUSR1 handler
+// itself starts the workers that are due (maybe_start_bgworkers) when a process says the
+// registered workers changed (PMSIGNAL_BACKGROUND_WORKER_CHANGE). So a launcher that exits
+// with a status that has it restarted registers a watch, a worker connected to no database,
+// which, once the restart is due and no new launcher has started, signals the postmaster
+// every second, and says so in the log.
+void start_restart_watch(int code, Datum) {
+    if (code == 0 || nomnom_shared == nullptr || !PostmasterIsAlive())
+        return;
+    BackgroundWorker watch;
+    fill_worker(&watch, "nomnom_launcher_restart_main", "nomnom launcher restart",
+                BGW_NEVER_RESTART,
+                UInt32GetDatum(pg_atomic_read_u32(&nomnom_shared->launcher_starts)), 0);
+    watch.bgw_flags = BGWORKER_SHMEM_ACCESS; // connected to no database
+    if (!RegisterDynamicBackgroundWorker(&watch, nullptr))
+        ereport(LOG, (errmsg("nomnom launcher: no background worker left for the watch on its "
+                             "restart"),
+                      errhint("Raise max_worker_processes.")));
+}
+
 // The last two launchers could not connect to nomnom.database (it was dropped, or does not
 // accept connections): instead of failing every 5 seconds, this one connects to no
 // database, says so once and waits; once the database is there it exits, so that the
@@ -419,7 +464,7 @@ bool database_usable(const char* name) {
             ereport(LOG, (errmsg("nomnom launcher: database \"%s\" is there again; restarting "
                                  "to connect to it",
                                  nomnom_database_guc)));
-            proc_exit(1); // restarted by the postmaster after bgw_restart_time
+            proc_exit(1); // restarted after bgw_restart_time (start_restart_watch)
         }
         nomnom::wait_on_latch(1000);
     }
@@ -435,6 +480,11 @@ void nomnom_launcher_main(Datum arg) {
     if (nomnom_shared == nullptr)
         ereport(ERROR, (errmsg("nomnom launcher: shared memory is missing"),
                         errhint("Add nomnom to shared_preload_libraries.")));
+    pg_atomic_fetch_add_u32(&nomnom_shared->launcher_starts, 1);
+    before_shmem_exit(start_restart_watch, (Datum)0); // runs last of the exit callbacks
+    ereport(DEBUG1, (errmsg("nomnom launcher: started (failed connections before it: %d), "
+                            "connecting to database \"%s\"",
+                            nomnom_shared->launcher_connect_failures, nomnom_database_guc)));
 
     if (nomnom_shared->launcher_connect_failures >= 2)
         wait_for_database();
@@ -483,9 +533,52 @@ void nomnom_launcher_main(Datum arg) {
     }
 }
 
+// The watch on a launcher's restart (start_restart_watch): `arg` is launcher_starts when the
+// launcher exited. Ends once a launcher has started again.
+void nomnom_launcher_restart_main(Datum arg) {
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    if (nomnom_shared == nullptr)
+        proc_exit(0);
+    uint32 starts = DatumGetUInt32(arg);
+    // Started once the launcher exited (or about then): this start stands for its exit.
+    int64 exited = nomnom::monotonic_ms();
+    int64 due = exited + 1000L * (kLauncherRestartSeconds + 1);
+    bool signalled = false;
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        int64 now = nomnom::monotonic_ms();
+        double after = static_cast<double>(now - exited) / 1000.0;
+        if (pg_atomic_read_u32(&nomnom_shared->launcher_starts) != starts) {
+            if (signalled)
+                ereport(LOG, (errmsg("nomnom launcher restart: the launcher started again "
+                                     "%.1f s after it exited",
+                                     after)));
+            proc_exit(0);
+        }
+        if (now - exited >= kRestartWatchMs) {
+            ereport(LOG, (errmsg("nomnom launcher restart: the launcher has not started again "
+                                 "%.1f s after it exited; no longer signalling the postmaster",
+                                 after)));
+            proc_exit(0);
+        }
+        if (now >= due) {
+            if (!signalled)
+                ereport(LOG, (errmsg("nomnom launcher restart: the postmaster has not started "
+                                     "the launcher again %.1f s after it exited "
+                                     "(bgw_restart_time %d s); signalling it",
+                                     after, kLauncherRestartSeconds)));
+            signalled = true;
+            SendPostmasterSignal(PMSIGNAL_BACKGROUND_WORKER_CHANGE);
+        }
+        nomnom::wait_on_latch(now >= due ? 1000 : 250);
+    }
+}
+
 void nomnom_workers_register(void) {
     nomnom_shmem_register();
     BackgroundWorker worker;
-    fill_worker(&worker, "nomnom_launcher_main", "nomnom launcher", 5, (Datum)0, 0);
+    fill_worker(&worker, "nomnom_launcher_main", "nomnom launcher", kLauncherRestartSeconds,
+                (Datum)0, 0);
     RegisterBackgroundWorker(&worker);
 }

@@ -41,6 +41,7 @@ static void nomnom_shmem_startup(void) {
         memset(nomnom_shared, 0, nomnom_shmem_size());
         nomnom_shared->lock = &(GetNamedLWLockTranche("nomnom"))->lock;
         pg_atomic_init_u64(&nomnom_shared->config_generation, 1);
+        pg_atomic_init_u32(&nomnom_shared->launcher_starts, 0);
         nomnom_shared->launcher = nullptr;
         nomnom_shared->nslots = nomnom_max_workers_guc;
         nomnom_shared->processing = reinterpret_cast<NomnomProcessing*>(

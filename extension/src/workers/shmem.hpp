@@ -80,6 +80,9 @@ struct NomnomShared {
     // connections); from the second on, the next one waits for it connected to no database
     // (launcher.cpp).
     int launcher_connect_failures;
+    // Launcher processes started so far, counted first thing in each: a launcher's restart
+    // watch (launcher.cpp) sees from it that the postmaster started one again.
+    pg_atomic_uint32 launcher_starts;
     int nslots;
     NomnomProcessing* processing; // nslots of them, after the slots
     NomnomWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -131,5 +134,6 @@ void nomnom_notify_after_commit(void);
 
 extern "C" {
 PGDLLEXPORT void nomnom_launcher_main(Datum arg);
+PGDLLEXPORT void nomnom_launcher_restart_main(Datum arg);
 PGDLLEXPORT void nomnom_worker_main(Datum arg);
 }
