@@ -293,7 +293,8 @@ bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
     auto text_datum = [](const char* value, const char* previous_value, Datum previous) {
         if (value == nullptr)
             return Datum(0);
-        if (previous_value != nullptr && strcmp(previous_value, value) == 0)
+        if (previous_value != nullptr &&
+            (previous_value == value || strcmp(previous_value, value) == 0))
             return previous;
         return CStringGetTextDatum(value);
     };
@@ -447,32 +448,35 @@ struct LastTree {
     }
 };
 
-// Step 1 (PostgreSQL calls): copies what the message must keep, resolves its entity tree
-// and the metadata its fields may take. The body is kept only until it is mapped.
-std::unique_ptr<PreparedMessage> begin_prepare(const MessageToWrite& message, MessageMeta& meta,
-                                               LastTree& last) {
-    auto prepared = std::make_unique<PreparedMessage>();
-    prepared->entity = message.entity;
-    prepared->message = message;
-    prepared->message.entity = prepared->entity.c_str();
-    if (message.stream) {
-        prepared->stream = message.stream;
-        prepared->message.stream = prepared->stream.c_str();
+// Step 1 (PostgreSQL calls): resolves the message's entity tree and the metadata its
+// fields may take, into `prepared`. With `own_strings`, copies the message's strings into
+// it, so that it can wait (the ingest buffer); write_batch's messages outlive the batch, so
+// it points at theirs. The body is kept only until it is mapped.
+void begin_prepare(const MessageToWrite& message, MessageMeta& meta, LastTree& last,
+                   PreparedMessage& prepared, bool own_strings) {
+    prepared.message = message;
+    if (own_strings) {
+        prepared.entity = message.entity;
+        prepared.message.entity = prepared.entity.c_str();
+        if (message.stream) {
+            prepared.stream = message.stream;
+            prepared.message.stream = prepared.stream.c_str();
+        }
+        if (message.subject) {
+            prepared.subject = message.subject;
+            prepared.message.subject = prepared.subject.c_str();
+        }
     }
-    if (message.subject) {
-        prepared->subject = message.subject;
-        prepared->message.subject = prepared->subject.c_str();
-    }
-    prepared->tree = last.resolve(message.entity);
+    prepared.tree = last.resolve(message.entity);
     // Formatting the id and time costs on every message: only when a field takes them.
-    if (prepared->tree->uses_metadata) {
+    if (prepared.tree->uses_metadata) {
         meta.message_id = uuid_text(message.message_id);
-        meta.subject = prepared->subject;
+        if (message.subject)
+            meta.subject = message.subject;
         if (message.stream_seq > 0)
             meta.stream_seq = message.stream_seq;
         meta.received_at = timestamptz_text(message.received_at);
     }
-    return prepared;
 }
 
 // Step 2 (pure C++, safe on another thread): maps the body.
@@ -506,7 +510,8 @@ std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
                                                  MemoryContext datum_context) {
     MessageMeta meta;
     LastTree last;
-    std::unique_ptr<PreparedMessage> prepared = begin_prepare(message, meta, last);
+    auto prepared = std::make_unique<PreparedMessage>();
+    begin_prepare(message, meta, last, *prepared, true);
     MappingError error;
     if (!map_prepared(*prepared, meta, error))
         throw DataError(error.message, sqlstate_code(error.sqlstate));
@@ -590,13 +595,17 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
             strcpy(outcomes[i].error, text);
         });
     };
-    std::vector<std::unique_ptr<PreparedMessage>> prepared(count);
+    // One allocation for the batch, not one a message; a message that begin_prepare rejects
+    // is not `valid`.
+    std::vector<PreparedMessage> prepared(count);
+    std::vector<char> valid(count, 0);
     std::vector<MessageMeta> metas(count);
     LastTree last;
     for (int i = 0; i < count; ++i) {
         outcomes[i] = MessageOutcome{NOMNOM_WRITTEN, 0, nullptr};
         try {
-            prepared[i] = begin_prepare(messages[i], metas[i], last);
+            begin_prepare(messages[i], metas[i], last, prepared[i], false);
+            valid[i] = 1;
         } catch (const DataError& error) {
             reject(i, error.sqlerrcode(), error.what());
         }
@@ -605,53 +614,53 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     std::vector<char> mapped(count, 0);
     std::vector<int> to_map; // not mapped ahead, or with a tree that has changed since
     for (int i = 0; i < count; ++i) {
-        if (!prepared[i])
+        if (!valid[i])
             continue;
         PremappedMessage* ahead = messages[i].premapped;
         if (ahead != nullptr && ahead->mapped_with != nullptr &&
-            ahead->mapped_with == prepared[i]->tree) {
+            ahead->mapped_with == prepared[i].tree) {
             ahead->mapped_with = nullptr; // taken
-            prepared[i]->rows = std::move(ahead->rows);
-            prepared[i]->message.body = nullptr;
-            prepared[i]->message.body_len = 0;
+            prepared[i].rows = std::move(ahead->rows);
+            prepared[i].message.body = nullptr;
+            prepared[i].message.body_len = 0;
             mapped[i] = ahead->ok;
             mapping_errors[i] = std::move(ahead->error);
         } else {
             to_map.push_back(i);
         }
         if (ahead != nullptr) {
-            ahead->written_entity = prepared[i]->entity;
-            ahead->written_tree = prepared[i]->tree;
+            ahead->written_entity = prepared[i].message.entity;
+            ahead->written_tree = prepared[i].tree;
         }
     }
     // On this thread alone: a second thread for half of them took more CPU and no less time
     // on this 2-core machine (bench/README.md, item 25).
     for (int i : to_map)
-        mapped[i] = map_prepared(*prepared[i], metas[i], mapping_errors[i]);
+        mapped[i] = map_prepared(prepared[i], metas[i], mapping_errors[i]);
     std::vector<PreparedMessage*> to_write;
     std::vector<int> index_of;
     for (int i = 0; i < count; ++i) {
-        if (!prepared[i])
+        if (!valid[i])
             continue;
         if (!mapped[i]) {
             reject(i, sqlstate_code(mapping_errors[i].sqlstate), mapping_errors[i].message.c_str());
             continue;
         }
         try {
-            finish_prepare(*prepared[i], nullptr);
+            finish_prepare(prepared[i], nullptr);
         } catch (const DataError& error) {
             reject(i, error.sqlerrcode(), error.what());
             continue;
         }
-        to_write.push_back(prepared[i].get());
+        to_write.push_back(&prepared[i]);
         index_of.push_back(i);
     }
     write_prepared(to_write);
     for (size_t k = 0; k < to_write.size(); ++k)
         outcomes[index_of[k]].kind = to_write[k]->kind;
     for (int i = 0; i < count; ++i)
-        if (prepared[i] && messages[i].premapped != nullptr)
-            messages[i].premapped->rows = std::move(prepared[i]->rows); // freed by the prefetch
+        if (valid[i] && messages[i].premapped != nullptr)
+            messages[i].premapped->rows = std::move(prepared[i].rows); // freed by the prefetch
 }
 
 } // namespace nomnom

@@ -74,8 +74,10 @@ struct PremappedMessage {
     std::shared_ptr<ResolvedTree> written_tree;
 };
 
-// A message mapped and converted, ready to be claimed and written. It owns copies of the
-// message's strings, so it can wait (see ingest_buffer.hpp).
+// A message mapped and converted, ready to be claimed and written. Made by prepare_message,
+// it owns copies of the message's strings, so it can wait (see ingest_buffer.hpp); within
+// write_batch, whose messages outlive it, `message` points at the caller's strings and these
+// stay empty.
 struct PreparedMessage {
     MessageToWrite message{};
     std::string entity, stream, subject;
