@@ -19,6 +19,7 @@
 #include "writer/plain_first.hpp"
 
 extern "C" {
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/datum.h"
 }
@@ -272,18 +273,12 @@ bool claim_existing(const std::vector<PreparedMessage*>& messages, const RowFill
     return false;
 }
 
-// Claims the messages: true when every one was new, else false with the ids that were
-// not already completed in `claimed`.
-bool claim(const std::vector<PreparedMessage*>& unsorted, IdSet& claimed) {
-    // In message id order, the order nomnom-bridge writes its pending rows in: two
-    // transactions that take the same ids in the same order wait on each other, but never
-    // deadlock (a batch in stream order did, now and then, against the bridge's rows).
-    std::vector<PreparedMessage*> messages(unsorted);
-    std::sort(messages.begin(), messages.end(),
-              [](const PreparedMessage* a, const PreparedMessage* b) {
-                  return memcmp(a->message.message_id.data, b->message.message_id.data,
-                                UUID_LEN) < 0;
-              });
+// Claims the messages, which come in message id order (write_prepared): true when every one
+// was new, else false with the ids that were not already completed in `claimed`. Message id
+// order is the order nomnom-bridge writes its pending rows in: two transactions that take
+// the same ids in the same order wait on each other, but never deadlock (a batch in stream
+// order did, now and then, against the bridge's rows).
+bool claim(const std::vector<PreparedMessage*>& messages, IdSet& claimed) {
     // The text columns as Datums (PostgreSQL calls: made here, not in the filler), one for
     // each run of equal values: a batch's messages mostly share stream, subject and entity.
     struct TextColumns {
@@ -520,21 +515,45 @@ std::unique_ptr<PreparedMessage> prepare_message(const MessageToWrite& message,
 }
 
 void write_prepared(const std::vector<PreparedMessage*>& messages) {
-    // An id repeated within the batch is written once, the first time.
-    IdSet seen;
-    seen.reserve(messages.size());
-    std::vector<PreparedMessage*> fresh, to_claim;
-    for (PreparedMessage* message : messages) {
+    // The batch in message id order, then batch order (the key's words big-endian, so that
+    // comparing them compares the ids as memcmp does): an id repeated within the batch is
+    // written once, the first time; and the claim takes its ids in this order. One sort of
+    // integers in place of a hash set of the ids and a sort by memcmp of the messages.
+    struct Sorted {
+        uint64 high, low;
+        size_t index;
+        bool operator<(const Sorted& other) const {
+            if (high != other.high)
+                return high < other.high;
+            if (low != other.low)
+                return low < other.low;
+            return index < other.index;
+        }
+    };
+    const size_t n = messages.size();
+    std::vector<Sorted> order(n);
+    for (size_t i = 0; i < n; ++i) {
+        PreparedMessage* message = messages[i];
+        uint64 high, low;
+        memcpy(&high, message->message.message_id.data, 8);
+        memcpy(&low, message->message.message_id.data + 8, 8);
+        order[i] = {pg_ntoh64(high), pg_ntoh64(low), i};
         message->kind = NOMNOM_WRITTEN;
         reset_write_state(message->rows);
-        if (!seen.insert(id_key(message->message.message_id)).second) {
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<PreparedMessage*> fresh, to_claim;
+    fresh.reserve(n);
+    for (size_t k = 0; k < n; ++k) {
+        PreparedMessage* message = messages[order[k].index];
+        if (k > 0 && order[k].high == order[k - 1].high && order[k].low == order[k - 1].low)
             message->kind = NOMNOM_DUPLICATE;
-            continue;
-        }
-        fresh.push_back(message);
-        if (message->message.track_status)
+        else if (message->message.track_status)
             to_claim.push_back(message);
     }
+    for (PreparedMessage* message : messages) // in batch order: the rows are written so
+        if (message->kind == NOMNOM_WRITTEN)
+            fresh.push_back(message);
     // The rows are written with the current user's rights (ingest's caller, a stream's
     // run_as role): what it may not do is a data error naming the privilege and the table,
     // before anything is claimed.
