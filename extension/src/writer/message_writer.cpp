@@ -91,16 +91,17 @@ IdKey id_key(const pg_uuid_t& id) {
 }
 
 // kClaimInsert's rows written COPY-style (bulk_insert.hpp): `fill` gives kClaimInsert's
-// batch_rows columns. False, with nothing written, when bulk_insert cannot.
+// batch_rows columns, the first seven of the bulk columns, straight into the row's values;
+// status and completed_at follow. False, with nothing written, when bulk_insert cannot.
 bool bulk_claim(size_t count, const RowFiller& fill) {
     static const std::vector<BulkColumn> columns = {{"message_id", UUIDOID, -1},
                                                     {"stream", TEXTOID, -1},
                                                     {"subject", TEXTOID, -1},
                                                     {"entity", TEXTOID, -1},
-                                                    {"status", TEXTOID, -1},
                                                     {"attempts", INT4OID, -1},
                                                     {"stream_seq", INT8OID, -1},
                                                     {"received_at", TIMESTAMPTZOID, -1},
+                                                    {"status", TEXTOID, -1},
                                                     {"completed_at", TIMESTAMPTZOID, -1}};
     Oid relid = InvalidOid;
     Datum completed = 0;
@@ -113,21 +114,9 @@ bool bulk_claim(size_t count, const RowFiller& fill) {
     if (relid == InvalidOid)
         return false;
     return bulk_insert(relid, columns, count, [&](size_t i, Datum* values, bool* nulls) {
-        Datum claim_values[7];
-        bool claim_nulls[7];
-        fill(i, claim_values, claim_nulls);
-        // message_id, stream, subject, entity | status | attempts, stream_seq, received_at
-        // | completed_at
-        for (int c = 0; c < 4; ++c) {
-            values[c] = claim_values[c];
-            nulls[c] = claim_nulls[c];
-        }
-        values[4] = completed;
-        nulls[4] = false;
-        for (int c = 4; c < 7; ++c) {
-            values[c + 1] = claim_values[c];
-            nulls[c + 1] = claim_nulls[c];
-        }
+        fill(i, values, nulls); // message_id ... received_at
+        values[7] = completed;
+        nulls[7] = false;
         values[8] = TimestampTzGetDatum(now);
         nulls[8] = false;
     });
