@@ -548,12 +548,18 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
     // before anything is claimed.
     {
         std::unordered_set<const ResolvedTree*> checked;
+        const ResolvedTree* last = nullptr; // a batch's messages mostly share their tree
         Oid user = InvalidOid;
         pg_call([&] { user = GetUserId(); });
-        for (PreparedMessage* message : fresh)
-            if (message->tree && checked.insert(message->tree.get()).second)
-                for (const ResolvedEntity& entity : message->tree->entities)
+        for (PreparedMessage* message : fresh) {
+            const ResolvedTree* tree = message->tree.get();
+            if (tree == nullptr || tree == last)
+                continue;
+            last = tree;
+            if (checked.insert(tree).second)
+                for (const ResolvedEntity& entity : tree->entities)
                     check_table_privileges(*entity.spec, entity.relid, user);
+        }
     }
     IdSet claimed;
     bool all_claimed = to_claim.empty() || claim(to_claim, claimed);
@@ -564,10 +570,17 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
     }
     // One set-wise write per entity tree.
     std::map<ResolvedTree*, std::vector<DocumentRows*>> groups;
+    ResolvedTree* last_tree = nullptr; // and its group: one map look-up a run of messages
+    std::vector<DocumentRows*>* last_group = nullptr;
     bool events = false;
     for (PreparedMessage* message : fresh)
         if (message->kind == NOMNOM_WRITTEN) {
-            groups[message->tree.get()].push_back(&message->rows);
+            if (last_group == nullptr || message->tree.get() != last_tree) {
+                last_tree = message->tree.get();
+                last_group = &groups[last_tree];
+                last_group->reserve(fresh.size());
+            }
+            last_group->push_back(&message->rows);
             events = events || (message->message.publish_entities && message->message.stream);
         }
     if (!events) {

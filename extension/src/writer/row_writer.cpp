@@ -578,7 +578,7 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
         rows.values.resize(count);
         rows.nulls.resize(count);
     }
-    reset_write_state(rows);
+    // (write_prepared resets what a write finds: skipped, inserted, ids)
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
         if (!rows.preconverted) {

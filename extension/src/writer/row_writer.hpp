@@ -48,7 +48,7 @@ void reset_write_state(DocumentRows& rows);
 void recycle(DocumentRows& rows);
 
 // Converts every row of `rows.doc` (what preconvert_document left, if it ran). C++-style
-// (DataError).
+// (DataError). What a write finds is reset_write_state's, before each write.
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows);
 
 // A row that write_documents wrote (inserted or updated), for entity events: the document
