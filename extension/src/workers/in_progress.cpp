@@ -7,7 +7,7 @@
 
 namespace nomnom {
 
-bool InProgressKeeper::hold(natsMsg** msgs, int count, int64_t period_ms,
+bool InProgressKeeper::hold(const natsMsgList* lists, int nlists, int64_t period_ms,
                             int64_t marked_ms) noexcept {
     try {
         if (!thread_.joinable()) {
@@ -17,32 +17,37 @@ bool InProgressKeeper::hold(natsMsg** msgs, int count, int64_t period_ms,
     } catch (...) {
         return false;
     }
+    bool kept = true;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        msgs_ = count > 0 ? msgs : nullptr;
-        count_ = count;
-        if (count > 0)
+        msgs_.clear();
+        try {
+            for (int l = 0; l < nlists; l++)
+                msgs_.insert(msgs_.end(), lists[l].Msgs, lists[l].Msgs + lists[l].Count);
+        } catch (...) { // out of memory
+            msgs_.clear();
+            kept = false;
+        }
+        if (!msgs_.empty())
             schedule_.hold(marked_ms, period_ms);
         else
             schedule_.release();
     }
     wake_.notify_all();
-    return true;
+    return kept;
 }
 
 int64_t InProgressKeeper::release() noexcept {
     if (!thread_.joinable())
         return InProgressSchedule::kNothingHeld;
     std::lock_guard<std::mutex> lock(mutex_); // the thread sends while it holds it
-    msgs_ = nullptr;
-    count_ = 0;
+    msgs_.clear();
     return schedule_.release();
 }
 
 void InProgressKeeper::stop() noexcept {
     stop_signal_safe_thread(thread_, mutex_, wake_, stopping_, [this] {
-        msgs_ = nullptr;
-        count_ = 0;
+        msgs_.clear();
         schedule_.release();
     });
 }
@@ -50,7 +55,7 @@ void InProgressKeeper::stop() noexcept {
 void InProgressKeeper::run() noexcept {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
-        if (msgs_ == nullptr) {
+        if (msgs_.empty()) {
             wake_.wait(lock);
             continue;
         }
@@ -59,9 +64,9 @@ void InProgressKeeper::run() noexcept {
             wake_.wait_for(lock, std::chrono::milliseconds(schedule_.due_ms() - now));
             continue;
         }
-        for (int i = 0; i < count_; i++)
-            natsMsg_InProgress(msgs_[i], nullptr); // a failure: redelivered later, as before
-        sent_.fetch_add(static_cast<uint64_t>(count_), std::memory_order_relaxed);
+        for (natsMsg* msg : msgs_)
+            natsMsg_InProgress(msg, nullptr); // a failure: redelivered later, as before
+        sent_.fetch_add(static_cast<uint64_t>(msgs_.size()), std::memory_order_relaxed);
         schedule_.marked(now);
     }
 }

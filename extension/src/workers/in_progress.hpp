@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "nomnom/in_progress_schedule.hpp"
 
@@ -28,13 +29,13 @@ class InProgressKeeper {
     InProgressKeeper& operator=(const InProgressKeeper&) = delete;
     ~InProgressKeeper() { stop(); }
 
-    // From now until release(): natsMsg_InProgress for each of msgs[0, count) every
-    // `period_ms`, the first one `period_ms` after `marked_ms` (monotonic_ms()), when the
-    // earliest of them was marked last or its fetch started (at once if that is past), and
-    // never later than the next one was due already (in_progress_schedule.hpp). Starts the
-    // thread the first time; false when no thread can be started (the messages then are not
-    // kept).
-    bool hold(natsMsg** msgs, int count, int64_t period_ms, int64_t marked_ms) noexcept;
+    // From now until release(): natsMsg_InProgress for each message of lists[0, nlists)
+    // (their pointers copied: the lists may go, the messages may not) every `period_ms`, the
+    // first one `period_ms` after `marked_ms` (monotonic_ms()), when the earliest of them was
+    // marked last or its fetch started (at once if that is past), and never later than the
+    // next one was due already (in_progress_schedule.hpp). Starts the thread the first time;
+    // false when no thread can be started or memory is short (the messages then are not kept).
+    bool hold(const natsMsgList* lists, int nlists, int64_t period_ms, int64_t marked_ms) noexcept;
     // No more for them. Returns once the thread is not sending, so that the caller may
     // acknowledge, nak or destroy them, with the time by which each of them was marked last
     // (InProgressSchedule::release; kNothingHeld when nothing was held).
@@ -49,8 +50,7 @@ class InProgressKeeper {
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    natsMsg** msgs_ = nullptr; // held, or null
-    int count_ = 0;
+    std::vector<natsMsg*> msgs_; // held (its capacity kept from one hold to the next)
     InProgressSchedule schedule_;
     bool stopping_ = false;
     std::atomic<uint64_t> sent_{0};

@@ -48,6 +48,7 @@ struct Round {
     natsMsgList fetched;     // what the fetch brought; destroyed when the round ends
     natsStatus fetch_status; // the fetch's status
     int64 marked_ms;         // when `fetched` was marked in progress last, or its fetch started
+    bool in_progress;        // `fetched` is held by the InProgressKeeper (hold_batch)
     Item* items;             // the batch being written, one per fetched message (prepare_batch)
     int nitems;
     int64 pending;                 // the consumer's pending count after the batch; -1 when unknown
@@ -62,7 +63,7 @@ struct Round {
 
 // A pipelined batch waiting for its commit to be durable: its messages (destroyed once
 // acknowledged), the WAL position its acknowledgements wait for, and when its messages were
-// marked in progress last (kept in progress meanwhile: hold_batch).
+// marked in progress last (kept in progress until then: hold_batch).
 struct HeldBatch {
     natsMsgList msgs;
     XLogRecPtr lsn;

@@ -533,38 +533,40 @@ bool pipelines(const Worker& w, bool* waits) {
     return pipelined;
 }
 
-// Marks the batch's messages in progress while it is written, and the last batch's while
-// they wait for its pipelined commit to be durable (acknowledged during this write). The
-// next mark is due a period after the earliest of their last marks (or fetches), not a
-// period from now: the time since then counts against their ack_wait already.
-void hold_batch(Worker& w) {
-    natsMsgList& now = w.round.fetched;
-    natsMsg** msgs = now.Msgs;
-    int count = now.Count;
-    int64 marked = now.Count > 0 ? w.round.marked_ms : PG_INT64_MAX;
-    if (w.nheld > 0) {
-        for (int b = 0; b < w.nheld; b++) {
-            count += w.held[b].msgs.Count;
-            marked = Min(marked, w.held[b].marked_ms);
-        }
-        msgs = static_cast<natsMsg**>(
-            MemoryContextAlloc(w.batch_context, sizeof(natsMsg*) * count)); // kept past commit
-        int at = 0;
-        for (int b = 0; b < w.nheld; b++) {
-            memcpy(msgs + at, w.held[b].msgs.Msgs, sizeof(natsMsg*) * w.held[b].msgs.Count);
-            at += w.held[b].msgs.Count;
-        }
-        if (now.Count > 0)
-            memcpy(msgs + at, now.Msgs, sizeof(natsMsg*) * now.Count);
+void release_in_progress(Worker& w);
+
+// Marks the batch's messages in progress while it is written (`with_round`), and the held
+// pipelined batches' while they wait for their commits to be durable (acknowledged during a
+// write, or when idle: ack_held lets them go first). The next mark is due a period after the
+// earliest of their last marks (or fetches), not a period from now: the time since then
+// counts against their ack_wait already.
+void hold_batch(Worker& w, bool with_round = true) {
+    release_in_progress(w); // what the keeper marked so far is carried over
+    if (w.nheld == 0 && (!with_round || w.round.fetched.Count == 0))
+        return;
+    natsMsgList lists[kMaxHeldBatches + 1];
+    int nlists = 0;
+    int64 marked = PG_INT64_MAX;
+    for (int b = 0; b < w.nheld; b++) {
+        lists[nlists++] = w.held[b].msgs;
+        marked = Min(marked, w.held[b].marked_ms);
     }
-    in_progress.hold(msgs, count, nomnom::in_progress_period_ms(w.options->ack_wait_ms), marked);
+    Round& round = w.round;
+    round.in_progress = with_round && round.fetched.Count > 0;
+    if (round.in_progress) {
+        lists[nlists++] = round.fetched;
+        marked = Min(marked, round.marked_ms);
+    }
+    in_progress.hold(lists, nlists, nomnom::in_progress_period_ms(w.options->ack_wait_ms), marked);
 }
 
 // The keeper lets go of what hold_batch gave it (before it is acknowledged, nak'd or
 // destroyed); each batch it held keeps the time of its last mark, for the next hold_batch.
 void release_in_progress(Worker& w) {
     int64 marked = in_progress.release(); // kNothingHeld: nothing changes
-    w.round.marked_ms = Max(w.round.marked_ms, marked);
+    if (w.round.in_progress)
+        w.round.marked_ms = Max(w.round.marked_ms, marked);
+    w.round.in_progress = false;
     for (int b = 0; b < w.nheld; b++)
         w.held[b].marked_ms = Max(w.held[b].marked_ms, marked);
 }
@@ -722,6 +724,7 @@ bool acknowledge_batch(Worker& w) {
         round.last_error = round.batch_error;
         nak_unsettled(w, 1000);
         round.retried = n;
+        hold_batch(w, false); // the held batches, until their acknowledgements
         MemoryContextSwitchTo(old_context);
         return true;
     }
@@ -751,6 +754,7 @@ bool acknowledge_batch(Worker& w) {
         w.held[w.nheld++] = HeldBatch{round.fetched, round.durable_lsn, round.marked_ms};
         round.fetched = natsMsgList{nullptr, 0};
         release_durable_now(w, kMaxHeldBatches, false); // what is durable already, no wait
+        hold_batch(w, false); // the held batches, until their acknowledgements
         MemoryContextSwitchTo(old_context);
         return true;
     }
