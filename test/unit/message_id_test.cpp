@@ -1,12 +1,16 @@
 #include "nomnom/message_id.hpp"
 
 #include <gtest/gtest.h>
+#include <uuid/uuid.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <random>
 #include <set>
+#include <string>
+#include <vector>
 
 using namespace nomnom;
 
@@ -96,4 +100,93 @@ TEST(MessageId, ReplaySignature) {
     // No key (a worker that could not read it): nothing is ever valid.
     EXPECT_EQ(replay_signature("", id, "x", "y"), "");
     EXPECT_FALSE(replay_signature_valid("", "", id, "x", "y"));
+}
+
+// The hand-rolled parse and format (the prefetch thread's, a message) against libuuid's,
+// which the ids were made with before: the same bytes and texts, the same texts refused.
+TEST(MessageId, HandRolledParseAndFormatMatchLibuuid) {
+    std::mt19937 random(17);
+    const std::string alphabet = "0123456789abcdefABCDEFgG-xX \t\n\xff\x80";
+    std::vector<std::string> texts = {"1B4E28BA-2FA1-11D2-883F-0016D3CCA427",
+                                      "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                                      "00000000-0000-0000-0000-000000000000",
+                                      "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                                      "1b4e28ba-2fa1-11d2-883f-0016d3cca42",
+                                      "1b4e28ba-2fa1-11d2-883f-0016d3cca4271",
+                                      "1b4e28ba_2fa1-11d2-883f-0016d3cca427",
+                                      "1b4e28ba-2fa1-11d2-883f-0016d3cca42g",
+                                      "g1b4e28b-2fa1-11d2-883f-0016d3cca427",
+                                      "1b4e28ba2-fa1-11d2-883f-0016d3cca427",
+                                      "+b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                                      " b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                                      "",
+                                      "not-a-uuid"};
+    for (int i = 0; i < 20000; ++i) {
+        // A valid one with one byte replaced, or 36 random bytes of the alphabet.
+        std::string text = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+        if (i % 2 == 0)
+            text[random() % 36] = alphabet[random() % alphabet.size()];
+        else
+            for (size_t k = 0; k < text.size(); ++k)
+                if (text[k] != '-' || i % 4 == 3) // hex digits only (22) where i % 4 == 1
+                    text[k] = alphabet[random() % (i % 4 == 1 ? 22 : alphabet.size())];
+        texts.push_back(text);
+    }
+    size_t accepted = 0;
+    for (const std::string& text : texts) {
+        uuid_t expected;
+        unsigned char got[16];
+        bool libuuid = uuid_parse(text.c_str(), expected) == 0;
+        ASSERT_EQ(parse_uuid_bytes(text, got), libuuid) << text;
+        if (!libuuid)
+            continue;
+        ++accepted;
+        ASSERT_EQ(std::memcmp(got, expected, 16), 0) << text;
+        char mine[37], theirs[37];
+        format_uuid(got, mine);
+        uuid_unparse_lower(expected, theirs);
+        ASSERT_STREQ(mine, theirs);
+        ASSERT_EQ(*parse_uuid(text), theirs);
+    }
+    EXPECT_GT(accepted, 2000u); // both outcomes met often
+    EXPECT_LT(accepted, texts.size() - 2000);
+}
+
+// Version 5 ids from the bytes, with no string between: what libuuid's uuid_generate_sha1
+// gives for the namespace and the name, and what message_uuid gives as text.
+TEST(MessageId, MessageUuidBytesAreTheVersion5IdsOfLibuuid) {
+    uuid_t ns;
+    ASSERT_EQ(uuid_parse("4e6f6d6e-6f6d-5a1e-9c3b-6d7e8f901a2b", ns), 0);
+    std::vector<std::string> names = {"order-42", "on-42-0", "x", std::string(300, 'n')};
+    for (int i = 0; i < 1000; ++i)
+        names.push_back("on-42-" + std::to_string(i * 7919));
+    for (const std::string& name : names) {
+        unsigned char got[16];
+        uuid_t expected;
+        message_uuid_bytes("S", 7, nullptr, name.c_str(), got);
+        uuid_generate_sha1(expected, ns, name.data(), name.size());
+        ASSERT_EQ(std::memcmp(got, expected, 16), 0) << name;
+        char text[37];
+        format_uuid(got, text);
+        ASSERT_EQ(message_uuid("S", 7, nullptr, name.c_str()), text);
+        ASSERT_EQ(message_uuid_from_id(name), text);
+    }
+    for (const std::string& stream : std::vector<std::string>{"MESSAGES", "S", std::string(400, 's')}) {
+        for (uint64_t seq : {uint64_t(0), uint64_t(7), uint64_t(18446744073709551615ULL)}) {
+            unsigned char got[16];
+            uuid_t expected;
+            std::string name = stream + ":" + std::to_string(seq);
+            uuid_generate_sha1(expected, ns, name.data(), name.size());
+            message_uuid_bytes(stream, seq, "not-a-uuid", "", got);
+            ASSERT_EQ(std::memcmp(got, expected, 16), 0) << name;
+            char text[37];
+            format_uuid(got, text);
+            ASSERT_EQ(message_uuid_from_sequence(stream, seq), text);
+        }
+    }
+    unsigned char got[16];
+    message_uuid_bytes("S", 7, "1B4E28BA-2FA1-11D2-883F-0016D3CCA427", "order-42", got);
+    char text[37];
+    format_uuid(got, text);
+    EXPECT_STREQ(text, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
 }

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <mutex>
 #include <system_error>
@@ -19,24 +20,33 @@ namespace {
 // derived id, so it never changes.
 constexpr const char* kNomnomNamespace = "4e6f6d6e-6f6d-5a1e-9c3b-6d7e8f901a2b";
 
-std::string unparse(const uuid_t id) {
+std::string unparse(const unsigned char id[16]) {
     char text[37];
-    uuid_unparse_lower(id, text);
-    return text;
+    format_uuid(id, text);
+    return std::string(text, 36);
 }
 
 // The namespace as bytes, parsed once.
 struct Namespace {
     uuid_t bytes;
-    Namespace() { uuid_parse(kNomnomNamespace, bytes); }
+    Namespace() { parse_uuid_bytes(kNomnomNamespace, bytes); }
 };
 
-std::string uuid_v5(std::string_view name) {
+void uuid_v5(std::string_view name, unsigned char out[16]) {
     static const Namespace ns;
-    uuid_t out;
     uuid_generate_sha1(out, ns.bytes, name.data(), name.size());
-    return unparse(out);
 }
+
+// A hex digit's value; -1 for any other byte.
+constexpr signed char kHexValue[256] = {
+#define NN16 -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+    NN16, NN16, NN16,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,           // 0x30
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, // 0x40
+    NN16,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, // 0x60
+    NN16, NN16, NN16, NN16, NN16, NN16, NN16, NN16, NN16}; // 0x70-0xFF
+#undef NN16
 
 // Kernel randomness for version 4 ids, read 4 KiB at a time: uuid_generate_random asks
 // the kernel (and reseeds libc's random()) for every id, which was an eighth of the
@@ -70,40 +80,95 @@ void random_bytes(unsigned char* out, size_t n) {
 
 } // namespace
 
+bool parse_uuid_bytes(std::string_view text, unsigned char out[16]) {
+    if (text.size() != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' ||
+        text[23] != '-')
+        return false;
+    // The 32 hex digits' offsets in the 8-4-4-4-12 form.
+    static constexpr unsigned char kDigitAt[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                                   19, 21, 24, 26, 28, 30, 32, 34};
+    unsigned bad = 0;
+    for (size_t i = 0; i < 16; ++i) {
+        int high = kHexValue[static_cast<unsigned char>(text[kDigitAt[i]])];
+        int low = kHexValue[static_cast<unsigned char>(text[kDigitAt[i] + 1])];
+        bad |= static_cast<unsigned>(high | low) & 0x80u; // -1: not a hex digit
+        out[i] = static_cast<unsigned char>(((high & 0xF) << 4) | (low & 0xF));
+    }
+    return bad == 0;
+}
+
+void format_uuid(const unsigned char id[16], char out[37]) {
+    static const char kHex[] = "0123456789abcdef";
+    char* p = out;
+    for (size_t i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = kHex[id[i] >> 4];
+        *p++ = kHex[id[i] & 0xF];
+    }
+    *p = '\0';
+}
+
 std::optional<std::string> parse_uuid(std::string_view text) {
-    if (text.size() != 36)
-        return std::nullopt;
-    char buffer[37];
-    text.copy(buffer, 36);
-    buffer[36] = '\0';
-    uuid_t id;
-    if (uuid_parse(buffer, id) != 0)
+    unsigned char id[16];
+    if (!parse_uuid_bytes(text, id))
         return std::nullopt;
     return unparse(id);
 }
 
 std::string message_uuid_from_id(std::string_view id) {
-    if (auto parsed = parse_uuid(id))
-        return *parsed;
-    return uuid_v5(id);
+    unsigned char bytes[16];
+    if (!parse_uuid_bytes(id, bytes))
+        uuid_v5(id, bytes);
+    return unparse(bytes);
 }
 
+namespace {
+
+void uuid_from_sequence(std::string_view stream, uint64_t sequence, unsigned char out[16]) {
+    // "<stream>:<sequence>", in a buffer on the stack when the stream name fits (most do).
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, sequence).ptr;
+    size_t length = stream.size() + 1 + static_cast<size_t>(end - digits);
+    char small[256];
+    std::string large;
+    char* name = small;
+    if (length > sizeof small) {
+        large.resize(length);
+        name = large.data();
+    }
+    std::memcpy(name, stream.data(), stream.size());
+    name[stream.size()] = ':';
+    std::memcpy(name + stream.size() + 1, digits, static_cast<size_t>(end - digits));
+    uuid_v5(std::string_view(name, length), out);
+}
+
+} // namespace
+
 std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequence) {
-    std::string name(stream);
-    name += ':';
-    name += std::to_string(sequence);
-    return uuid_v5(name);
+    unsigned char bytes[16];
+    uuid_from_sequence(stream, sequence, bytes);
+    return unparse(bytes);
+}
+
+void message_uuid_bytes(std::string_view stream, uint64_t sequence, const char* nomnom_id,
+                        const char* nats_msg_id, unsigned char out[16]) {
+    if (nomnom_id != nullptr && parse_uuid_bytes(nomnom_id, out))
+        return;
+    if (nats_msg_id != nullptr && nats_msg_id[0] != '\0') {
+        std::string_view id(nats_msg_id);
+        if (!parse_uuid_bytes(id, out))
+            uuid_v5(id, out);
+        return;
+    }
+    uuid_from_sequence(stream, sequence, out);
 }
 
 std::string message_uuid(std::string_view stream, uint64_t sequence, const char* nomnom_id,
                          const char* nats_msg_id) {
-    if (nomnom_id != nullptr) {
-        if (std::optional<std::string> id = parse_uuid(nomnom_id))
-            return *id;
-    }
-    if (nats_msg_id != nullptr && nats_msg_id[0] != '\0')
-        return message_uuid_from_id(nats_msg_id);
-    return message_uuid_from_sequence(stream, sequence);
+    unsigned char bytes[16];
+    message_uuid_bytes(stream, sequence, nomnom_id, nats_msg_id, bytes);
+    return unparse(bytes);
 }
 
 std::string random_uuid() {

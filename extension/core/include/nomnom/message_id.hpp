@@ -12,6 +12,13 @@ namespace nomnom {
 // The canonical lower-case form of `text` when it is a UUID; nullopt otherwise.
 std::optional<std::string> parse_uuid(std::string_view text);
 
+// The 16 bytes of `text` when it is a UUID in the 8-4-4-4-12 hex form (either case), as
+// libuuid's uuid_parse takes it; false otherwise (`out` is then undefined).
+bool parse_uuid_bytes(std::string_view text, unsigned char out[16]);
+
+// The canonical lower-case text of a UUID's bytes: 36 characters and a NUL.
+void format_uuid(const unsigned char id[16], char out[37]);
+
 // A UUID for a `Nats-Msg-Id` or `Idempotency-Key`: the id itself when it is a UUID, else
 // UUIDv5(nomnom namespace, id).
 std::string message_uuid_from_id(std::string_view id);
@@ -23,6 +30,9 @@ std::string message_uuid_from_sequence(std::string_view stream, uint64_t sequenc
 // it is a UUID, else from `Nats-Msg-Id` when there is one, else from (stream, sequence).
 std::string message_uuid(std::string_view stream, uint64_t sequence, const char* nomnom_id,
                          const char* nats_msg_id);
+// The same id as its 16 bytes, with no string made (the worker's prefetch thread, a message).
+void message_uuid_bytes(std::string_view stream, uint64_t sequence, const char* nomnom_id,
+                        const char* nats_msg_id, unsigned char out[16]);
 
 // What proves that a message carrying `Nomnom-Message-Id` was republished by
 // nomnom.replay_dead_letters, so that a stream that does not trust publisher headers still
