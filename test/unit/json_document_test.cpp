@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <cstdlib>
 #include <random>
 
@@ -238,6 +240,41 @@ TEST(JsonDocument, RejectsDuplicateKeysAtAnyDepth) {
     EXPECT_FALSE(doc.parse(many + ",\"k299\":0}", error));
     EXPECT_NE(error.find("duplicate"), std::string::npos) << error;
     EXPECT_FALSE(doc.parse("{\"z\":{" + many.substr(1) + ",\"k0\":0}}", error));
+    EXPECT_NE(error.find("duplicate"), std::string::npos) << error;
+}
+
+// Objects of up to 16 members are checked by key signature (length, first, middle and last
+// bytes): keys that share one but differ must pass, and a repeat anywhere must be found.
+TEST(JsonDocument, DuplicateKeysFoundAmongKeysOfOneSignature) {
+    JsonDocument doc;
+    std::string error;
+    for (size_t members = 1; members <= 17; ++members) {
+        std::vector<std::string> keys;
+        for (size_t i = 0; i < members; ++i) // "a0c0e", "a1c0e", ...: one signature
+            keys.push_back(std::string("a") + char('0' + i % 10) + "c" + char('0' + i / 10) + "e");
+        auto object = [&](const std::vector<std::string>& ks) {
+            std::string text = "{";
+            for (size_t i = 0; i < ks.size(); ++i)
+                text += (i ? ",\"" : "\"") + ks[i] + "\":" + std::to_string(i);
+            return text + "}";
+        };
+        EXPECT_TRUE(doc.parse(object(keys), error)) << object(keys) << ": " << error;
+        for (size_t i = 0; i < members; ++i)
+            for (size_t j = 0; j < members; ++j) {
+                if (i == j)
+                    continue;
+                std::vector<std::string> repeated = keys;
+                repeated[j] = keys[i];
+                EXPECT_FALSE(doc.parse(object(repeated), error)) << object(repeated);
+                EXPECT_NE(error.find("duplicate"), std::string::npos) << error;
+            }
+    }
+    // Keys of all signatures, and the empty key.
+    std::string text = "{\"\":0";
+    for (int i = 0; i < 15; ++i)
+        text += ",\"" + std::string(static_cast<size_t>(i + 1), static_cast<char>('b' + i)) + "\":1";
+    EXPECT_TRUE(doc.parse(text + "}", error)) << error;
+    EXPECT_FALSE(doc.parse("{\"\":0,\"x\":1,\"\":2}", error));
     EXPECT_NE(error.find("duplicate"), std::string::npos) << error;
 }
 

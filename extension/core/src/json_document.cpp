@@ -22,6 +22,56 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(RAPIDJSON_SSE2)
+#include <emmintrin.h>
+
+namespace nomnom_rapidjson {
+
+// The in-place scan of a string's plain characters up to its closing quote, a backslash or
+// a control character (what ParseString then looks at), 16 bytes at a time from the first
+// byte. RapidJSON's own goes a byte at a time up to the next 16-byte boundary first, lest
+// an unaligned load cross into an unmapped page: for the short strings and keys of a
+// document that byte loop was most of the scan (6k of ~44k instructions a mapped order,
+// bench/README.md, item 28). The only stream parsed so is JsonDocument's copy of the text,
+// followed by kScanPadding NUL bytes: any 16 bytes from a byte of the text up to the first
+// NUL are inside that copy. Stops where RapidJSON's stops (its SSE2 compare finds bytes
+// below 0x1A only; a text with a byte 0x18-0x1F is parsed with kParseValidateEncodingFlag,
+// which does not scan so).
+template <>
+inline void GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString(
+    InsituStringStream& is, InsituStringStream& os) {
+    (void)os;
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i controls = _mm_set1_epi8(0x19);
+    char* p = is.src_;
+    char* q = is.dst_;
+    for (;;) {
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)),
+                         _mm_cmpeq_epi8(_mm_max_epu8(s, controls), controls));
+        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
+        if (mask != 0) {
+            size_t length = static_cast<size_t>(__builtin_ctz(mask));
+            if (p != q) // an escape before: the text moves down as it is decoded
+                std::memmove(q, p, length);
+            p += length;
+            q += length;
+            break;
+        }
+        if (p != q)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(q), s);
+        p += 16;
+        q += 16;
+    }
+    is.src_ = p;
+    is.dst_ = q;
+}
+
+} // namespace nomnom_rapidjson
+#endif
+
 namespace nomnom {
 namespace rapidjson = ::nomnom_rapidjson;
 namespace {
@@ -48,6 +98,15 @@ constexpr size_t kScanPadding = 16; // see RAPIDJSON_SSE2 above
 // [1e308, 1e309) needs strtod itself, given the digits without a decimal point (which
 // strtod would read by the locale).
 bool number_overflows(std::string_view literal) {
+    // The common case: no exponent and fewer than 309 characters, so fewer than 309 integer
+    // digits: below 1e308.
+    if (literal.size() <= 308) {
+        bool exponent = false;
+        for (char c : literal)
+            exponent |= (c | 0x20) == 'e';
+        if (!exponent)
+            return false;
+    }
     auto digit = [&](size_t i) {
         return i < literal.size() && literal[i] >= '0' && literal[i] <= '9';
     };
@@ -95,6 +154,22 @@ bool number_overflows(std::string_view literal) {
 // without a call to memcmp.
 inline bool same_key(std::string_view a, std::string_view b) {
     return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
+}
+
+// Objects of up to this many members are checked for duplicate keys by signature; larger
+// ones by sorting their keys.
+constexpr size_t kSmallObject = 16;
+
+// A key's signature, 0-255, from its length and its first, middle and last bytes: equal
+// keys have equal signatures.
+inline unsigned key_signature(std::string_view key) {
+    if (key.empty())
+        return 0;
+    uint32_t h = static_cast<uint32_t>(key.size()) * 0x9E3779B1u;
+    h ^= static_cast<unsigned char>(key[0]) * 0x85EBCA6Bu;
+    h ^= static_cast<unsigned char>(key[key.size() / 2]) * 0x27D4EB2Fu;
+    h ^= static_cast<unsigned char>(key[key.size() - 1]) * 0xC2B2AE35u;
+    return h >> 24;
 }
 
 } // namespace
@@ -173,11 +248,27 @@ class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonB
     bool unique_keys() {
         const JsonNode& object = nodes_[closed_];
         JsonNode::Children members = object.children();
-        if (object.size_ <= 16) { // every pair
-            for (auto i = members.begin(); i != members.end(); ++i)
-                for (auto j = i; ++j != members.end();)
-                    if (same_key(i->key(), j->key()))
-                        return stop("duplicate object key");
+        if (object.size_ <= kSmallObject) {
+            // A byte of signature a key: keys whose signatures differ differ, so a key is
+            // compared only with the earlier ones of its signature (most with none), not
+            // with every other member (bench/README.md, item 28).
+            uint64_t seen[4] = {0, 0, 0, 0};
+            unsigned char signatures[kSmallObject];
+            const JsonNode* earlier[kSmallObject];
+            size_t count = 0;
+            for (const JsonNode& member : members) {
+                std::string_view key = member.key();
+                unsigned signature = key_signature(key);
+                uint64_t bit = uint64_t(1) << (signature & 63);
+                if ((seen[signature >> 6] & bit) != 0) {
+                    for (size_t j = 0; j < count; ++j)
+                        if (signatures[j] == signature && same_key(earlier[j]->key(), key))
+                            return stop("duplicate object key");
+                }
+                seen[signature >> 6] |= bit;
+                signatures[count] = static_cast<unsigned char>(signature);
+                earlier[count++] = &member;
+            }
             return true;
         }
         keys_.clear();
