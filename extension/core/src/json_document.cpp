@@ -178,8 +178,8 @@ inline unsigned key_signature(std::string_view key) {
 // end (their size and span), and an object's keys are checked for duplicates then.
 class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonBuilder> {
   public:
-    JsonBuilder(std::vector<JsonNode>& nodes, bool has_escapes)
-        : nodes_(nodes), has_escapes_(has_escapes) {}
+    JsonBuilder(std::vector<JsonNode>& nodes, std::vector<char*>& number_ends, bool has_escapes)
+        : nodes_(nodes), number_ends_(number_ends), has_escapes_(has_escapes) {}
 
     // Why the handler stopped the parse, or nullptr.
     const char* reason() const { return reason_; }
@@ -189,6 +189,8 @@ class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonB
     bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
         if (number_overflows(std::string_view(text, length)))
             return stop("real number overflow");
+        // In place (kParseInsituFlag): the text is the parse's copy, to be ended with a NUL.
+        number_ends_.push_back(const_cast<char*>(text) + length);
         return add(JsonType::Number, text, length);
     }
     bool String(const char* text, rapidjson::SizeType length, bool) {
@@ -297,6 +299,7 @@ class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonB
     }
 
     std::vector<JsonNode>& nodes_;
+    std::vector<char*>& number_ends_;
     const bool has_escapes_;
     std::vector<uint32_t> open_;         // indexes of the containers not yet closed
     std::vector<std::string_view> keys_; // of a large object, to sort
@@ -408,7 +411,31 @@ const JsonNode* JsonNode::member(std::string_view key, const JsonNode* hint) con
     return nullptr;
 }
 
+char* ParseBuffer::assign(std::string_view text, size_t padding) {
+    size_t needed = text.size() + padding;
+    if (needed > capacity_) {
+        data_.reset(); // first, so that the old and the new are never both held
+        capacity_ = 0;
+        data_.reset(new char[needed]); // uninitialised
+        capacity_ = needed;
+    }
+    std::memcpy(data_.get(), text.data(), text.size());
+    std::memset(data_.get() + text.size(), 0, padding);
+    return data_.get();
+}
+
+void ParseBuffer::trim(size_t keep_bytes) {
+    if (capacity_ > keep_bytes) {
+        data_.reset();
+        capacity_ = 0;
+    }
+}
+
 bool JsonDocument::parse(std::string_view text, std::string& error) {
+    return parse(text, error, text_);
+}
+
+bool JsonDocument::parse(std::string_view text, std::string& error, ParseBuffer& into) {
     nodes_.clear();
     if (text.size() >= UINT32_MAX) { // the nodes keep 32-bit lengths
         error = "the document is too large (4 GiB or more)";
@@ -421,18 +448,23 @@ bool JsonDocument::parse(std::string_view text, std::string& error) {
             error = "NUL byte in the document";
         return false;
     }
-    text_.assign(text.data(), text.size());
-    text_.append(kScanPadding, '\0'); // the parse stops at the first NUL
+    char* copy = into.assign(text, kScanPadding); // the parse stops at the first NUL
     bool has_escapes = std::memchr(text.data(), '\\', text.size()) != nullptr;
     nodes_.reserve(text.size() / 16 + 4);
-    JsonBuilder builder(nodes_, has_escapes);
-    rapidjson::InsituStringStream stream(text_.data());
+    number_ends_.clear();
+    JsonBuilder builder(nodes_, number_ends_, has_escapes);
+    rapidjson::InsituStringStream stream(copy);
     rapidjson::Reader reader;
     rapidjson::ParseResult result = is_valid_utf8_json_prescan(text)
                                         ? reader.Parse<kParseFlags>(stream, builder)
                                         : reader.Parse<kValidatingParseFlags>(stream, builder);
-    if (result)
+    if (result) {
+        // The parse is over: a number's delimiter (a comma, bracket, brace, space or the
+        // padding) is part of no value's text and is read no more.
+        for (char* end : number_ends_)
+            *end = '\0';
         return true;
+    }
     nodes_.clear();
     error = jansson_error(text);
     if (error.empty()) {
@@ -448,10 +480,13 @@ bool JsonDocument::parse(std::string_view text, std::string& error) {
 }
 
 void JsonDocument::trim(size_t keep_bytes) {
-    if (text_.capacity() + nodes_.capacity() * sizeof(JsonNode) <= keep_bytes)
+    if (text_.capacity() + nodes_.capacity() * sizeof(JsonNode) +
+            number_ends_.capacity() * sizeof(char*) <=
+        keep_bytes)
         return;
-    std::string().swap(text_);
+    text_.trim(0);
     std::vector<JsonNode>().swap(nodes_);
+    std::vector<char*>().swap(number_ends_);
 }
 
 const JsonNode* JsonDocument::find(const JsonNode* from, const std::vector<std::string>& path) {

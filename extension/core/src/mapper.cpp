@@ -17,6 +17,7 @@ constexpr size_t kRowsReserved = 8;                  // an order and its line it
 // arena blocks. An order with its line items takes ~5 rows and ~3 KiB of arena.
 constexpr size_t kKeptRows = 64;
 constexpr size_t kKeptArenaBytes = 8 << 10;
+constexpr size_t kKeptTextBytes = 8 << 10; // a document's text buffer
 
 // Rows recycled on this thread, for the next ones it maps (see recycle).
 std::vector<MappedRow>& spare_rows() {
@@ -259,8 +260,8 @@ class Mapper {
             return MappedValue(out_.arena.copy(JsonDocument::to_json(value)));
         switch (value->type()) {
         case JsonType::String:
-        case JsonType::Number: // the common case: the text as it stands, no std::string
-            return MappedValue(out_.arena.copy(value->text()));
+        case JsonType::Number: // the common case: the text where it stands in out_.text
+            return MappedValue(value->text());
         case JsonType::True:
             return MappedValue("true");
         case JsonType::False:
@@ -368,6 +369,7 @@ void recycle(MappedDocument& doc) {
     if (doc.rows.capacity() > kKeptRows) // a huge document's
         std::vector<MappedRow>().swap(doc.rows);
     doc.arena.reset(kKeptArenaBytes);
+    doc.text.trim(kKeptTextBytes);
 }
 
 bool map_document(const EntityTree& tree, std::string_view body, const MessageMeta& meta,
@@ -380,7 +382,8 @@ bool map_document(const EntityTree& tree, std::string_view body, const MessageMe
         ~Trim() { doc.trim(kKeptDocumentBytes); }
     } trim_on_return;
     std::string parse_error;
-    if (!doc.parse(body, parse_error)) {
+    // Parsed in out's own copy of the text, which its values then point into.
+    if (!doc.parse(body, parse_error, out.text)) {
         error = MappingError{"entity \"" + tree.entities[0].name +
                                  "\": the document is not valid JSON: " + parse_error,
                              kInvalidJson};

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,6 +85,34 @@ class JsonNode {
     JsonType type_ = JsonType::Null;
 };
 
+// A copy of a text to parse in place, with padding NUL bytes after it. Unlike a short
+// std::string it keeps its address when moved, so what points into it stays good; and it
+// keeps its storage from one text to the next.
+class ParseBuffer {
+  public:
+    ParseBuffer() = default;
+    ParseBuffer(ParseBuffer&& other) noexcept
+        : data_(std::move(other.data_)), capacity_(other.capacity_) {
+        other.capacity_ = 0;
+    }
+    ParseBuffer& operator=(ParseBuffer&& other) noexcept {
+        data_ = std::move(other.data_);
+        capacity_ = other.capacity_;
+        other.capacity_ = 0;
+        return *this;
+    }
+
+    // `text` then `padding` NUL bytes; what it held before is gone. Throws std::bad_alloc.
+    char* assign(std::string_view text, size_t padding);
+    // Frees the storage when it is larger than `keep_bytes`.
+    void trim(size_t keep_bytes);
+    size_t capacity() const { return capacity_; }
+
+  private:
+    std::unique_ptr<char[]> data_;
+    size_t capacity_ = 0;
+};
+
 class JsonDocument {
   public:
     JsonDocument() = default;
@@ -93,6 +122,12 @@ class JsonDocument {
     // Parses `text`. On failure returns false and sets `error` to jansson's message with the
     // line and column. Duplicate object keys are rejected: which one wins is ambiguous.
     bool parse(std::string_view text, std::string& error);
+    // The same, parsed in `into` (a copy of `text`) rather than in the document's own copy:
+    // the nodes and their texts point into `into`, which must then outlive them and not be
+    // assigned again meanwhile. After a successful parse every string, key and number text
+    // is followed by a NUL byte there (a number's delimiter is overwritten once the parse
+    // is over), so a value's text can be used where it stands.
+    bool parse(std::string_view text, std::string& error, ParseBuffer& into);
 
     // The top-level value; nullptr before a successful parse.
     const JsonNode* root() const { return nodes_.empty() ? nullptr : nodes_.data(); }
@@ -110,8 +145,9 @@ class JsonDocument {
     void trim(size_t keep_bytes);
 
   private:
-    std::string text_; // parsed in place: strings are unescaped where they stand
+    ParseBuffer text_; // parsed in place: strings are unescaped where they stand
     std::vector<JsonNode> nodes_;
+    std::vector<char*> number_ends_; // of the last parse: where its numbers get their NUL
 };
 
 } // namespace nomnom

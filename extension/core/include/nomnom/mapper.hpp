@@ -5,6 +5,7 @@
 
 #include "nomnom/arena.hpp"
 #include "nomnom/entity_spec.hpp"
+#include "nomnom/json_document.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -41,8 +42,9 @@ struct MessageMeta {
     std::string received_at;              // timestamptz text
 };
 
-// A field's value: SQL NULL, or a text followed by a NUL byte, kept in its MappedDocument's
-// arena (or a string literal). Copying a value copies the reference, not the text.
+// A field's value: SQL NULL, or a text followed by a NUL byte, kept in its MappedDocument
+// (in its copy of the document's text, where the parse decoded it, or in its arena) or a
+// string literal. Copying a value copies the reference, not the text.
 class MappedValue {
   public:
     MappedValue() = default; // NULL
@@ -71,9 +73,12 @@ struct MappedRow {
 
 struct MappedDocument {
     std::vector<MappedRow> rows;          // pre-order: every parent before its children
-    // The values' texts. Its owner may add what it derives from them (the extension's
-    // Datums), to be freed together.
+    // The values' texts that are not in `text`. Its owner may add what it derives from
+    // them (the extension's Datums), to be freed together.
     Arena arena;
+    // The document's text, parsed in place: a string or number value is its text there
+    // (bench/README.md, item 28).
+    ParseBuffer text;
 };
 
 // A data problem in a document. `sqlstate` is a PostgreSQL error code.
@@ -84,7 +89,7 @@ struct MappingError {
 
 // Empties `doc` for the next document mapped into it: no rows, nothing in its arena, so
 // every value of the document before is gone. What its storage took is kept, up to a
-// bound (a huge document's is not): `rows` and the arena's blocks in `doc`, the rows
+// bound (a huge document's is not): `rows`, the text's buffer and the arena's blocks in `doc`, the rows
 // themselves (their vectors) in a small pool of the calling thread, which the next
 // map_document on that thread takes its rows from. So a thread that recycles a document
 // just before it maps the next one into it allocates next to nothing once warm
