@@ -97,9 +97,11 @@ constexpr size_t kScanPadding = 16; // see RAPIDJSON_SSE2 above
 // rejects a "real number overflow"? Decided from the decimal exponent; only a value in
 // [1e308, 1e309) needs strtod itself, given the digits without a decimal point (which
 // strtod would read by the locale).
-bool number_overflows(std::string_view literal) {
-    // The common case: no exponent and fewer than 309 characters, so fewer than 309 integer
-    // digits: below 1e308.
+bool large_number_overflows(std::string_view literal);
+
+inline bool number_overflows(std::string_view literal) {
+    // The common case, inline: no exponent and fewer than 309 characters, so fewer than 309
+    // integer digits: below 1e308.
     if (literal.size() <= 308) {
         bool exponent = false;
         for (char c : literal)
@@ -107,6 +109,10 @@ bool number_overflows(std::string_view literal) {
         if (!exponent)
             return false;
     }
+    return large_number_overflows(literal);
+}
+
+bool large_number_overflows(std::string_view literal) {
     auto digit = [&](size_t i) {
         return i < literal.size() && literal[i] >= '0' && literal[i] <= '9';
     };
@@ -153,7 +159,7 @@ bool number_overflows(std::string_view literal) {
 // Keys of one object are mostly short and of like lengths: the first byte tells most apart
 // without a call to memcmp.
 inline bool same_key(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
+    return JsonNode::same_key(a, b);
 }
 
 // Objects of up to this many members are checked for duplicate keys by signature; larger
@@ -395,7 +401,7 @@ void append_json_string(std::string& out, std::string_view s, bool replace_inval
 
 namespace {} // namespace
 
-const JsonNode* JsonNode::member(std::string_view key, const JsonNode* hint) const {
+const JsonNode* JsonNode::search(std::string_view key, const JsonNode* hint) const {
     if (type_ != JsonType::Object)
         return nullptr;
     const JsonNode* first = this + 1;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,12 +70,47 @@ class JsonNode {
     // The same, searched from `hint` (a member of this object; else from the first) to the
     // last member, then from the first: members looked up in document order, each with the
     // one after the last found as its hint, are found at once.
-    const JsonNode* member(std::string_view key, const JsonNode* hint) const;
+    const JsonNode* member(std::string_view key, const JsonNode* hint) const {
+        // The hint itself, inline: the mapper's lookups in document order end here.
+        if (type_ == JsonType::Object && hint != nullptr && hint > this && hint < next() &&
+            same_key(hint->key(), key))
+            return hint;
+        return search(key, hint);
+    }
+
+    // Whether two keys are equal: for the short keys of most documents without a call.
+    static bool same_key(std::string_view a, std::string_view b) {
+        size_t n = a.size();
+        if (n != b.size())
+            return false;
+        const char* x = a.data();
+        const char* y = b.data();
+        if (n >= 8 && n <= 16)
+            return load<uint64_t>(x) == load<uint64_t>(y) &&
+                   load<uint64_t>(x + n - 8) == load<uint64_t>(y + n - 8);
+        if (n >= 4 && n < 8)
+            return load<uint32_t>(x) == load<uint32_t>(y) &&
+                   load<uint32_t>(x + n - 4) == load<uint32_t>(y + n - 4);
+        if (n < 4) {
+            for (size_t i = 0; i < n; ++i)
+                if (x[i] != y[i])
+                    return false;
+            return true;
+        }
+        return std::memcmp(x, y, n) == 0;
+    }
     // The node after this one's subtree: its next sibling, or where its parent ends.
     const JsonNode* next() const { return this + span_; }
 
   private:
     friend class JsonBuilder; // the parser's SAX handler (json_document.cpp)
+
+    template <typename T> static T load(const char* p) {
+        T value;
+        std::memcpy(&value, p, sizeof value);
+        return value;
+    }
+    const JsonNode* search(std::string_view key, const JsonNode* hint) const;
 
     const char* text_ = nullptr;
     const char* key_ = nullptr;
