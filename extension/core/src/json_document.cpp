@@ -32,7 +32,7 @@ namespace nomnom_rapidjson {
 // byte. RapidJSON's own goes a byte at a time up to the next 16-byte boundary first, lest
 // an unaligned load cross into an unmapped page: for the short strings and keys of a
 // document that byte loop was most of the scan (6k of ~44k instructions a mapped order,
-// bench/README.md, item 28). The only stream parsed so is JsonDocument's copy of the text,
+// bench/README.md, item 29). The only stream parsed so is JsonDocument's copy of the text,
 // followed by kScanPadding NUL bytes: any 16 bytes from a byte of the text up to the first
 // NUL are inside that copy. Stops where RapidJSON's stops (its SSE2 compare finds bytes
 // below 0x1A only; a text with a byte 0x18-0x1F is parsed with kParseValidateEncodingFlag,
@@ -259,7 +259,7 @@ class JsonBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, JsonB
         if (object.size_ <= kSmallObject) {
             // A byte of signature a key: keys whose signatures differ differ, so a key is
             // compared only with the earlier ones of its signature (most with none), not
-            // with every other member (bench/README.md, item 28).
+            // with every other member (bench/README.md, item 29).
             uint64_t seen[4] = {0, 0, 0, 0};
             unsigned char signatures[kSmallObject];
             const JsonNode* earlier[kSmallObject];

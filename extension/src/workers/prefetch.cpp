@@ -68,7 +68,7 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
         jsMsgMetaData_Destroy(meta);
     }
     facts.entity = route_entity(options, subject ? subject : "", entity_header ? entity_header : "");
-    // The id's bytes and its text, with no string in between (bench/README.md, item 28).
+    // The id's bytes and its text, with no string in between (bench/README.md, item 29).
     message_uuid_bytes(stream, facts.stream_seq, nomnom_id, msg_id, facts.id.data);
     format_uuid(facts.id.data, facts.id_text);
     facts.known = true;

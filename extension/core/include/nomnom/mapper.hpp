@@ -77,7 +77,7 @@ struct MappedDocument {
     // them (the extension's Datums), to be freed together.
     Arena arena;
     // The document's text, parsed in place: a string or number value is its text there
-    // (bench/README.md, item 28).
+    // (bench/README.md, item 29).
     ParseBuffer text;
 };
 
