@@ -4,8 +4,12 @@
 #include <sys/random.h>
 #include <uuid/uuid.h>
 
+// SHA1_Init and the like: deprecated in OpenSSL 3.0 for the EVP interface, whose context
+// allocation and algorithm fetch cost more than the hash of a short name; still there.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include <cerrno>
 #include <charconv>
@@ -32,9 +36,21 @@ struct Namespace {
     Namespace() { parse_uuid_bytes(kNomnomNamespace, bytes); }
 };
 
+// What libuuid's uuid_generate_sha1 gives (RFC 4122 section 4.3: the SHA-1 of the
+// namespace and the name, its first 16 bytes with the version and variant set), with
+// OpenSSL's SHA-1 (libuuid's own was about a third of reading a message's facts on the
+// worker's prefetch thread, bench/README.md, item 29). The unit tests compare the two.
 void uuid_v5(std::string_view name, unsigned char out[16]) {
     static const Namespace ns;
-    uuid_generate_sha1(out, ns.bytes, name.data(), name.size());
+    SHA_CTX context;
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1_Init(&context);
+    SHA1_Update(&context, ns.bytes, sizeof ns.bytes);
+    SHA1_Update(&context, name.data(), name.size());
+    SHA1_Final(digest, &context);
+    std::memcpy(out, digest, 16);
+    out[6] = static_cast<unsigned char>((out[6] & 0x0F) | 0x50); // version 5
+    out[8] = static_cast<unsigned char>((out[8] & 0x3F) | 0x80); // RFC 4122 variant
 }
 
 // A hex digit's value; -1 for any other byte.
