@@ -272,7 +272,8 @@ TEST(JsonDocument, DuplicateKeysFoundAmongKeysOfOneSignature) {
     // Keys of all signatures, and the empty key.
     std::string text = "{\"\":0";
     for (int i = 0; i < 15; ++i)
-        text += ",\"" + std::string(static_cast<size_t>(i + 1), static_cast<char>('b' + i)) + "\":1";
+        text +=
+            ",\"" + std::string(static_cast<size_t>(i + 1), static_cast<char>('b' + i)) + "\":1";
     EXPECT_TRUE(doc.parse(text + "}", error)) << error;
     EXPECT_FALSE(doc.parse("{\"\":0,\"x\":1,\"\":2}", error));
     EXPECT_NE(error.find("duplicate"), std::string::npos) << error;

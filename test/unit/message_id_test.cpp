@@ -171,7 +171,8 @@ TEST(MessageId, MessageUuidBytesAreTheVersion5IdsOfLibuuid) {
         ASSERT_EQ(message_uuid("S", 7, nullptr, name.c_str()), text);
         ASSERT_EQ(message_uuid_from_id(name), text);
     }
-    for (const std::string& stream : std::vector<std::string>{"MESSAGES", "S", std::string(400, 's')}) {
+    for (const std::string& stream :
+         std::vector<std::string>{"MESSAGES", "S", std::string(400, 's')}) {
         for (uint64_t seq : {uint64_t(0), uint64_t(7), uint64_t(18446744073709551615ULL)}) {
             unsigned char got[16];
             uuid_t expected;

@@ -38,8 +38,9 @@ namespace nomnom_rapidjson {
 // below 0x1A only; a text with a byte 0x18-0x1F is parsed with kParseValidateEncodingFlag,
 // which does not scan so).
 template <>
-inline void GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString(
-    InsituStringStream& is, InsituStringStream& os) {
+inline void
+GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString(InsituStringStream& is,
+                                                                     InsituStringStream& os) {
     (void)os;
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i backslash = _mm_set1_epi8('\\');

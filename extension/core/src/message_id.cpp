@@ -54,6 +54,7 @@ void uuid_v5(std::string_view name, unsigned char out[16]) {
 }
 
 // A hex digit's value; -1 for any other byte.
+// clang-format off
 constexpr signed char kHexValue[256] = {
 #define NN16 -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
     NN16, NN16, NN16,
@@ -63,6 +64,7 @@ constexpr signed char kHexValue[256] = {
     -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, // 0x60
     NN16, NN16, NN16, NN16, NN16, NN16, NN16, NN16, NN16}; // 0x70-0xFF
 #undef NN16
+// clang-format on
 
 // Kernel randomness for version 4 ids, read 4 KiB at a time: uuid_generate_random asks
 // the kernel (and reseeds libc's random()) for every id, which was an eighth of the
