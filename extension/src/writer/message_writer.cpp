@@ -523,10 +523,8 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
     std::vector<Sorted> order(n);
     for (size_t i = 0; i < n; ++i) {
         PreparedMessage* message = messages[i];
-        uint64 high, low;
-        memcpy(&high, message->message.message_id.data, 8);
-        memcpy(&low, message->message.message_id.data + 8, 8);
-        order[i] = {pg_ntoh64(high), pg_ntoh64(low), i};
+        IdKey key = id_key(message->message.message_id);
+        order[i] = {pg_ntoh64(key.high), pg_ntoh64(key.low), i};
         message->kind = NOMNOM_WRITTEN;
         reset_write_state(message->rows);
     }
