@@ -5,7 +5,13 @@
 # resident memory (RssAnon: its own, not the shared_buffers pages it touched) is read every
 # 0.5 s; the table gives its largest value, its value at the end and the peak RSS (VmHWM).
 #
-#   bash bench/memory.sh [--sizes "10000 100000 1000000"]
+#   bash bench/memory.sh [--sizes "10000 100000 1000000"] [--detail FILE]
+#
+# --detail FILE: where that memory is. Every 10 s of each drain and at its end, the worker's
+# anonymous mappings of 256 kB or more (/proc/PID/smaps: [heap] is glibc's main arena, the
+# backend's; a thread's arena is a 64 MiB-aligned mapping), and at each drain's end which
+# thread allocates in which arena (gdb reads each thread's thread_arena; libc6-dbg). gdb only
+# reads: a `call` into the worker (malloc_info) broke its threads' state and crashed it.
 #
 # Needs `make` and `make install`; takes several minutes for the 1M drain. Memory does not
 # depend on the machine's load: with a private PostgreSQL (PG_CONFIG from
@@ -15,14 +21,25 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIZES="10000 100000 1000000"
+DETAIL=
 while (($#)); do
     case $1 in
     --sizes) SIZES=$2; shift 2 ;;
-    *) echo "usage: $0 [--sizes \"N N ...\"]" >&2; exit 2 ;;
+    --detail) DETAIL=$2; shift 2 ;;
+    *) echo "usage: $0 [--sizes \"N N ...\"] [--detail FILE]" >&2; exit 2 ;;
     esac
 done
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# The worker's anonymous mappings of 256 kB or more, largest first, into $DETAIL.
+mappings() { # PID LABEL
+    {
+        echo "== $2 $(date +%T) $(grep '^RssAnon' "/proc/$1/status")"
+        awk '/^[0-9a-f]+-[0-9a-f]+ / {range = $1; name = NF >= 6 ? $6 : "-"}
+             /^Anonymous:/ && $2 >= 256 {printf "  %s %6d kB %s\n", range, $2, name}' \
+            "/proc/$1/smaps" | sort -k2 -n -r
+    } >>"$DETAIL"
+}
 bench_begin
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"track_status\": true}')" >/dev/null
 reset_tables
@@ -44,12 +61,25 @@ for n in $SIZES; do
         sleep 0.5
     done) &
     sampler=$!
+    if [[ -n $DETAIL ]]; then
+        (started=$SECONDS; while [[ ! -e $WORK/stop_rss ]]; do
+            mappings "$WORKER_PID" "drain of $n, $((SECONDS - started)) s in" || true
+            sleep 10 # a sampling period too
+        done) &
+        detailer=$!
+    fi
     wait_committed
     seconds=$(elapsed "$t0" "$(last_commit)")
     end_kb=$(rss_anon_kb "$WORKER_PID")
     hwm_kb=$(vmhwm_kb "$WORKER_PID")
     touch "$WORK/stop_rss"
     wait "$sampler"
+    if [[ -n $DETAIL ]]; then
+        wait "$detailer"
+        mappings "$WORKER_PID" "drain of $n, at its end"
+        timeout 60 gdb -q -batch -p "$WORKER_PID" -ex 'thread apply all p (void*)thread_arena' 2>&1 |
+            grep -E '^Thread|^\$' >>"$DETAIL" || true
+    fi
     max_kb=$(cat "$WORK/rss_max")
     rows=$PENDING_ROWS
     PENDING_MSGS=0 PENDING_ROWS=0

@@ -1,7 +1,7 @@
 // nomnom-map-bench: times the entity mapper (parse + map, what the worker's mapping threads
 // do for each message) on one thread, with no PostgreSQL and no NATS.
 //
-//   nomnom-map-bench [--docs FILE.ndjson] [--rounds R] [--reuse N] [--dump]
+//   nomnom-map-bench [--docs FILE.ndjson] [--rounds R] [--reuse N [--memory]] [--dump]
 //
 // Documents: one a line, e.g. the bench's orders (bench/lib.sh `generate ... ndjson`, or
 // `nomnom-publish --dry-run --copy-dir DIR` then bench/to_ndjson.awk); without --docs, the
@@ -11,6 +11,10 @@
 // compare two builds' output with diff. --reuse N maps document i into the (i mod N)th of N
 // MappedDocuments kept from round to round, as the worker's prefetch thread maps a batch into
 // the written batch's (N = 2,000: two batches of 1,000); without it, into a new one each.
+// --memory then also prints what those N documents keep once all are mapped (glibc's
+// mallinfo2: bytes in use since before the first, bytes free in its arenas, and the texts'
+// buffers), to see what a prefetch thread's batches hold apart from PostgreSQL and nats.c
+// (bench/README.md, item 33).
 //
 // Uses only the mapper's public API (mapper.hpp, json_arena.hpp), so that it builds against
 // older versions of the core too.
@@ -23,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <malloc.h>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -58,6 +63,7 @@ int main(int argc, char** argv) {
     int rounds = 5;
     bool dump_rows = false;
     size_t reuse = 0;
+    bool memory = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--docs" && i + 1 < argc) {
@@ -66,12 +72,14 @@ int main(int argc, char** argv) {
             rounds = std::max(1, std::atoi(argv[++i]));
         } else if (arg == "--reuse" && i + 1 < argc) {
             reuse = static_cast<size_t>(std::max(1, std::atoi(argv[++i])));
+        } else if (arg == "--memory") {
+            memory = true;
         } else if (arg == "--dump") {
             dump_rows = true;
         } else {
             std::fprintf(stderr,
-                         "usage: nomnom-map-bench [--docs FILE.ndjson] [--rounds R] [--reuse N] "
-                         "[--dump]\n");
+                         "usage: nomnom-map-bench [--docs FILE.ndjson] [--rounds R] [--reuse N "
+                         "[--memory]] [--dump]\n");
             return 2;
         }
     }
@@ -117,6 +125,7 @@ int main(int argc, char** argv) {
     for (const std::string& doc : docs)
         bytes += doc.size();
     std::vector<double> per_doc;
+    const size_t in_use_before = mallinfo2().uordblks;
     std::vector<nomnom::MappedDocument> ring(reuse);
     for (int round = 0; round < rounds; ++round) {
         auto start = std::chrono::steady_clock::now();
@@ -139,5 +148,16 @@ int main(int argc, char** argv) {
                 static_cast<double>(rows) / static_cast<double>(docs.size()) / rounds,
                 failed / static_cast<size_t>(rounds), rounds, sorted.front(),
                 sorted[sorted.size() / 2]);
+    if (memory && reuse) {
+        struct mallinfo2 now = mallinfo2();
+        size_t text = 0;
+        for (const nomnom::MappedDocument& doc : ring)
+            text += doc.text.capacity();
+        std::printf("kept_by_%zu_documents: in_use_mib=%.2f free_in_arenas_mib=%.2f "
+                    "text_buffers_mib=%.2f\n",
+                    reuse, static_cast<double>(now.uordblks - in_use_before) / 1048576.0,
+                    static_cast<double>(now.fordblks) / 1048576.0,
+                    static_cast<double>(text) / 1048576.0);
+    }
     return 0;
 }
