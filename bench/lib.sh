@@ -17,6 +17,8 @@ if ! declare -F stack_init >/dev/null; then
     source "$(dirname "${BASH_SOURCE[0]}")/../test/harness/stack.sh"
 fi
 BUILD=$NOMNOM_REPO_ROOT/${BUILD_DIR:-build}
+# shellcheck source=diagnose.sh
+source "$(dirname "${BASH_SOURCE[0]}")/diagnose.sh"
 PUBLISH=$BUILD/test/tools/nomnom-publish
 export NOMNOM_BRIDGE_BIN=$BUILD/bridge/nomnom-bridge
 
@@ -249,6 +251,8 @@ peer_run() {
     if declare -F peer_before >/dev/null; then peer_before; fi
     PEER_NATS0=$(awk '{print $14 + $15}' "/proc/$NOMNOM_NATS_PID/stat")
     children_cpu >"$WORK/cpu0"
+    diag diag_begin
+    diag diag_sample
     t0=$(now)
     PEER_OUT=$("$PEER" --url "$NATS_URL" --stream PEER --consumer peer --dsn "$(bench_dsn)" --count "$count") ||
         fail "peer consumer: $PEER_OUT"
@@ -257,6 +261,7 @@ peer_run() {
     if declare -F peer_after >/dev/null; then peer_after; fi
     PEER_CPU_S=$(echo "$(cat "$WORK/cpu1") - $(cat "$WORK/cpu0")" | bc -l)
     PEER_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    diag diag_end "peer${round:+ r$round}" "$PEER_SECONDS"
     check_totals "peer consumer" EXPECTED
     [[ $(sql "SELECT count(*) FROM nomnom.message_status WHERE status = 'completed'") == "${!o}" ]] ||
         fail "peer consumer: message_status holds $(sql 'SELECT status, count(*) FROM nomnom.message_status GROUP BY 1')"
@@ -318,7 +323,9 @@ drain_run() {
     local samples=${1:-} sampler='' base_orders base_items
     sql "CHECKPOINT" >/dev/null
     IFS='|' read -r base_orders base_items < <(sql "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_line_items)")
+    diag diag_begin
     resume_stream
+    diag diag_sample "$WORKER_PID"
     local t0
     t0=$(now)
     if [[ -n ${DRAIN_HOOK:-} ]]; then "$DRAIN_HOOK"; fi # bench/profile.sh attaches perf here
@@ -336,6 +343,7 @@ drain_run() {
     fi
     wait_committed
     DRAIN_SECONDS=$(elapsed "$t0" "$(last_commit)")
+    diag diag_end "${DIAG_LABEL:-drain}" "$DRAIN_SECONDS"
     # With entity events on, the drain ends when JetStream acknowledged the last event.
     if [[ -n ${DRAIN_UNTIL:-} ]]; then DRAIN_SECONDS=$(elapsed "$t0" "$("$DRAIN_UNTIL")"); fi
     if [[ -n $sampler ]]; then

@@ -12,6 +12,8 @@
 #   --rounds N   rounds of COPY, SQL, each drain and the HTTP runs, the fastest kept
 #                (default 5: this shared machine's speed drifts from minute to minute)
 #   --out DIR    where latest.{json,md,png} go (default bench/results)
+#   --diagnose   where each round of COPY, the peer and the drains spent its time
+#                (bench/diagnose.sh): one line a round, printed at the end, in DIR/diag.tsv
 #
 # The groups (make bench BENCH_ARGS="--only core" runs issue 17's rows in a few minutes):
 #   core       COPY, the SQL path, the drains (track_status off, on, on with 2 workers), the
@@ -35,7 +37,7 @@
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 ROUNDS=5 OUT=$HERE/results
+ORDERS=100000 LARGE=0 NAIVE_COUNT=2000 ROUNDS=5 OUT=$HERE/results DIAGNOSE=0
 ALL_GROUPS="core fn events cluster growth naive dashboard"
 GROUPS_RUN=$ALL_GROUPS
 USAGE="usage: $0 [--only GROUPS] [--orders N] [--large] [--naive N] [--rounds N] [--out DIR]
@@ -57,6 +59,7 @@ while (($#)); do
     --naive) NAIVE_COUNT=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --diagnose) DIAGNOSE=1; shift ;;
     *) echo "$USAGE" >&2; exit 2 ;;
     esac
 done
@@ -71,6 +74,7 @@ NAIVE=$BUILD/test/tools/nomnom-naive-consumer
 PEER=$BUILD/test/tools/nomnom-peer-consumer
 for tool in wrk jq gnuplot bc; do command -v $tool >/dev/null || fail "$tool missing (make deps)"; done
 bench_begin "$NAIVE" "$PEER"
+diag diag_setup
 
 ###############################################################################
 # The sets: slices of seed $SEED by order number, so each has its own keys and totals.
@@ -96,6 +100,8 @@ copy_once() {
     reset_tables
     sql "CHECKPOINT" >/dev/null
     local t0
+    diag diag_begin
+    diag diag_sample
     t0=$(now)
     # From the client, as a loader would: the rows go over the wire as text.
     stack_psql "$NOMNOM_DB" <<SQL
@@ -105,6 +111,7 @@ BEGIN;
 COMMIT;
 SQL
     COPY_SECONDS=$(elapsed "$t0" "$(now)")
+    diag diag_end "copy r$round" "$COPY_SECONDS"
     check_totals "COPY" M
 }
 ingest_once() {
@@ -247,7 +254,7 @@ for round in $(seq "$([[ -n $drain_modes ]] && echo "$ROUNDS" || echo 0)"); do
         expect_reset
         drain_publish M "$mode$round-" 0 "$ORDERS"
         if [[ $mode == ev ]]; then DRAIN_UNTIL=outbox_emptied; else DRAIN_UNTIL=''; fi
-        drain_run ""
+        DIAG_LABEL="$mode r$round" drain_run ""
         DRAIN_UNTIL=''
         case $mode in
         off)
@@ -487,3 +494,4 @@ fi
 ###############################################################################
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 report
+diag diag_report
