@@ -128,6 +128,7 @@ if want core || want fn; then
     # Text format: the generator writes no tab or backslash, so each line arrives as written.
     stack_psql "$NOMNOM_DB" -c "\\copy bench_docs FROM '$WORK/M/docs.ndjson'"
 fi
+if want core || want fn || want events; then autovacuum_hold; fi
 
 ###############################################################################
 # A field computed by a SQL function ("function"): the SQL path into the orders alone (no
@@ -279,6 +280,7 @@ for round in $(seq "$([[ -n $drain_modes ]] && echo "$ROUNDS" || echo 0)"); do
     fi
 done
 if want core || want fn; then sql "DROP TABLE bench_docs" >/dev/null; fi
+if want core || want fn || want events; then autovacuum_release; fi
 sql "SELECT nomnom.alter_stream('MESSAGES', '{\"workers\": 1, \"publish_entities\": false}')" >/dev/null
 
 # The same drain (track_status on, one worker) through a 3-node JetStream cluster at
