@@ -49,12 +49,13 @@ diag_sample() {
 diag_end() {
     touch "$WORK/diag.stop"
     wait "$DIAG_SAMPLER"
-    local c1 d kv logs av ck
+    local c1 d kv kvs logs av ck rec fpi bytes syncs ckpts bc bcl bb sync_ms write_ms sectors disk_ms
     c1=$(diag_counters)
     d=$(paste <(tr '\t' '\n' <<<"$DIAG_C0") <(tr '\t' '\n' <<<"$c1") | awk '{print $2 - $1}' | tr '\n' ' ')
     read -r rec fpi bytes syncs ckpts bc bcl bb sync_ms write_ms sectors disk_ms <<<"$d"
     declare -A s=()
-    for kv in $(cat "$WORK/diag.one"); do s[${kv%%=*}]=${kv#*=}; done
+    read -ra kvs <"$WORK/diag.one"
+    for kv in "${kvs[@]}"; do s[${kv%%=*}]=${kv#*=}; done
     logs=$(tail -c +$((DIAG_LOG0 + 1)) "$NOMNOM_PG_LOG")
     # "automatic vacuum of table "db.public.orders"" / "automatic analyze of table ...": the
     # table, and for each its elapsed time as the log gives it.
