@@ -5,6 +5,9 @@
 //                                   JSTOOL_REPLICAS: with that many replicas)
 //   nomnom-jstool purge URL NAME    remove every message of a stream
 //   nomnom-jstool request URL SUBJECT [BODY]   a request (JetStream API calls); prints the reply
+//   nomnom-jstool publish URL SUBJECT REPLY [BODY]   a plain message with a reply subject, sent
+//                                   and flushed (e2e 046: a pull whose answer goes to a
+//                                   worker's inbox, as one its fetch gave up on)
 //   nomnom-jstool bench URL SUBJECT COUNT SIZE sync|async
 //                                   publish COUNT messages of SIZE bytes with Nats-Msg-Id,
 //                                   waiting for every ack; prints msgs/s
@@ -163,6 +166,11 @@ int main(int argc, char** argv) {
         } else {
             rc = fail("request", s);
         }
+    } else if (cmd == "publish" && argc >= 5) {
+        s = natsConnection_PublishRequestString(nc, argv[3], argv[4], argc > 5 ? argv[5] : "");
+        if (s == NATS_OK)
+            s = natsConnection_Flush(nc);
+        rc = s == NATS_OK ? 0 : fail("publish", s);
     } else if (cmd == "purge")
         rc = js_PurgeStream(js, argv[3], nullptr, nullptr) == NATS_OK ? 0 : fail("purge", NATS_ERR);
     else if (cmd == "bench" && argc == 7)

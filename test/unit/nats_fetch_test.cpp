@@ -117,6 +117,22 @@ class NatsFetch : public ::testing::Test {
         ASSERT_EQ(js_AddConsumer(&ci, js_, "FETCHT", &cc, nullptr, nullptr), NATS_OK);
         jsConsumerInfo_Destroy(ci);
     }
+    // Stream FETCHT (ft.>), consumers A (ft.x: the worker's, subscribed in sub_) and B (ft.y:
+    // another, whose pulls answer into A's inbox).
+    void add_stream_and_subscribe() {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        const char* subjects[] = {"ft.>"};
+        cfg.Name = "FETCHT";
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        jsStreamInfo* si = nullptr;
+        ASSERT_EQ(js_AddStream(&si, js_, &cfg, nullptr, nullptr), NATS_OK);
+        jsStreamInfo_Destroy(si);
+        add_consumer("A", "ft.x");
+        add_consumer("B", "ft.y");
+        ASSERT_EQ(js_PullSubscribe(&sub_, js_, "ft.x", "A", nullptr, nullptr, nullptr), NATS_OK);
+    }
     // A pull of consumer `consumer`'s messages whose answers go to our subscription's inbox,
     // as a pull that nats.c no longer waits for.
     void raw_pull(const char* consumer, int batch, int64_t expires_ms) {
@@ -151,18 +167,7 @@ class NatsFetch : public ::testing::Test {
 };
 
 TEST_F(NatsFetch, LeftoversAndLateMessagesNeverPassTheBatch) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    const char* subjects[] = {"ft.>"};
-    cfg.Name = "FETCHT";
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    jsStreamInfo* si = nullptr;
-    ASSERT_EQ(js_AddStream(&si, js_, &cfg, nullptr, nullptr), NATS_OK);
-    jsStreamInfo_Destroy(si);
-    add_consumer("A", "ft.x"); // the worker's
-    add_consumer("B", "ft.y"); // another, whose pulls answer into A's inbox
-    ASSERT_EQ(js_PullSubscribe(&sub_, js_, "ft.x", "A", nullptr, nullptr, nullptr), NATS_OK);
+    ASSERT_NO_FATAL_FAILURE(add_stream_and_subscribe());
 
     // 8 messages left in the subscription by a pull nats.c gave up on...
     publish("ft.y", 8);
@@ -202,6 +207,40 @@ TEST_F(NatsFetch, LeftoversAndLateMessagesNeverPassTheBatch) {
     EXPECT_EQ(s, NATS_OK);
     EXPECT_EQ(list.Count, 3);
     natsMsgList_Destroy(&list);
+}
+
+// What reaches the subscription after a fetch returned joins that fetch's batch, after its
+// messages, up to the batch's size and bytes (the prefetch thread's late messages).
+TEST_F(NatsFetch, LateMessagesJoinTheBatchWithinItsBounds) {
+    ASSERT_NO_FATAL_FAILURE(add_stream_and_subscribe());
+    publish("ft.x", 3);
+    natsMsgList list = {nullptr, 0};
+    ASSERT_EQ(nomnom::fetch_bounded(&list, sub_, 10, 0, 1000), NATS_OK);
+    ASSERT_EQ(list.Count, 3);
+    EXPECT_EQ(nomnom::take_late_messages(&list, sub_, 10, 0), 0); // nothing came
+    EXPECT_EQ(list.Count, 3);
+
+    // 12 come after the fetch (bodies "ft.y 0" ... "ft.y 11"): 7 fill the batch of 10.
+    publish("ft.y", 12);
+    raw_pull("B", 12, 5000);
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() == 12; })) << pending();
+    EXPECT_EQ(nomnom::take_late_messages(&list, sub_, 10, 0), 7);
+    ASSERT_EQ(list.Count, 10);
+    for (int i = 0; i < list.Count; i++)
+        EXPECT_EQ(std::string(natsMsg_GetSubject(list.Msgs[i])), i < 3 ? "ft.x" : "ft.y") << i;
+    EXPECT_EQ(std::string(natsMsg_GetData(list.Msgs[9]), natsMsg_GetDataLength(list.Msgs[9])),
+              "ft.y 6");
+    EXPECT_EQ(nomnom::take_late_messages(&list, sub_, 10, 0), 0); // full
+    EXPECT_EQ(pending(), 5);
+    natsMsgList_Destroy(&list);
+
+    // Bounded by bytes as a fetch is: "ft.y 7" and "ft.y 8" make 12 bytes, then no more.
+    natsMsgList empty = {nullptr, 0};
+    EXPECT_EQ(nomnom::take_late_messages(&empty, sub_, 10, 12), 2);
+    EXPECT_EQ(empty.Count, 2);
+    EXPECT_EQ(nomnom::take_late_messages(&empty, sub_, 10, 12), 0);
+    EXPECT_EQ(pending(), 3);
+    natsMsgList_Destroy(&empty);
 }
 
 } // namespace

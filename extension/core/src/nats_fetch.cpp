@@ -63,7 +63,52 @@ void take_leftovers(natsMsgList* list, natsSubscription* sub, int batch, int64_t
     list->Count = count;
 }
 
+// `more`'s messages after `list`'s, in one array; `more` is left empty. When that array cannot
+// be had, `more`'s messages are nak'd (redelivered at once) and destroyed, and false returned.
+bool append_messages(natsMsgList* list, natsMsgList* more) {
+    int total = list->Count + more->Count;
+    natsMsg** msgs =
+        static_cast<natsMsg**>(std::calloc(static_cast<size_t>(total), sizeof(natsMsg*)));
+    if (msgs == nullptr) {
+        for (int i = 0; i < more->Count; i++)
+            natsMsg_Nak(more->Msgs[i], nullptr);
+        natsMsgList_Destroy(more);
+        *more = natsMsgList{nullptr, 0};
+        return false;
+    }
+    if (list->Count > 0)
+        std::memcpy(msgs, list->Msgs, sizeof(natsMsg*) * static_cast<size_t>(list->Count));
+    std::memcpy(msgs + list->Count, more->Msgs,
+                sizeof(natsMsg*) * static_cast<size_t>(more->Count));
+    std::free(list->Msgs); // the arrays only: the messages are in `msgs`
+    std::free(more->Msgs);
+    list->Msgs = msgs;
+    list->Count = total;
+    *more = natsMsgList{nullptr, 0};
+    return true;
+}
+
 } // namespace
+
+int take_late_messages(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes) {
+    int pending = 0;
+    int room = batch - list->Count;
+    if (room <= 0 || natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending <= 0)
+        return 0;
+    int64_t bytes = 0; // what the list holds (only here, off the fetch's path)
+    for (int i = 0; max_bytes > 0 && i < list->Count; i++)
+        bytes += natsMsg_GetDataLength(list->Msgs[i]);
+    if (max_bytes > 0 && bytes >= max_bytes)
+        return 0;
+    natsMsgList late = {nullptr, 0};
+    natsStatus ignored = NATS_OK;
+    int64_t late_bytes = 0;
+    take_leftovers(&late, sub, room, max_bytes > 0 ? max_bytes - bytes : 0, &ignored, &late_bytes);
+    int added = late.Count;
+    if (added == 0 || !append_messages(list, &late))
+        return 0;
+    return added;
+}
 
 natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
                          int wait_ms) {
@@ -98,22 +143,7 @@ natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, in
             natsMsgList_Destroy(&more);
             return NATS_OK;
         }
-        int total = list->Count + more.Count;
-        natsMsg** msgs =
-            static_cast<natsMsg**>(std::calloc(static_cast<size_t>(total), sizeof(natsMsg*)));
-        if (msgs == nullptr) {
-            for (int i = 0; i < more.Count; i++) // redelivered at once
-                natsMsg_Nak(more.Msgs[i], nullptr);
-            natsMsgList_Destroy(&more);
-            return NATS_OK;
-        }
-        std::memcpy(msgs, list->Msgs, sizeof(natsMsg*) * static_cast<size_t>(list->Count));
-        std::memcpy(msgs + list->Count, more.Msgs,
-                    sizeof(natsMsg*) * static_cast<size_t>(more.Count));
-        std::free(list->Msgs); // the arrays only: the messages are in `msgs`
-        std::free(more.Msgs);
-        list->Msgs = msgs;
-        list->Count = total;
+        append_messages(list, &more);
         return NATS_OK;
     }
     if (left == NATS_MISSED_HEARTBEAT || left == NATS_NO_MEMORY)

@@ -142,21 +142,37 @@ void Prefetcher::run() noexcept {
         // batch-level failure), so what was fetched is marked in progress every third of
         // ack_wait. The first mark is due a third of ack_wait after the fetch started, not
         // after it returned: the pull may have held a message for up to its wait, and the
-        // mapping took its time too.
+        // mapping took its time too. Each time (and as often when nothing was fetched), the
+        // messages that reached the subscription after the fetch returned join the batch
+        // and are marked with it: the next fetch, which would take them, waits for this
+        // batch to be joined (e2e 046; 037 was redelivered so, rarely). A batch joined
+        // before its first mark is due, the drain's, does none of this.
         auto ended = [this] { return finishing_ || stopping_; };
+        int64_t period = in_progress_period_ms(options_.ack_wait_ms);
         if (list_.Count > 0)
-            schedule_.hold(delivered_after_ms_, in_progress_period_ms(options_.ack_wait_ms));
+            schedule_.hold(delivered_after_ms_, period);
+        int64_t look_ms = delivered_after_ms_ + period; // when nothing is held
         while (!ended()) {
             int64_t now = monotonic_ms();
-            if (list_.Count == 0) {
-                wake_.wait(lock, ended);
-            } else if (now < schedule_.due_ms()) {
-                wake_.wait_for(lock, std::chrono::milliseconds(schedule_.due_ms() - now), ended);
-            } else {
-                for (int i = 0; i < list_.Count; ++i)
-                    natsMsg_InProgress(list_.Msgs[i], nullptr);
-                schedule_.marked(now);
+            int64_t due = schedule_.holding() ? schedule_.due_ms() : look_ms;
+            if (now < due) {
+                wake_.wait_for(lock, std::chrono::milliseconds(due - now), ended);
+                continue;
             }
+            for (int i = 0; i < list_.Count; ++i)
+                natsMsg_InProgress(list_.Msgs[i], nullptr);
+            // After the marks: should a stray status be all that waits there, taking it sends
+            // a pull of 1, which the server may hold for up to a second.
+            int held = list_.Count;
+            if (take_late_messages(&list_, sub_, batch_size_, options_.batch_bytes) > 0) {
+                if (!schedule_.holding())
+                    schedule_.hold(delivered_after_ms_, period);
+                for (int i = held; i < list_.Count; ++i)
+                    natsMsg_InProgress(list_.Msgs[i], nullptr);
+            }
+            if (schedule_.holding())
+                schedule_.marked(now);
+            look_ms = now + period;
         }
         marked_ms_ = schedule_.release(); // kNothingHeld when nothing was fetched
         requested_ = false;

@@ -87,6 +87,7 @@ class Prefetcher {
     int64_t delivered_after_ms_ = 0; // the thread's: its messages were delivered after this
     // Until finish() says so, the thread keeps what it fetched from being redelivered
     // (natsMsg_InProgress every third of ack_wait): the batch before may be slow to write.
+    // Messages that reach the subscription after the fetch returned join list_ then.
     std::mutex mutex_;
     std::condition_variable wake_; // the thread's: a fetch to do, its end, or the thread's end
     std::condition_variable done_; // the backend's: the fetch has ended

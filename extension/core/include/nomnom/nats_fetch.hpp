@@ -28,4 +28,14 @@ namespace nomnom {
 natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
                          int wait_ms);
 
+// Messages that reached `sub` after the fetch that pulled them returned, added to the end of
+// `list` (a fetch's) until it holds `batch` messages or `max_bytes` of data (0: no bound).
+// nats.c 3.4.1 matches a pull's answers to no request: a fetch ends at its deadline, or on a
+// status an earlier pull left in the subscription (a 408 that came after that pull's deadline),
+// while its own pull may still wait at the server; what that pull gets lands here afterwards,
+// where no one can mark it in progress until the next fetch takes it. Taken as the leftovers
+// above (no pull is sent, unless all that waited was a stray status: then a pull of 1, which
+// the server may hold up to a second). Returns how many were added.
+int take_late_messages(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes);
+
 } // namespace nomnom
