@@ -11,7 +11,8 @@ stack_start_nats || exit 1
 stack_start_pg || exit 1
 load_bridge_schema
 create_stream MESSAGES 'messages.ingest.>'
-start_bridge --wait-timeout 3s || exit 1
+# Long enough that the bridge is surely still finishing when the refusal is seen, at any load.
+start_bridge --wait-timeout 8s || exit 1
 ORDER=$FIXTURES/test_order_with_lineitems.json
 
 N=8

@@ -51,22 +51,24 @@ exec {c}>&-
 open_conn c
 printf 'POST /ingest/message HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\nContent-Length: 1000000\r\n\r\n' >&"$c"
 check "  with the token the bridge waits for the body" [ "$(status_line "$c" 0.5)" = "" ]
-check "  a body that never comes: closed at --request-timeout 1s" wait_until 5 closed "$c"
+check "  a body that never comes: closed at --request-timeout 1s" wait_until 25 closed "$c"
 exec {c}>&-
 http POST /ingest/message -H 'Authorization: Bearer wrong' --data-binary @"$ORDER"
 check "wrong token with a body -> 401 JSON" [ "$HTTP_CODE:$(jqb 'has("error")')" = "401:true" ]
 
 # --- slowloris: headers trickled a line every 0.2 s, never finished ---------------------------
+# For 30 s: the connection must close while they still come (at --request-timeout, however
+# slow a loaded machine makes that), so a write of the trickler's fails before its last.
 open_conn c
 printf 'GET /ready HTTP/1.1\r\nHost: x\r\n' >&"$c"
-( for i in $(seq 1 40); do printf 'X-Slow-%d: y\r\n' "$i" || exit 0; sleep 0.2; done ) >&"$c" 2>/dev/null &
+( trap '' PIPE
+  for i in $(seq 1 150); do printf 'X-Slow-%d: y\r\n' "$i" || { echo "$i" >"$E2E_TMP/trickled"; exit 0; }; sleep 0.2; done
+) >&"$c" 2>/dev/null &
 trickler=$!
-t0=$(date +%s%N)
-check "trickled headers: the connection is closed though bytes keep coming" wait_until 5 closed "$c"
-elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-check "  after about --request-timeout (${elapsed_ms} ms < 3000)" [ "$elapsed_ms" -lt 3000 ]
-kill "$trickler" 2>/dev/null
-wait "$trickler" 2>/dev/null
+check "trickled headers: the connection is closed" wait_until 25 closed "$c"
+wait "$trickler"
+check "  while bytes still came (the trickler's line $(cat "$E2E_TMP/trickled" 2>/dev/null) of 150 refused)" \
+    [ -s "$E2E_TMP/trickled" ]
 exec {c}>&-
 check "  counted in /metrics" wait_until 5 "curl -s ${AUTH[*]@Q} $BRIDGE_URL/metrics | grep -Eq '^nomnom_bridge_connections_timed_out [1-9]'"
 # A normal keep-alive client is not hurt: two requests on one connection.

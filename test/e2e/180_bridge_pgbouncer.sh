@@ -58,11 +58,10 @@ psql -X -q -c "BEGIN; LOCK TABLE orders; SELECT pg_sleep(60)" >/dev/null 2>&1 &
 locker=$!
 check "a session holds the orders table's lock" wait_until 10 \
     "[ \"\$(sql \"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted\")\" = 1 ]"
-t0=$(date +%s%N)
 http GET /api/overview
-took_ms=$((($(date +%s%N) - t0) / 1000000))
-check "GET /api/overview with orders locked -> 200 in ${took_ms} ms (under 5 s)" \
-    [ "$HTTP_CODE" = 200 -a "$took_ms" -lt 5000 ]
+# Answered while the lock is still held (for 60 s): the console did not wait for it.
+check "GET /api/overview with orders locked -> 200, the lock still held" \
+    [ "$HTTP_CODE" = 200 -a "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'orders' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ]
 check "Order's rows: cancelled by the console's statement_timeout ($(jqb '.entities[] | select(.name == "Order") | .error'))" \
     grep -q 'statement timeout' <<<"$(jqb '.entities[] | select(.name == "Order") | .error')"
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
