@@ -6,7 +6,8 @@
 # under valgrind --tool=callgrind, one file a thread and process in OUT (initdb and the
 # checks run the real binary); this checkout's extension is installed there first.
 #
-#   bash bench/callgrind_drain.sh --pg DIR --out OUT [--orders N] [--cache-sim]   (default 5000)
+#   bash bench/callgrind_drain.sh --pg DIR --out OUT [--orders N] [--cache-sim] [--so FILE]
+#   (default 5000 orders)
 #
 # Prints the worker backend's file (callgrind.PID-01: its main thread) and the COPY
 # backend's, with each one's totals a document; read them with callgrind_annotate
@@ -19,17 +20,20 @@
 # ack_wait set below). Valgrind runs a process's threads one at a time
 # on one simulated cache: the prefetch thread's writes land in the same cache the backend
 # reads, as if both ran on one core (bench/README.md item 28).
+# --so FILE: FILE installed as nomnom.so after this checkout's install (another build of the
+# extension, e.g. main's, to compare with; the SQL files are this checkout's).
 # shellcheck disable=SC2154,SC2034
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ORDERS=5000 PG_DIR='' OUT='' CACHE_SIM=''
-usage="usage: $0 --pg DIR --out OUT [--orders N] [--cache-sim]"
+ORDERS=5000 PG_DIR='' OUT='' CACHE_SIM='' SO=''
+usage="usage: $0 --pg DIR --out OUT [--orders N] [--cache-sim] [--so FILE]"
 while (($#)); do
     case $1 in
     --cache-sim) CACHE_SIM=1; shift ;;
     --orders) ORDERS=$2; shift 2 ;;
     --pg) PG_DIR=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --so) SO=$(realpath "$2"); shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
     esac
 done
@@ -58,6 +62,11 @@ if [[ -n $CACHE_SIM ]]; then
     export NOMNOM_CG_OPTS="${NOMNOM_CG_OPTS:-} --cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=2097152,16,64"
 fi
 flock "$NOMNOM_INSTALL_LOCK" make -C "$HERE/.." install >/dev/null
+if [[ -n $SO ]]; then
+    [[ -f $SO ]] || { echo "$0: $SO: no such file" >&2; exit 2; }
+    cp "$SO" "$("$PG_CONFIG" --pkglibdir)/nomnom.so.new" # (no server of this copy runs yet)
+    mv "$("$PG_CONFIG" --pkglibdir)/nomnom.so.new" "$("$PG_CONFIG" --pkglibdir)/nomnom.so"
+fi
 SEED=42
 export NOMNOM_PG_FSYNC=on
 # shellcheck source=lib.sh
