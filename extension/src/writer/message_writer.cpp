@@ -480,7 +480,7 @@ void finish_prepare(PreparedMessage& prepared, MemoryContext datum_context) {
     if (datum_context)
         MemoryContextSwitchTo(datum_context);
     try {
-        convert_document(*prepared.tree, prepared.rows);
+        convert_document(*prepared.tree, prepared.doc_rows());
     } catch (...) {
         MemoryContextSwitchTo(caller_context);
         throw;
@@ -526,7 +526,7 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
         IdKey key = id_key(message->message.message_id);
         order[i] = {pg_ntoh64(key.high), pg_ntoh64(key.low), i};
         message->kind = NOMNOM_WRITTEN;
-        reset_write_state(message->rows);
+        reset_write_state(message->doc_rows());
     }
     std::sort(order.begin(), order.end());
     std::vector<PreparedMessage*> fresh, to_claim;
@@ -578,7 +578,7 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
                 last_group = &groups[last_tree];
                 last_group->reserve(fresh.size());
             }
-            last_group->push_back(&message->rows);
+            last_group->push_back(&message->doc_rows());
             events = events || (message->message.publish_entities && message->message.stream);
         }
     if (!events) {
@@ -588,7 +588,7 @@ void write_prepared(const std::vector<PreparedMessage*>& messages) {
     }
     std::unordered_map<const DocumentRows*, std::pair<const PreparedMessage*, size_t>> owner;
     for (size_t i = 0; i < messages.size(); ++i)
-        owner.emplace(&messages[i]->rows, std::make_pair(messages[i], i));
+        owner.emplace(&messages[i]->doc_rows(), std::make_pair(messages[i], i));
     std::vector<OutboxRow> outbox;
     for (auto& [tree, docs] : groups) {
         std::vector<WrittenRow> written;
@@ -639,11 +639,12 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
         if (ahead != nullptr && ahead->mapped_with != nullptr &&
             ahead->mapped_with == prepared[i].tree) {
             ahead->mapped_with = nullptr; // taken
-            prepared[i].rows = std::move(ahead->rows);
+            prepared[i].borrowed = &ahead->rows;
             prepared[i].message.body = nullptr;
             prepared[i].message.body_len = 0;
             mapped[i] = ahead->ok;
-            mapping_errors[i] = std::move(ahead->error);
+            if (!ahead->ok) // (not a read of its lines otherwise)
+                mapping_errors[i] = std::move(ahead->error);
         } else {
             to_map.push_back(i);
         }
@@ -678,7 +679,7 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     for (size_t k = 0; k < to_write.size(); ++k)
         outcomes[index_of[k]].kind = to_write[k]->kind;
     for (int i = 0; i < count; ++i)
-        if (valid[i] && messages[i].premapped != nullptr)
+        if (valid[i] && messages[i].premapped != nullptr && prepared[i].borrowed == nullptr)
             messages[i].premapped->rows = std::move(prepared[i].rows); // freed by the prefetch
 }
 

@@ -82,7 +82,12 @@ struct PreparedMessage {
     MessageToWrite message{};
     std::string entity, stream, subject;
     std::shared_ptr<ResolvedTree> tree;
-    DocumentRows rows;
+    DocumentRows rows; // its own mapping, unless it writes `borrowed`
+    // write_batch: the prefetch thread's mapping (PremappedMessage::rows), written where it
+    // is. Moving it here and back read and wrote its ~300 bytes, lines the other core wrote
+    // (bench/README.md, item 34).
+    DocumentRows* borrowed = nullptr;
+    DocumentRows& doc_rows() { return borrowed ? *borrowed : rows; }
     MessageOutcomeKind kind = NOMNOM_WRITTEN;
 };
 

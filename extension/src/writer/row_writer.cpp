@@ -331,18 +331,21 @@ std::optional<std::string> link_key(const DocumentRows& doc, int row, const Link
     return value ? std::optional<std::string>(*value) : std::nullopt;
 }
 
+// Rows of one entity: a document and a row index in it.
+using EntityRows = std::vector<std::pair<DocumentRows*, int>>;
+
 // Before inserting rows of a replace-mode child: delete its rows (and their descendants)
 // under every parent row that was an update of an older version.
-void delete_replaced(ResolvedTree& resolved, int entity_index, const std::vector<DocumentRows*>& docs) {
+// `parent_rows`: the parent entity's rows, in batch order.
+void delete_replaced(ResolvedTree& resolved, int entity_index, const EntityRows& parent_rows) {
     const ResolvedEntity& entity = resolved.entities[entity_index];
     KeyColumns keys(entity.links.size());
-    for (DocumentRows* doc : docs)
-        for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
-            if (doc->doc.rows[r].entity != entity.parent || doc->skipped[r] || doc->inserted[r])
-                continue;
-            for (size_t i = 0; i < entity.links.size(); ++i)
-                keys[i].push_back(link_key(*doc, static_cast<int>(r), entity.links[i]));
-        }
+    for (const auto& [doc, r] : parent_rows) {
+        if (doc->skipped[r] || doc->inserted[r])
+            continue;
+        for (size_t i = 0; i < entity.links.size(); ++i)
+            keys[i].push_back(link_key(*doc, r, entity.links[i]));
+    }
     if (!keys.empty() && !keys[0].empty())
         delete_cascade(resolved, entity_index, keys);
 }
@@ -354,9 +357,9 @@ std::string key_text(const ResolvedEntity& entity, const DocumentRows& doc, int 
                                 [&](const FieldSpec& field) { return field.name == name; }) -
                    entity.spec->fields.begin();
         std::string text = "\\N";
-        if (doc.nulls[row][f] != 'n')
+        if (doc.heads[row].nulls[f] != 'n')
             pg_call([&] {
-                text = OidOutputFunctionCall(entity.columns[f].output_fn, doc.values[row][f]);
+                text = OidOutputFunctionCall(entity.columns[f].output_fn, doc.heads[row].values[f]);
             });
         key += text + '\x1f';
     }
@@ -374,18 +377,18 @@ void note_written(std::vector<WrittenRow>& written, DocumentRows* doc, int r, in
     });
 }
 
-void insert_rows(ResolvedEntity& entity, const std::vector<std::pair<DocumentRows*, int>>& rows,
-                 int entity_index, std::vector<WrittenRow>* written) {
+void insert_rows(ResolvedEntity& entity, const EntityRows& rows, int entity_index,
+                 std::vector<WrittenRow>* written) {
     const bool events = written != nullptr;
     const size_t field_count = entity.columns.size();
     std::vector<Oid> types;
     for (const Column& column : entity.columns)
         types.push_back(column.type_oid);
     RowFiller fill = [&](size_t i, Datum* values, bool* nulls) {
-        const auto& [doc, r] = rows[i];
+        const DocumentRows::Head& head = rows[i].first->heads[rows[i].second];
         for (size_t f = 0; f < field_count; ++f) {
-            nulls[f] = doc->nulls[r][f] == 'n';
-            values[f] = nulls[f] ? 0 : doc->values[r][f];
+            nulls[f] = head.nulls[f] == 'n';
+            values[f] = nulls[f] ? 0 : head.values[f];
         }
     };
     BatchRows batch(std::move(types), rows.size(), fill);
@@ -518,38 +521,48 @@ void convert_row(const ResolvedEntity& entity, const MappedRow& row, Datum* valu
 
 namespace {
 
-// Row r's Datums and null flags, in the document's arena (no allocation a row to free).
-void allocate_row(DocumentRows& rows, size_t r, size_t fields) {
-    rows.values[r] = static_cast<Datum*>(rows.doc.arena.allocate(fields * sizeof(Datum)));
-    rows.nulls[r] = static_cast<char*>(rows.doc.arena.allocate(fields));
-    std::fill(rows.values[r], rows.values[r] + fields, Datum(0));
+// Row r's head: its place in the tree, and its Datums and null flags, which follow each
+// other in the document's arena (no allocation a row to free).
+void lay_out_row(DocumentRows& rows, size_t r) {
+    const MappedRow& row = rows.doc.rows[r];
+    const size_t fields = row.values.size();
+    DocumentRows::Head& head = rows.heads[r];
+    head.values = static_cast<Datum*>(rows.doc.arena.allocate(fields * sizeof(Datum)));
+    head.nulls = static_cast<char*>(rows.doc.arena.allocate(fields));
+    head.entity = row.entity;
+    head.parent_row = row.parent_row;
+    std::fill(head.values, head.values + fields, Datum(0));
 }
 
 } // namespace
 
 void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
     const size_t count = rows.doc.rows.size();
-    rows.values.resize(count);
-    rows.nulls.resize(count);
+    rows.heads.resize(count);
+    bool all_converted = true;
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
         const ResolvedEntity& entity = resolved.entities[row.entity];
-        allocate_row(rows, r, row.values.size());
-        std::memset(rows.nulls[r], kNotConverted, row.values.size());
+        lay_out_row(rows, r);
+        DocumentRows::Head& head = rows.heads[r];
+        std::memset(head.nulls, kNotConverted, row.values.size());
         for (size_t f = 0; f < row.values.size(); ++f) {
             const MappedValue& text = row.values[f];
             if (!text)
-                rows.nulls[r][f] = 'n';
+                head.nulls[f] = 'n';
             else if (fast_input(entity.columns[f].type_oid, entity.columns[f].typmod, *text,
-                                rows.doc.arena, &rows.values[r][f]))
-                rows.nulls[r][f] = ' ';
+                                rows.doc.arena, &head.values[f]))
+                head.nulls[f] = ' ';
+            else
+                all_converted = false;
         }
     }
     rows.preconverted = true;
+    rows.all_converted = all_converted;
 }
 
 void reset_write_state(DocumentRows& rows) {
-    const size_t count = rows.doc.rows.size();
+    const size_t count = rows.heads.size(); // (convert_document laid them out)
     rows.skipped.assign(count, 0);
     rows.inserted.assign(count, 1);
     rows.ids.assign(count, 0);
@@ -558,6 +571,7 @@ void reset_write_state(DocumentRows& rows) {
 void recycle(DocumentRows& rows) {
     recycle(rows.doc);
     rows.preconverted = false;
+    rows.all_converted = false;
     // Per-row vectors: a huge document's are not kept.
     constexpr size_t kKept = 64;
     auto empty = [](auto& v) {
@@ -565,54 +579,64 @@ void recycle(DocumentRows& rows) {
         if (v.capacity() > kKept)
             std::decay_t<decltype(v)>().swap(v);
     };
-    empty(rows.values);
-    empty(rows.nulls);
+    empty(rows.heads);
     empty(rows.skipped);
     empty(rows.inserted);
     empty(rows.ids);
 }
 
 void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
+    // Nothing left: not a read of the rows, which would be the first here (item 34).
+    if (rows.preconverted && rows.all_converted)
+        return;
     const size_t count = rows.doc.rows.size();
-    if (!rows.preconverted) {
-        rows.values.resize(count);
-        rows.nulls.resize(count);
-    }
+    if (!rows.preconverted)
+        rows.heads.resize(count);
     // (write_prepared resets what a write finds: skipped, inserted, ids)
     for (size_t r = 0; r < count; ++r) {
         const MappedRow& row = rows.doc.rows[r];
-        if (!rows.preconverted) {
-            allocate_row(rows, r, row.values.size());
-        }
-        convert_row(resolved.entities[row.entity], row, rows.values[r], rows.nulls[r],
+        if (!rows.preconverted)
+            lay_out_row(rows, r);
+        convert_row(resolved.entities[row.entity], row, rows.heads[r].values, rows.heads[r].nulls,
                     &rows.doc.arena, rows.preconverted);
     }
 }
 
 void write_documents(ResolvedTree& resolved, const std::vector<DocumentRows*>& docs,
                      std::vector<WrittenRow>* written) {
+    // Each entity's rows in batch order, from one pass over the rows' heads (not one an
+    // entity, item 34).
+    std::vector<EntityRows> by_entity(resolved.entities.size());
+    for (DocumentRows* doc : docs)
+        for (size_t r = 0; r < doc->heads.size(); ++r)
+            by_entity[doc->heads[r].entity].emplace_back(doc, static_cast<int>(r));
     // Entities come parents first, so each level sees its parents' results.
     for (size_t e = 0; e < resolved.entities.size(); ++e) {
         ResolvedEntity& entity = resolved.entities[e];
         if (is_replace_child(entity))
-            delete_replaced(resolved, static_cast<int>(e), docs);
-        std::vector<std::pair<DocumentRows*, int>> rows;
-        for (DocumentRows* doc : docs)
-            for (size_t r = 0; r < doc->doc.rows.size(); ++r) {
-                const MappedRow& row = doc->doc.rows[r];
-                if (row.entity != static_cast<int>(e))
-                    continue;
-                if (row.parent_row >= 0 && doc->skipped[row.parent_row]) {
-                    doc->skipped[r] = true; // the parent was kept as it was
-                    continue;
-                }
-                for (int field : row.parent_id_fields) {
-                    doc->values[r][field] = text_to_datum(entity.columns[field],
-                                                          std::to_string(doc->ids[row.parent_row]));
-                    doc->nulls[r][field] = ' ';
-                }
-                rows.emplace_back(doc, static_cast<int>(r));
+            delete_replaced(resolved, static_cast<int>(e), by_entity[entity.parent]);
+        // The fields taking the parent's generated id: the mapper left them NULL (its
+        // MappedRow::parent_id_fields, by the same rule).
+        std::vector<int> parent_id_fields;
+        for (size_t f = 0; entity.parent >= 0 && f < entity.spec->fields.size(); ++f)
+            if (entity.spec->fields[f].from_parent == "id")
+                parent_id_fields.push_back(static_cast<int>(f));
+        EntityRows& rows = by_entity[e];
+        size_t kept = 0;
+        for (const auto& [doc, r] : rows) {
+            const DocumentRows::Head& head = doc->heads[r];
+            if (head.parent_row >= 0 && doc->skipped[head.parent_row]) {
+                doc->skipped[r] = true; // the parent was kept as it was
+                continue;
             }
+            for (int field : parent_id_fields) {
+                head.values[field] =
+                    text_to_datum(entity.columns[field], std::to_string(doc->ids[head.parent_row]));
+                head.nulls[field] = ' ';
+            }
+            rows[kept++] = {doc, r};
+        }
+        rows.resize(kept);
         if (!rows.empty())
             insert_rows(entity, rows, static_cast<int>(e), written);
     }

@@ -15,17 +15,27 @@ namespace nomnom {
 // One document on its way into the tables: its rows, converted to Datums, and what
 // writing them found.
 struct DocumentRows {
-    // Its arena also holds the Datums fast_input made, and the rows' arrays below.
+    // What the write reads of each row, 24 bytes a row in one array: not the MappedRow (88
+    // bytes and three heap blocks), whose lines the prefetch thread wrote on the other core
+    // and whose first reads here are cache misses (bench/README.md, item 34).
+    struct Head {
+        Datum* values;  // one per field, in the arena
+        char* nulls;    // one per field, 'n' for NULL as SPI wants; kNotConverted
+        int entity;     // doc.rows[r].entity
+        int parent_row; // doc.rows[r].parent_row
+    };
+    std::vector<Head> heads;    // one per row of doc.rows
+    bool preconverted = false;  // preconvert_document ran
+    bool all_converted = false; // and left no value to the input functions
+    std::vector<char> skipped;  // a conflict was ignored here or above
+    std::vector<char> inserted; // new row, not an update of an older version
+    std::vector<int64> ids;     // generated ids, where a child copies them
+    // Its arena also holds the Datums fast_input made, and the rows' arrays above. Last: the
+    // write reads the members above, which then share the struct's first lines.
     MappedDocument doc;
-    std::vector<Datum*> values; // per row: one per field
-    std::vector<char*> nulls;   // per row: one per field, 'n' for NULL as SPI wants; kNotConverted
-    bool preconverted = false;              // preconvert_document ran
-    std::vector<char> skipped;              // a conflict was ignored here or above
-    std::vector<char> inserted;             // new row, not an update of an older version
-    std::vector<int64> ids;                 // generated ids, where a child copies them
 };
 
-// In DocumentRows::nulls: a value preconvert_document left for the type's input function.
+// In DocumentRows::Head::nulls: a value preconvert_document left for the type's input function.
 constexpr char kNotConverted = '?';
 
 // Text -> Datum for every field of `row`. C++-style: a bad value is a DataError naming the
