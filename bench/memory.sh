@@ -62,7 +62,7 @@ for n in $SIZES; do
     done) &
     sampler=$!
     if [[ -n $DETAIL ]]; then
-        (started=$SECONDS; while [[ ! -e $WORK/stop_rss ]]; do
+        (started=$SECONDS; while [[ ! -e $WORK/stop_rss && -d /proc/$WORKER_PID ]]; do
             mappings "$WORKER_PID" "drain of $n, $((SECONDS - started)) s in" || true
             sleep 10 # a sampling period too
         done) &
