@@ -57,8 +57,8 @@ diag_end() {
     read -ra kvs <"$WORK/diag.one"
     for kv in "${kvs[@]}"; do s[${kv%%=*}]=${kv#*=}; done
     logs=$(tail -c +$((DIAG_LOG0 + 1)) "$NOMNOM_PG_LOG")
-    # "automatic vacuum of table "db.public.orders"" / "automatic analyze of table ...": the
-    # table, and for each its elapsed time as the log gives it.
+    # "automatic vacuum of table "db.public.orders"" / "automatic analyze of table ...":
+    # each run as vacuum:TABLE or analyze:TABLE.
     av=$(grep -oE 'automatic (vacuum|analyze) of table "[^"]+"' <<<"$logs" |
         sed -E 's/automatic (vacuum|analyze) of table "[^.]+\.[^.]+\.([^"]+)"/\1:\2/' | tr '\n' ',' || true)
     ck=$(grep -oE 'checkpoint (starting|complete): [a-z ]+' <<<"$logs" | sed -E 's/checkpoint //; s/: /:/; s/ /_/g' | tr '\n' ',' || true)

@@ -137,8 +137,8 @@ reset_tables() { sql "TRUNCATE orders, order_line_items, nomnom.message_status" 
 # Autovacuum held off while rows are timed in rounds on emptied tables (run.sh: fn, core,
 # events), for every row alike. A path's inserts into just-truncated tables make them due at
 # once, and the launcher's next visit (every autovacuum_naptime, 60 s, about one round) sent
-# a worker to vacuum and analyze them inside whichever row was running then: ~1 CPU-s on 2
-# cores in one drain of 15 (bench/README.md item 32). The VACUUM ANALYZE first pays what is
+# a worker to vacuum and analyze them inside whichever row was running then: 0.65-1.0 CPU-s
+# on 2 cores, in 9 of 65 timed windows of 4 runs (bench/README.md item 32). The VACUUM ANALYZE first pays what is
 # due already (bench_docs, the catalogs the setup changed), outside every timed row.
 autovacuum_hold() {
     sql "ALTER SYSTEM SET autovacuum = off" >/dev/null
