@@ -154,6 +154,8 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
                std::to_string(limit) + " bytes";
     };
 
+    std::vector<natsMsg*> published; // the library's once marked sent (below)
+    published.reserve(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
         const PublishItem& item = items[i];
         if (!connected()) {
@@ -185,7 +187,9 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
             pending_[key] = Slot{group, i};
         }
         s = js_PublishMsgAsync(js_, &msg, &po);
-        if (s != NATS_OK) {
+        if (s == NATS_OK) {
+            published.push_back(key);
+        } else {
             // The library did not take the message (msg is still ours) and will not call on_ack.
             {
                 std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -197,6 +201,22 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
                          413);
             else
                 fail_now(i, "publish failed: " + status_text(s));
+        }
+    }
+
+    {
+        // From here on_ack destroys each message; one it reported already is ours to destroy.
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        for (natsMsg* key : published) {
+            auto it = pending_.find(key);
+            if (it == pending_.end())
+                continue; // stop() let go of it
+            if (it->second.acked) {
+                pending_.erase(it);
+                natsMsg_Destroy(key);
+            } else {
+                it->second.sent = true;
+            }
         }
     }
 
@@ -218,12 +238,19 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
 void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
     auto* self = static_cast<Publisher*>(closure);
     Slot slot;
+    bool ours = true; // to destroy here
     {
         std::lock_guard<std::mutex> lock(self->pending_mutex_);
         auto it = self->pending_.find(msg);
         if (it != self->pending_.end()) {
-            slot = std::move(it->second);
-            self->pending_.erase(it);
+            if (it->second.sent) {
+                slot = std::move(it->second);
+                self->pending_.erase(it);
+            } else {
+                it->second.acked = true; // still being sent: publish() destroys it
+                slot = it->second;
+                ours = false;
+            }
         }
     }
     if (slot.group) {
@@ -248,7 +275,8 @@ void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, voi
         if (slot.group->remaining > 0 && --slot.group->remaining == 0)
             slot.group->done.notify_all();
     }
-    natsMsg_Destroy(msg); // ours again once the library calls back
+    if (ours)
+        natsMsg_Destroy(msg); // ours again once the library calls back
 }
 
 bool Publisher::stream_ok(std::string& error) {

@@ -69,6 +69,12 @@ class Publisher {
     struct Slot {
         std::shared_ptr<Group> group;
         size_t index;
+        // js_PublishMsgAsync has returned. Until then the message is still being sent: nats.c
+        // 3.4 starts the ack timeout when it registers the message, before it takes the
+        // connection's lock to write it, so a publish held up longer than that timeout gets
+        // its on_ack (a timeout) while it still reads the message.
+        bool sent = false;
+        bool acked = false; // on_ack came before `sent`: publish() destroys the message
     };
 
     static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
