@@ -224,6 +224,10 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
 
     // Parse and route every document; refresh the catalog once if an entity is unknown.
     bool refreshed = false;
+    JsonChecker checker;
+    // The subject of the entity before, looked up again only when a line names another one.
+    std::string last_entity;
+    std::optional<std::string> last_subject;
     std::vector<PublishItem> items;
     std::vector<Doc*> to_publish;
     items.reserve(docs.size());
@@ -236,7 +240,7 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
             continue;
         }
         // Validated, not parsed: the bytes are published as received (json_check.hpp).
-        JsonCheck checked = check_json(doc.text);
+        JsonCheck checked = checker.check(doc.text);
         if (!checked.ok) {
             doc.error = "invalid JSON: " + checked.error;
             continue;
@@ -251,13 +255,18 @@ HttpResponse Api::ingest(const HttpRequest& request, const Route& route, bool ba
         if (resolved.kind == EntityResolution::Unknown && !refreshed) {
             refreshed = true; // a just-defined entity should not need to wait for the timer
             catalog = catalog_.refresh_now();
+            last_subject.reset(); // the new catalog's subjects
             resolved = resolve_entity(*catalog, sources, list_known);
         }
         if (resolved.kind != EntityResolution::Ok) {
             doc.error = resolved.error;
             continue;
         }
-        std::optional<std::string> subject = subject_for(catalog->subjects, resolved.entity);
+        if (!last_subject || resolved.entity != last_entity) {
+            last_subject = subject_for(catalog->subjects, resolved.entity);
+            last_entity = resolved.entity;
+        }
+        const std::optional<std::string>& subject = last_subject;
         if (!subject) {
             doc.error = "stream " + config_.stream +
                         " has no subject ending in a wildcard to "

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <vector>
 
 #include "nomnom/utf8.hpp"
@@ -17,7 +20,11 @@ constexpr size_t kPairwiseKeys = 64;
 
 class Scanner {
   public:
-    explicit Scanner(std::string_view text) : s_(text) {}
+    // `keys`, `decoded`: the key stack and the decoded keys it points into, empty, kept by the
+    // caller from one document to the next so that a batch's documents reuse their storage.
+    Scanner(std::string_view text, std::vector<std::string_view>& keys,
+            std::deque<std::string>& decoded)
+        : s_(text), keys_(keys), decoded_(decoded) {}
 
     JsonCheck run() {
         JsonCheck out;
@@ -102,7 +109,7 @@ class Scanner {
         // same key), so nested objects reuse one vector instead of allocating their own.
         size_t first = keys_.size();
         struct Pop {
-            std::vector<std::string>& keys;
+            std::vector<std::string_view>& keys;
             size_t first;
             ~Pop() { keys.resize(first); }
         } pop{keys_, first};
@@ -115,8 +122,8 @@ class Scanner {
             skip_ws();
             if (pos_ >= s_.size() || s_[pos_] != '"')
                 return fail("string or '}' expected");
-            std::string key;
-            if (!string(&key))
+            std::string_view key;
+            if (!key_string(key))
                 return false;
             // Pairwise while small; a large object is sorted once at its end instead, so a
             // body of a million keys costs n log n, not n squared.
@@ -131,7 +138,7 @@ class Scanner {
             skip_ws();
             bool capture =
                 depth == 1 && key == "entity_type" && pos_ < s_.size() && s_[pos_] == '"';
-            keys_.push_back(std::move(key));
+            keys_.push_back(key);
             if (capture) {
                 if (!string(&entity_type_))
                     return false;
@@ -230,11 +237,55 @@ class Scanner {
         }
     }
 
+    // A key at pos_ ('"'): `key` views its bytes in the text when it has no escape (nearly
+    // always), else its decoded value, kept in decoded_ until the next document.
+    bool key_string(std::string_view& key) {
+        size_t start = pos_;
+        escaped_ = false;
+        if (!string(nullptr))
+            return false;
+        if (!escaped_) {
+            key = s_.substr(start + 1, pos_ - start - 2);
+            return true;
+        }
+        pos_ = start; // once more, decoding this time
+        decoded_.emplace_back();
+        if (!string(&decoded_.back()))
+            return false;
+        key = decoded_.back();
+        return true;
+    }
+
+    // From i, the first byte of a string that needs a look: '"', '\\', a control character or
+    // a non-ASCII byte (or the end). Eight bytes at a time: most of a document is such bytes.
+    size_t skip_plain(size_t i) const {
+        constexpr uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        for (; i + 8 <= s_.size(); i += 8) {
+            uint64_t w;
+            std::memcpy(&w, s_.data() + i, 8);
+            uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+            // A byte of the word is zero in `quote` (a '"'), zero in `backslash`, below 0x20 or
+            // at 0x80 and above: the usual has-zero-byte tests, exact for "any byte".
+            uint64_t special = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                               (w - ones * 0x20) | w;
+            if ((special & highs) != 0)
+                break;
+        }
+        while (i < s_.size()) {
+            unsigned char c = static_cast<unsigned char>(s_[i]);
+            if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+                break;
+            ++i;
+        }
+        return i;
+    }
+
     // A string at pos_ ('"'); its decoded value goes to `out` when given.
     bool string(std::string* out) {
         ++pos_;
         size_t run = pos_; // start of bytes not yet copied to *out
         for (;;) {
+            pos_ = skip_plain(pos_);
             if (pos_ >= s_.size())
                 return fail("premature end of input");
             unsigned char c = static_cast<unsigned char>(s_[pos_]);
@@ -257,6 +308,7 @@ class Scanner {
                 ++pos_;
                 continue;
             }
+            escaped_ = true;
             if (out)
                 out->append(s_.data() + run, pos_ - run);
             ++pos_;
@@ -344,15 +396,24 @@ class Scanner {
 
     std::string_view s_;
     size_t pos_ = 0;
-    std::vector<std::string> keys_;
+    std::vector<std::string_view>& keys_;
+    std::deque<std::string>& decoded_;
+    bool escaped_ = false; // the last string scanned had an escape
     std::string error_;
     std::string entity_type_;
 };
 
 } // namespace
 
+JsonCheck JsonChecker::check(std::string_view text) {
+    // keys_ is empty again after every document, failed ones too: each object pops its keys
+    // on leaving. The decoded keys are this document's only.
+    decoded_.clear();
+    return Scanner(text, keys_, decoded_).run();
+}
+
 JsonCheck check_json(std::string_view text) {
-    return Scanner(text).run();
+    return JsonChecker().check(text);
 }
 
 } // namespace bridge

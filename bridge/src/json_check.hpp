@@ -9,8 +9,10 @@
 // test/unit/bridge_json_check_test.cpp checks it against jansson itself.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bridge {
 
@@ -22,5 +24,16 @@ struct JsonCheck {
 };
 
 JsonCheck check_json(std::string_view text);
+
+// check_json for many documents in turn (a batch's lines): the scanner's key stack is kept
+// from one to the next instead of allocated again for each.
+class JsonChecker {
+  public:
+    JsonCheck check(std::string_view text);
+
+  private:
+    std::vector<std::string_view> keys_; // into the document, or into decoded_
+    std::deque<std::string> decoded_;    // keys that had escapes, decoded
+};
 
 } // namespace bridge

@@ -51,6 +51,44 @@ TEST(BridgeJsonCheck, DuplicateKeysInLargeObjects) {
     EXPECT_FALSE(jansson_accepts(text + ",\"k3\":0}"));
 }
 
+// Strings are scanned eight bytes at a time: each byte that needs a look, at every place in
+// and around a word, through one JsonChecker reused as a batch reuses it.
+TEST(BridgeJsonCheck, StringBytesAtEveryOffset) {
+    JsonChecker checker;
+    const std::vector<std::string> specials = {"\"",   "\\\\", "\\n",  "\\u00e9",
+                                               "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                               "\xff", "\x80", "\xc3", "\xe2\x82\xac"};
+    int checked = 0;
+    for (const std::string& special : specials)
+        for (size_t offset = 0; offset < 24; ++offset)
+            for (size_t tail = 0; tail < 10; tail += 3) {
+                std::string text = "{\"k\":\"" + std::string(offset, 'a') + special +
+                                   std::string(tail, 'b') + "\"}";
+                EXPECT_EQ(checker.check(text).ok, jansson_accepts(text)) << "input: " << text;
+                EXPECT_EQ(check_json(text).ok, jansson_accepts(text)) << "input: " << text;
+                ++checked;
+            }
+    EXPECT_EQ(checked, 12 * 24 * 4);
+}
+
+// Keys are compared decoded ("a" and "\u0061" are one key), and a JsonChecker carries no key
+// from one document into the next, whether the first failed or not.
+TEST(BridgeJsonCheck, KeysDecodedAndPerDocument) {
+    JsonChecker checker;
+    for (const std::string text : {"{\"a\":1,\"\\u0061\":2}", "{\"ab\":1,\"a\\u0062\":2}",
+                                   "{\"\\u0061b\":1,\"ab\":2}", "{\"a\\\"b\":1,\"a\\u0022b\":2}"}) {
+        EXPECT_FALSE(jansson_accepts(text)) << text;
+        EXPECT_FALSE(checker.check(text).ok) << text;
+    }
+    EXPECT_TRUE(checker.check("{\"a\":1,\"\\u0062\":2}").ok);
+    EXPECT_FALSE(checker.check("{\"x\":{\"y\":[1,").ok); // fails inside two objects
+    EXPECT_TRUE(checker.check("{\"x\":{\"y\":1},\"y\":2}").ok);
+    EXPECT_TRUE(checker.check("{\"a\":1}").ok);
+    JsonCheck c = checker.check("{\"entity_type\":\"Order\",\"k\":\"v\"}");
+    ASSERT_TRUE(c.ok);
+    EXPECT_EQ(c.entity_type, "Order");
+}
+
 TEST(BridgeJsonCheck, EntityTypeAndShape) {
     JsonCheck c = check_json("{\"order_key\":\"x\",\"entity_type\":\"Ord\\u0065r\"}");
     ASSERT_TRUE(c.ok);
