@@ -35,14 +35,17 @@ namespace {
 // unique violation, and the upsert follows.
 constexpr const char kClaimInsert[] =
     "INSERT INTO nomnom.message_status AS s "
-    "  (message_id, stream, subject, entity, status, attempts, stream_seq, received_at, completed_at) "
+    "  (message_id, stream, subject, entity, status, attempts, stream_seq, "
+    "received_at, completed_at) "
     "SELECT r.message_id, r.stream, r.subject, r.entity, 'completed', r.attempts, r.stream_seq, "
     "       r.received_at, clock_timestamp() "
     "FROM nomnom.batch_rows($1) AS r(message_id uuid, stream text, subject text, entity text, "
     "                                attempts int4, stream_seq int8, received_at timestamptz) ";
-const std::string kClaimSql = std::string(kClaimInsert) +
+const std::string kClaimSql =
+    std::string(kClaimInsert) +
     "ON CONFLICT (message_id) DO UPDATE SET status = 'completed', "
-    "  stream = COALESCE(EXCLUDED.stream, s.stream), subject = COALESCE(EXCLUDED.subject, s.subject), "
+    "  stream = COALESCE(EXCLUDED.stream, s.stream), "
+    "subject = COALESCE(EXCLUDED.subject, s.subject), "
     "  entity = EXCLUDED.entity, attempts = GREATEST(EXCLUDED.attempts, s.attempts), "
     "  stream_seq = COALESCE(EXCLUDED.stream_seq, s.stream_seq), error = NULL, "
     "  completed_at = clock_timestamp() "
@@ -287,9 +290,12 @@ bool claim(const std::vector<PreparedMessage*>& messages, IdSet& claimed) {
         TextColumns last;
         for (size_t i = 0; i < messages.size(); ++i) {
             const MessageToWrite& m = messages[i]->message;
-            texts[i].stream = text_datum(m.stream, previous ? previous->stream : nullptr, last.stream);
-            texts[i].subject = text_datum(m.subject, previous ? previous->subject : nullptr, last.subject);
-            texts[i].entity = text_datum(m.entity, previous ? previous->entity : nullptr, last.entity);
+            texts[i].stream =
+                text_datum(m.stream, previous ? previous->stream : nullptr, last.stream);
+            texts[i].subject =
+                text_datum(m.subject, previous ? previous->subject : nullptr, last.subject);
+            texts[i].entity =
+                text_datum(m.entity, previous ? previous->entity : nullptr, last.entity);
             previous = &m;
             last = texts[i];
         }
