@@ -2,7 +2,8 @@
 // earlier pull left in the subscription, then late ones, never make a fetch hand back more
 // than its batch. nats.c 3.4.1's natsSubscription_FetchRequest did here (15 messages in an
 // array of 10: a heap overflow, the worker's "malloc(): unsorted double linked list
-// corrupted"); see nomnom/nats_fetch.hpp.
+// corrupted"); see nomnom/nats_fetch.hpp. And read_js_delivery (nomnom/js_delivery.hpp) on
+// the messages such a fetch hands back, against natsMsg_GetMetaData.
 #include "nomnom/nats_fetch.hpp"
 
 #include <gtest/gtest.h>
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "nomnom/backoff.hpp"
+#include "nomnom/js_delivery.hpp"
 
 extern char** environ;
 
@@ -241,6 +243,83 @@ TEST_F(NatsFetch, LateMessagesJoinTheBatchWithinItsBounds) {
     EXPECT_EQ(nomnom::take_late_messages(&empty, sub_, 10, 12), 0);
     EXPECT_EQ(pending(), 3);
     natsMsgList_Destroy(&empty);
+}
+
+// read_js_delivery (nomnom/js_delivery.hpp) gives what natsMsg_GetMetaData gives, for real
+// deliveries of this server: first ones and redeliveries, pending counting down.
+TEST_F(NatsFetch, DeliveryMetadataAsNatsMsgGetMetaData) {
+    ASSERT_NO_FATAL_FAILURE(add_stream_and_subscribe());
+    publish("ft.y", 3); // stream sequences 1-3 are not the consumer's
+    publish("ft.x", 6);
+
+    int compared = 0, redelivered = 0;
+    for (int round = 0; round < 3; round++) {
+        natsMsgList list = {nullptr, 0};
+        ASSERT_EQ(nomnom::fetch_bounded(&list, sub_, 4, 0, 3000), NATS_OK);
+        ASSERT_GT(list.Count, 0);
+        for (int i = 0; i < list.Count; i++) {
+            natsMsg* msg = list.Msgs[i];
+            jsMsgMetaData* meta = nullptr;
+            ASSERT_EQ(natsMsg_GetMetaData(&meta, msg), NATS_OK);
+            nomnom::JsDelivery got;
+            ASSERT_TRUE(nomnom::read_js_delivery(msg, got)) << natsMsg_GetReply(msg);
+            EXPECT_EQ(got.stream_seq, meta->Sequence.Stream);
+            EXPECT_EQ(got.delivered, meta->NumDelivered);
+            EXPECT_EQ(got.timestamp_ns, meta->Timestamp);
+            EXPECT_EQ(got.pending, meta->NumPending);
+            EXPECT_GE(got.stream_seq, 4u);
+            EXPECT_GT(got.timestamp_ns, 0);
+            redelivered += got.delivered > 1;
+            jsMsgMetaData_Destroy(meta);
+            ++compared;
+            // The first round's messages come again in the next (delivered 2).
+            if (round == 0)
+                natsMsg_Nak(msg, nullptr);
+            else
+                natsMsg_Ack(msg, nullptr);
+        }
+        natsMsgList_Destroy(&list);
+    }
+    EXPECT_GE(compared, 8);
+    EXPECT_GE(redelivered, 1);
+}
+
+// Replies that are not JetStream's, or that nats.c's parser refuses, give nothing (and leave
+// the output as it was); the newer 12-token form is read as the 9-token one.
+TEST(JsDelivery, RepliesOfOtherFormsAndBadOnes) {
+    ASSERT_EQ(nats_Open(-1), NATS_OK); // natsMsg_Create needs the library (a connection opens it)
+    auto read = [](const char* reply, nomnom::JsDelivery& out) {
+        natsMsg* msg = nullptr;
+        EXPECT_EQ(natsMsg_Create(&msg, "s", *reply ? reply : nullptr, "x", 1), NATS_OK);
+        bool ok = nomnom::read_js_delivery(msg, out);
+        natsMsg_Destroy(msg);
+        return ok;
+    };
+    nomnom::JsDelivery out;
+    ASSERT_TRUE(read("$JS.ACK.ORDERS.worker.2.17.9.1700000000123456789.40", out));
+    EXPECT_EQ(out.delivered, 2u);
+    EXPECT_EQ(out.stream_seq, 17u);
+    EXPECT_EQ(out.timestamp_ns, 1700000000123456789);
+    EXPECT_EQ(out.pending, 40u);
+    ASSERT_TRUE(read("$JS.ACK._.ACCHASH.ORDERS.worker.3.18.10.1700000000000000001.0.xyz", out));
+    EXPECT_EQ(out.delivered, 3u);
+    EXPECT_EQ(out.stream_seq, 18u);
+    EXPECT_EQ(out.timestamp_ns, 1700000000000000001);
+    EXPECT_EQ(out.pending, 0u);
+    for (const char* bad : {
+             "",                                            // no reply
+             "_INBOX.abc",                                  // not JetStream's
+             "$JS.ACKX.ORDERS.worker.2.17.9.1700000000.40", // not its prefix
+             "$JS.ACK.ORDERS.worker.2.17.9.1700000000",     // a token short
+             "$JS.ACK.ORDERS.worker.2.17.x.1700000000.40",  // the consumer sequence
+             "$JS.ACK.ORDERS.worker.2.17.9.1700000000.4a",  // the pending count
+             "$JS.ACK.D.H.ORDERS.worker.2.17.9.1700000000", // 8 tokens
+         }) {
+        nomnom::JsDelivery kept;
+        kept.stream_seq = 99;
+        EXPECT_FALSE(read(bad, kept)) << bad;
+        EXPECT_EQ(kept.stream_seq, 99u) << bad;
+    }
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "nomnom/backoff.hpp"
+#include "nomnom/js_delivery.hpp"
 #include "nomnom/message_id.hpp"
 #include "nomnom/nats_fetch.hpp"
 #include "pg/signal_safe_thread.hpp"
@@ -59,13 +60,12 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
                                      msg_id ? msg_id : "", subject ? subject : "")))
             nomnom_id = nullptr;
     }
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-        facts.stream_seq = meta->Sequence.Stream;
-        facts.delivered = static_cast<int>(meta->NumDelivered);
-        facts.timestamp_ns = meta->Timestamp;
-        facts.pending = static_cast<int64_t>(meta->NumPending);
-        jsMsgMetaData_Destroy(meta);
+    JsDelivery delivery;
+    if (read_js_delivery(msg, delivery)) {
+        facts.stream_seq = delivery.stream_seq;
+        facts.delivered = static_cast<int>(delivery.delivered);
+        facts.timestamp_ns = delivery.timestamp_ns;
+        facts.pending = static_cast<int64_t>(delivery.pending);
     }
     facts.entity = route_entity(options, subject ? subject : "", entity_header ? entity_header : "");
     // The id's bytes and its text, with no string in between (bench/README.md, item 29).
