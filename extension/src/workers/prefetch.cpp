@@ -44,7 +44,10 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
     const char* entity_header = nullptr;
     const char* nomnom_id = nullptr;
     const char* msg_id = nullptr;
-    natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
+    // Nomnom-Entity is only looked up on a stream that trusts it (below): each header lookup
+    // costs this thread (bench/README.md, item 35).
+    if (options.trust_headers)
+        natsMsgHeader_Get(msg, "Nomnom-Entity", &entity_header);
     natsMsgHeader_Get(msg, "Nomnom-Message-Id", &nomnom_id);
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id);
     const char* subject = natsMsg_GetSubject(msg);
@@ -52,7 +55,6 @@ void read_facts(natsMsg* msg, const std::string& stream, const StreamOptions& op
     // them (else they could write another entity, or suppress a message by reusing a
     // completed id); a dead letter nomnom.replay_dead_letters republished keeps its id.
     if (!options.trust_headers) {
-        entity_header = nullptr;
         const char* signature = nullptr;
         if (nomnom_id != nullptr &&
             (natsMsgHeader_Get(msg, "Nomnom-Replay-Signature", &signature) != NATS_OK ||
