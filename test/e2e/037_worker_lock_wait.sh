@@ -23,18 +23,6 @@ sql "SELECT nomnom.create_stream('MESSAGES', ARRAY['messages.ingest.>'],
 running="SELECT count(*) = 2 AND bool_and(state = 'running') FROM nomnom.stream_status"
 wait_for 30 "$running" "two workers running"
 
-LOCK_PID=
-lock_orders() { # a session of its own holds orders until unlock_orders
-    stack_psql "$NOMNOM_DB" -X -q -c "SET application_name = 'lock-holder'" -c "BEGIN" \
-        -c "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
-    LOCK_PID=$!
-    wait_for 10 "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'lock-holder' AND wait_event = 'PgSleep'" \
-        "the lock holder in place"
-}
-unlock_orders() {
-    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
-    wait "$LOCK_PID" 2>/dev/null || true
-}
 
 # 1. lock_timeout_ms 0: a worker waits on the lock with one message for more than three
 # times ack_wait. The other worker keeps pulling: had the message's ack_wait run out, JetStream

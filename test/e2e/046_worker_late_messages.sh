@@ -28,18 +28,6 @@ late_pull() {
     "$JSTOOL" publish "$NATS_URL" '$JS.API.CONSUMER.MSG.NEXT.MESSAGES.workers' "$inbox" \
         "{\"batch\": $1, \"no_wait\": true}" || fail "the late pull could not be sent"
 }
-LOCK_PID=
-lock_orders() { # a session of its own holds orders until unlock_orders
-    stack_psql "$NOMNOM_DB" -X -q -c "SET application_name = 'lock-holder'" -c "BEGIN" \
-        -c "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
-    LOCK_PID=$!
-    wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'lock-holder' AND wait_event = 'PgSleep'" \
-        "the lock holder in place"
-}
-unlock_orders() {
-    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
-    wait "$LOCK_PID" 2>/dev/null || true
-}
 waiting="FROM pg_stat_activity WHERE backend_type = 'nomnom worker' AND wait_event_type = 'Lock'"
 
 worker_stack_up
@@ -59,7 +47,7 @@ round() {
     sql "SELECT nomnom.pause_stream('MESSAGES')" >/dev/null
     wait_for 30 "SELECT state = 'paused' AND worker_pid IS NULL FROM nomnom.stream_status" "round $n: paused"
     publish --count "$waiting_orders" --seed $((46 + n))
-    lock_orders
+    lock_orders 30
     sql "SELECT nomnom.resume_stream('MESSAGES')" >/dev/null
     wait_for 30 "SELECT count(*) = 1 $waiting" "round $n: the worker waiting on the lock"
     wait_until 30 "[[ \$(consumer '\"\(.num_ack_pending) \(.num_waiting)\"') == '$waiting_orders 0' ]]" ||

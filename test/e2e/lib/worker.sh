@@ -97,3 +97,19 @@ assert_eq() { # ACTUAL EXPECTED WHAT
 # The worker processes of a stream (from nomnom.stream_status)
 # shellcheck disable=SC2120 # the stream name is optional
 worker_pids() { sql "SELECT worker_pid FROM nomnom.stream_status WHERE name = '${1:-MESSAGES}' AND worker_pid IS NOT NULL ORDER BY worker"; }
+
+# lock_orders [SECONDS]: a session of its own holds the orders table (ACCESS EXCLUSIVE) until
+# unlock_orders; waits up to SECONDS (10) for it to be in place. Workers writing orders then
+# wait on the lock (e2e 037, 046).
+LOCK_PID=
+lock_orders() {
+    stack_psql "$NOMNOM_DB" -X -q -c "SET application_name = 'lock-holder'" -c "BEGIN" \
+        -c "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
+    LOCK_PID=$!
+    wait_for "${1:-10}" "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'lock-holder' AND wait_event = 'PgSleep'" \
+        "the lock holder in place"
+}
+unlock_orders() {
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
+    wait "$LOCK_PID" 2>/dev/null || true
+}
