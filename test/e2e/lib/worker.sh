@@ -102,6 +102,7 @@ worker_pids() { sql "SELECT worker_pid FROM nomnom.stream_status WHERE name = '$
 # unlock_orders; waits up to SECONDS (10) for it to be in place. Workers writing orders then
 # wait on the lock (e2e 037, 046).
 LOCK_PID=
+# shellcheck disable=SC2120 # the wait is optional
 lock_orders() {
     stack_psql "$NOMNOM_DB" -X -q -c "SET application_name = 'lock-holder'" -c "BEGIN" \
         -c "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
