@@ -22,7 +22,12 @@ pg_answers() {
 }
 
 stack_start_nats
-stack_start_pg
+# NOMNOM_PG_START_TIMEOUT: a bad value is refused, with its name, before anything starts.
+if err=$(NOMNOM_PG_START_TIMEOUT=soon stack_start_pg 2>&1); then fail "NOMNOM_PG_START_TIMEOUT=soon accepted"; fi
+[[ $err == *"NOMNOM_PG_START_TIMEOUT must be a whole number of seconds, not 'soon'"* ]] ||
+    fail "no clear error for NOMNOM_PG_START_TIMEOUT=soon: $err"
+[[ ! -e $NOMNOM_STACK_DIR/pg ]] || fail "a PostgreSQL cluster was made despite the bad timeout"
+NOMNOM_PG_START_TIMEOUT=120 stack_start_pg
 nats_answers || fail "nats-server does not answer on $NATS_URL"
 pg_answers || fail "PostgreSQL does not answer on port $PGPORT"
 [[ $(stack_psql postgres -tA -c 'SHOW fsync') == "${NOMNOM_PG_FSYNC:-on}" ]] ||

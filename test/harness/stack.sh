@@ -20,6 +20,8 @@
 #                     nomnom.database when preloading; default nomnom_test
 #   NOMNOM_STACK_KEEP 1 keeps the temporary folder after stack_stop_all (for post-mortems)
 #   NOMNOM_STACK_PARENT where the temporary folder is made, default /tmp
+#   NOMNOM_PG_START_TIMEOUT seconds PostgreSQL may take to start and answer, default 60
+#                     (a server under valgrind at high load needs more: bench/callgrind_drain.sh)
 #   PG_CONFIG         pg_config to find the PostgreSQL binaries, default pg_config
 
 # nats-server and runuser live in /usr/sbin, which a non-login PATH may lack.
@@ -159,6 +161,10 @@ _stack_pg_bindir() { "${PG_CONFIG:-pg_config}" --bindir; }
 # when NATS was started first, nomnom.nats_url=$NATS_URL.
 # shellcheck disable=SC2120  # the argument is optional
 stack_start_pg() {
+    [[ ${NOMNOM_PG_START_TIMEOUT:-60} =~ ^[1-9][0-9]*$ ]] || {
+        stack_log "NOMNOM_PG_START_TIMEOUT must be a whole number of seconds, not '$NOMNOM_PG_START_TIMEOUT'"
+        return 2
+    }
     stack_init
     NOMNOM_PG_PRELOAD=${1:-}
     NOMNOM_PG_DATA=$NOMNOM_STACK_DIR/pg/data
@@ -208,7 +214,8 @@ _stack_pg_launch() {
     local bin
     bin=$(_stack_pg_bindir)
     # pg_ctl -w returns once the server accepts connections or has died.
-    if ! stack_as_pg "$bin/pg_ctl" -D "$NOMNOM_PG_DATA" -l "$NOMNOM_PG_LOG" -w -t 60 start \
+    local timeout=${NOMNOM_PG_START_TIMEOUT:-60}
+    if ! stack_as_pg "$bin/pg_ctl" -D "$NOMNOM_PG_DATA" -l "$NOMNOM_PG_LOG" -w -t "$timeout" start \
         >/dev/null; then
         stack_log "PostgreSQL failed to start (port $PGPORT)"
         stack_tail_log "$NOMNOM_PG_LOG" 10
@@ -216,8 +223,8 @@ _stack_pg_launch() {
     fi
     NOMNOM_PG_PID=$(head -n 1 "$NOMNOM_PG_DATA/postmaster.pid")
     export NOMNOM_PG_PID
-    wait_until 30 "$bin/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" ||
-        { stack_log "PostgreSQL not ready after 30s"; stack_tail_log "$NOMNOM_PG_LOG"; return 1; }
+    wait_until "$timeout" "$bin/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" ||
+        { stack_log "PostgreSQL not ready after ${timeout}s"; stack_tail_log "$NOMNOM_PG_LOG"; return 1; }
     stack_log "PostgreSQL PID $NOMNOM_PG_PID on 127.0.0.1:$PGPORT${NOMNOM_PG_PRELOAD:+ (preload nomnom)}"
 }
 
