@@ -110,6 +110,8 @@ std::shared_ptr<ResolvedTree> build_resolved_tree(const std::string& root_entity
             child.links.push_back(LinkField{static_cast<int>(f), parent_field});
         }
     }
+    for (ResolvedEntity& entity : resolved->entities)
+        entity.layout = tuple_layout(entity);
     return resolved;
 }
 

@@ -12,6 +12,7 @@
 #include "nomnom/mapper.hpp"
 #include "pg/pg_prelude.hpp"
 #include "writer/plain_first.hpp"
+#include "writer/tuple_image.hpp"
 
 namespace nomnom {
 
@@ -45,6 +46,8 @@ struct ResolvedEntity {
     std::vector<int> children;
     std::vector<LinkField> links; // how this entity's rows point at their parent row
     bool returns_id = false;      // a child copies this row's generated id
+    // The table as heap_form_tuple lays its rows out, for rows laid out ahead (tuple_image.hpp).
+    TupleLayout layout;
     // Prepared on first use, kept for the life of the cache.
     SPIPlanPtr insert_plan = nullptr;
     SPIPlanPtr plain_insert_plan = nullptr; // the upsert without ON CONFLICT (plain_first.hpp)

@@ -58,7 +58,7 @@ bool build_defaults(Relation rel, const bool* written, AttrNumber* attnums, Expr
 
 // PostgreSQL-style (may ereport): see bulk_insert.
 bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t count,
-                    const RowFiller* fill, int64* ids) {
+                    const RowFiller* fill, int64* ids, const TupleImages* images) {
     Relation rel = table_open(relid, RowExclusiveLock);
     TupleDesc desc = RelationGetDescr(rel);
     bool possible = rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition &&
@@ -112,6 +112,11 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
         table_close(rel, NoLock); // the INSERT takes the same lock
         return false;
     }
+    // Images hold the fields in the table's order after the id, which nextval fills in.
+    bool use_images = images != nullptr && layout_matches(*images->layout, desc) &&
+                      ndefaults == 1 && default_attnums[0] == 1;
+    for (int i = 0; use_images && i < ncolumns; ++i)
+        use_images = attnums[i] == i + 2;
 
     // As CopyFrom: a result relation with its indexes, slots filled and checked one by one,
     // inserted a buffer at a time, then each row's index entries.
@@ -132,7 +137,9 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
     // and a thousand pins a batch made the resource owner's bookkeeping cost more than the
     // rows' heap insertion.
     TupleDesc slot_desc = CreateTupleDescCopy(desc);
-    const TupleTableSlotOps* slot_ops = table_slot_callbacks(rel);
+    // (A heap tuple slot takes an image's tuple as it is; the heap's own buffer slot would
+    // copy it. Both form a row of values with heap_form_tuple.)
+    const TupleTableSlotOps* slot_ops = use_images ? &TTSOpsHeapTuple : table_slot_callbacks(rel);
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * ncolumns));
     bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * ncolumns));
     size_t used = 0, first = 0; // rows in the buffer, and the batch row of slots[0]
@@ -162,6 +169,24 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
             slots[used] = ExecAllocTableSlot(&estate->es_tupleTable, slot_desc, slot_ops);
         TupleTableSlot* slot = slots[used];
         ExecClearTuple(slot);
+        HeapTupleHeader image = use_images ? images->image(r) : nullptr;
+        if (image != nullptr) {
+            MemoryContext caller = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+            bool id_null;
+            Datum id = ExecEvalExpr(default_states[0], econtext, &id_null);
+            MemoryContextSwitchTo(caller);
+            if (id_null) // (nextval never is)
+                elog(ERROR, "nomnom: the identity of \"%s\" gave NULL",
+                     RelationGetRelationName(rel));
+            ExecStoreHeapTuple(tuple_from_image(image, DatumGetInt64(id), slot->tts_mcxt), slot,
+                               true);
+            slot->tts_tableOid = relid;
+            if (constrained)
+                ExecConstraints(rri, slot, estate);
+            if (++used == kMaxBuffered)
+                flush();
+            continue;
+        }
         for (int a = 0; a < desc->natts; ++a) {
             slot->tts_values[a] = 0;
             slot->tts_isnull[a] = true;
@@ -203,7 +228,8 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
 } // namespace
 
 bool bulk_insert(Oid relid, const std::vector<BulkColumn>& columns, size_t count,
-                 const RowFiller& fill, std::vector<int64>* returned_ids) {
+                 const RowFiller& fill, std::vector<int64>* returned_ids,
+                 const TupleImages* images) {
     if (!nomnom_copy_insert_guc)
         return false;
     if (returned_ids != nullptr)
@@ -212,7 +238,7 @@ bool bulk_insert(Oid relid, const std::vector<BulkColumn>& columns, size_t count
     bool written = false;
     pg_call([&] {
         written = bulk_insert_pg(relid, columns.data(), static_cast<int>(columns.size()), count,
-                                 &fill, ids);
+                                 &fill, ids, images);
     });
     return written;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "writer/batch_rows.hpp"
+#include "writer/tuple_image.hpp"
 
 namespace nomnom {
 
@@ -27,11 +28,22 @@ struct BulkColumn {
     int32 typmod;
 };
 
+// Rows laid out ahead (tuple_image.hpp) in `layout`: row r's image, or nullptr for a row
+// whose values `fill` gives. It must not throw, nor call PostgreSQL.
+struct TupleImages {
+    const TupleLayout* layout;
+    std::function<HeapTupleHeader(size_t row)> image;
+};
+
 // Inserts `count` rows of `columns` into `relid` (each row from `fill`, as for BatchRows),
 // COPY-style. False, with nothing written, when the table needs what this does not do (see
-// above). With `returned_ids`, the value of bigint column `id` of each row, in order.
-// C++-style: errors throw PgError (a unique violation as an INSERT's).
+// above). With `returned_ids`, the value of bigint column `id` of each row, in order. With
+// `images`, a row that has one is copied from it (when the table still has its layout, its
+// columns are the layout's fields in order and the identity id is the only default), the
+// same bytes heap_form_tuple makes of `fill`'s values. C++-style: errors throw PgError (a
+// unique violation as an INSERT's).
 bool bulk_insert(Oid relid, const std::vector<BulkColumn>& columns, size_t count,
-                 const RowFiller& fill, std::vector<int64>* returned_ids = nullptr);
+                 const RowFiller& fill, std::vector<int64>* returned_ids = nullptr,
+                 const TupleImages* images = nullptr);
 
 } // namespace nomnom

@@ -391,6 +391,9 @@ void insert_rows(ResolvedEntity& entity, const EntityRows& rows, int entity_inde
             values[f] = nulls[f] ? 0 : head.values[f];
         }
     };
+    // A row laid out ahead is copied whole: its Datums and null flags are not read.
+    TupleImages images{&entity.layout,
+                       [&](size_t i) { return rows[i].first->heads[rows[i].second].image; }};
     BatchRows batch(std::move(types), rows.size(), fill);
     std::vector<Datum> params = {batch.handle()};
     std::vector<BulkColumn> columns;
@@ -406,7 +409,7 @@ void insert_rows(ResolvedEntity& entity, const EntityRows& rows, int entity_inde
         // (COPY-style returns no rows as stored: not with events)
         bulk = !events && !has_function_fields(entity) &&
                bulk_insert(entity.relid, columns, rows.size(), fill,
-                           entity.returns_id ? &ids : nullptr);
+                           entity.returns_id ? &ids : nullptr, &images);
         if (!bulk)
             execute(plain, params, "insert");
     };
@@ -531,7 +534,15 @@ void lay_out_row(DocumentRows& rows, size_t r) {
     head.nulls = static_cast<char*>(rows.doc.arena.allocate(fields));
     head.entity = row.entity;
     head.parent_row = row.parent_row;
+    head.image = nullptr;
     std::fill(head.values, head.values + fields, Datum(0));
+}
+
+// Row r's tuple image, once every value of it is a Datum, where its table allows one.
+void lay_out_tuple(const ResolvedEntity& entity, DocumentRows& rows, size_t r) {
+    DocumentRows::Head& head = rows.heads[r];
+    if (entity.layout.usable())
+        head.image = make_tuple_image(entity.layout, head.values, head.nulls, rows.doc.arena);
 }
 
 } // namespace
@@ -546,6 +557,7 @@ void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
         lay_out_row(rows, r);
         DocumentRows::Head& head = rows.heads[r];
         std::memset(head.nulls, kNotConverted, row.values.size());
+        bool row_converted = true;
         for (size_t f = 0; f < row.values.size(); ++f) {
             const MappedValue& text = row.values[f];
             if (!text)
@@ -554,8 +566,11 @@ void preconvert_document(const ResolvedTree& resolved, DocumentRows& rows) {
                                 rows.doc.arena, &head.values[f]))
                 head.nulls[f] = ' ';
             else
-                all_converted = false;
+                row_converted = false;
         }
+        if (row_converted)
+            lay_out_tuple(entity, rows, r);
+        all_converted &= row_converted;
     }
     rows.preconverted = true;
     rows.all_converted = all_converted;
@@ -597,8 +612,11 @@ void convert_document(const ResolvedTree& resolved, DocumentRows& rows) {
         const MappedRow& row = rows.doc.rows[r];
         if (!rows.preconverted)
             lay_out_row(rows, r);
-        convert_row(resolved.entities[row.entity], row, rows.heads[r].values, rows.heads[r].nulls,
-                    &rows.doc.arena, rows.preconverted);
+        const ResolvedEntity& entity = resolved.entities[row.entity];
+        convert_row(entity, row, rows.heads[r].values, rows.heads[r].nulls, &rows.doc.arena,
+                    rows.preconverted);
+        if (rows.heads[r].image == nullptr)
+            lay_out_tuple(entity, rows, r);
     }
 }
 

@@ -23,6 +23,9 @@ struct DocumentRows {
         char* nulls;    // one per field, 'n' for NULL as SPI wants; kNotConverted
         int entity;     // doc.rows[r].entity
         int parent_row; // doc.rows[r].parent_row
+        // The row's heap tuple laid out ahead (tuple_image.hpp), in the arena, or nullptr:
+        // what a COPY-style write copies instead of reading values and nulls.
+        HeapTupleHeader image;
     };
     std::vector<Head> heads;    // one per row of doc.rows
     bool preconverted = false;  // preconvert_document ran
