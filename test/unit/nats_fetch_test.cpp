@@ -109,19 +109,20 @@ class NatsFetch : public ::testing::Test {
                       NATS_OK);
         }
     }
-    void add_consumer(const char* name, const char* filter) {
+    void add_consumer(const char* name, const char* filter, int64_t ack_wait_ms = 0) {
         jsConsumerConfig cc;
         jsConsumerConfig_Init(&cc);
         cc.Durable = name;
         cc.FilterSubject = filter;
         cc.AckPolicy = js_AckExplicit;
+        cc.AckWait = ack_wait_ms * 1000000; // 0: the server's 30 s
         jsConsumerInfo* ci = nullptr;
         ASSERT_EQ(js_AddConsumer(&ci, js_, "FETCHT", &cc, nullptr, nullptr), NATS_OK);
         jsConsumerInfo_Destroy(ci);
     }
-    // Stream FETCHT (ft.>), consumers A (ft.x: the worker's, subscribed in sub_) and B (ft.y:
-    // another, whose pulls answer into A's inbox).
-    void add_stream_and_subscribe() {
+    // Stream FETCHT (ft.>), consumers A (ft.x: the worker's, subscribed in sub_; its ack_wait
+    // `a_ack_wait_ms`, 0: the server's) and B (ft.y: another, whose pulls answer into A's inbox).
+    void add_stream_and_subscribe(int64_t a_ack_wait_ms = 0) {
         jsStreamConfig cfg;
         jsStreamConfig_Init(&cfg);
         const char* subjects[] = {"ft.>"};
@@ -131,7 +132,7 @@ class NatsFetch : public ::testing::Test {
         jsStreamInfo* si = nullptr;
         ASSERT_EQ(js_AddStream(&si, js_, &cfg, nullptr, nullptr), NATS_OK);
         jsStreamInfo_Destroy(si);
-        add_consumer("A", "ft.x");
+        add_consumer("A", "ft.x", a_ack_wait_ms);
         add_consumer("B", "ft.y");
         ASSERT_EQ(js_PullSubscribe(&sub_, js_, "ft.x", "A", nullptr, nullptr, nullptr), NATS_OK);
     }
@@ -150,6 +151,13 @@ class NatsFetch : public ::testing::Test {
         int msgs = 0;
         natsSubscription_GetPending(sub_, &msgs, nullptr);
         return msgs;
+    }
+    // A status message (408, a pull's expiry) in our subscription's inbox, as one that came
+    // after nats.c gave up on its pull: a pull of B's, which has nothing, expiring at once.
+    void stray_status() {
+        int before = pending();
+        raw_pull("B", 1, 20);
+        ASSERT_TRUE(wait_until(5000, [&] { return pending() == before + 1; })) << pending();
     }
     uint64_t ack_pending(const char* consumer) {
         jsConsumerInfo* ci = nullptr;
@@ -171,33 +179,44 @@ class NatsFetch : public ::testing::Test {
 TEST_F(NatsFetch, LeftoversAndLateMessagesNeverPassTheBatch) {
     ASSERT_NO_FATAL_FAILURE(add_stream_and_subscribe());
 
-    // 8 messages left in the subscription by a pull nats.c gave up on...
+    // 8 messages left in the subscription by a pull nats.c gave up on, and 13 of A's: the
+    // leftovers are the batch, with no pull after them (nats.c 3.4.1 alone: 8 + 10 in an
+    // array of 10).
     publish("ft.y", 8);
     raw_pull("B", 8, 5000);
     ASSERT_TRUE(wait_until(5000, [&] { return pending() == 8; })) << pending();
-    // ...10 for the fetch's own pull, and a pull still waiting whose 5 come late: once the
-    // fetch got its own (consumer A acknowledgement-pending).
-    publish("ft.x", 10);
+    publish("ft.x", 13);
+    natsMsgList list = {nullptr, 0};
+    natsStatus s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
+    EXPECT_EQ(s, NATS_OK);
+    EXPECT_EQ(list.Count, 8);
+    for (int i = 0; i < list.Count; i++)
+        EXPECT_EQ(std::string(natsMsg_GetSubject(list.Msgs[i])), "ft.y") << i;
+    EXPECT_EQ(ack_pending("A"), 0u); // no pull of A's went out
+    natsMsgList_Destroy(&list);
+
+    // A fetch's own pull, and a pull still waiting whose 5 come late: once the fetch got its
+    // own (consumer A acknowledgement-pending). The fetch stops at its batch.
     raw_pull("B", 5, 10000);
     std::thread late([&] {
         if (wait_until(5000, [&] { return ack_pending("A") >= 2; }))
             publish("ft.y", 5);
     });
-
-    natsMsgList list = {nullptr, 0};
-    natsStatus s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
-    EXPECT_EQ(s, NATS_OK);
-    EXPECT_LE(list.Count, 10); // nats.c 3.4.1 alone: 15, written past its array of 10
-    EXPECT_EQ(list.Count, 10); // the 8 left over, topped up with 2 of A's
-    natsMsgList_Destroy(&list);
-    late.join();
-
-    // The late 5 wait in the subscription now: the next fetch takes them first, topped up.
-    ASSERT_TRUE(wait_until(5000, [&] { return pending() >= 5; })) << pending();
     s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
     EXPECT_EQ(s, NATS_OK);
     EXPECT_EQ(list.Count, 10);
     int late_ones = 0;
+    for (int i = 0; i < list.Count; i++)
+        late_ones += std::string(natsMsg_GetSubject(list.Msgs[i])) == "ft.y";
+    natsMsgList_Destroy(&list);
+    late.join();
+
+    // What the fetch left (A's or the late ones) waits in the subscription: the next fetch
+    // takes it, and no more.
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() == 5; })) << pending();
+    s = nomnom::fetch_bounded(&list, sub_, 10, 0, 3000);
+    EXPECT_EQ(s, NATS_OK);
+    EXPECT_EQ(list.Count, 5);
     for (int i = 0; i < list.Count; i++)
         late_ones += std::string(natsMsg_GetSubject(list.Msgs[i])) == "ft.y";
     EXPECT_EQ(late_ones, 5);
@@ -209,6 +228,56 @@ TEST_F(NatsFetch, LeftoversAndLateMessagesNeverPassTheBatch) {
     EXPECT_EQ(s, NATS_OK);
     EXPECT_EQ(list.Count, 3);
     natsMsgList_Destroy(&list);
+}
+
+// Leftovers are handed over at once, as the batch, with no pull after them: on nats-server
+// 2.9.10 a top-up's no_wait pull with an expiry waits out that expiry when the consumer has
+// nothing, and so did the pull of 1 a stray status behind them cost. Meanwhile nobody could
+// mark the leftovers in progress: past A's ack_wait of 500 ms the server redelivered them,
+// into that very pull (the old code handed over 4 + 4 here, the second 4 delivered twice).
+TEST_F(NatsFetch, LeftoversAreHandedOverWithNoPullAfterThem) {
+    ASSERT_NO_FATAL_FAILURE(add_stream_and_subscribe(500));
+    auto delivered_once = [](const natsMsgList& list) {
+        int once = 0;
+        for (int i = 0; i < list.Count; i++) {
+            nomnom::JsDelivery d;
+            once += nomnom::read_js_delivery(list.Msgs[i], d) && d.delivered == 1;
+        }
+        return once;
+    };
+    auto ack_all = [](natsMsgList& list) {
+        for (int i = 0; i < list.Count; i++)
+            natsMsg_Ack(list.Msgs[i], nullptr);
+        natsMsgList_Destroy(&list);
+    };
+    // 4 of A's, pulled into the inbox by a pull nats.c gave up on; A has nothing more.
+    publish("ft.x", 4);
+    raw_pull("A", 4, 5000);
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() == 4; })) << pending();
+    natsMsgList list = {nullptr, 0};
+    EXPECT_EQ(nomnom::fetch_bounded(&list, sub_, 10, 0, 3000), NATS_OK);
+    EXPECT_EQ(list.Count, 4);
+    EXPECT_EQ(delivered_once(list), 4);
+    ack_all(list);
+
+    // 2 more of A's, then a stray status behind them: the status is dropped, no pull sent.
+    publish("ft.x", 2);
+    raw_pull("A", 2, 5000);
+    ASSERT_TRUE(wait_until(5000, [&] { return pending() == 2; })) << pending();
+    ASSERT_NO_FATAL_FAILURE(stray_status());
+    EXPECT_EQ(nomnom::fetch_bounded(&list, sub_, 10, 0, 3000), NATS_OK);
+    EXPECT_EQ(list.Count, 2);
+    EXPECT_EQ(delivered_once(list), 2);
+    EXPECT_EQ(pending(), 0);
+    ack_all(list);
+
+    // A stray status alone is no leftover: the fetch is an ordinary one, a whole batch.
+    publish("ft.x", 3);
+    ASSERT_NO_FATAL_FAILURE(stray_status());
+    EXPECT_EQ(nomnom::fetch_bounded(&list, sub_, 10, 0, 3000), NATS_OK);
+    EXPECT_EQ(list.Count, 3);
+    EXPECT_EQ(delivered_once(list), 3);
+    ack_all(list);
 }
 
 // What reaches the subscription after a fetch returned joins that fetch's batch, after its

@@ -10,13 +10,16 @@ namespace nomnom {
 namespace {
 
 // The messages an earlier pull left in `sub`, at most `batch` (no more bytes than
-// `max_bytes` after the first), each by a fetch of 1: one that finds a message waiting
-// returns it without sending a pull, so nats.c's overflow (nats_fetch.hpp) cannot happen.
-// Into `list` (empty: nothing was waiting, or `*status` says why it stopped first).
+// `max_bytes` after the first), each by a fetch of 1 that never sends a pull: nats.c takes
+// what the subscription holds first (dropping status messages), and with an expiry of 1 ns
+// its deadline has passed before it would ask the server for more. So nats.c's overflow
+// (nats_fetch.hpp) cannot happen, and a stray status behind the leftovers costs no pull the
+// server may hold (nats-server 2.9.10 holds a no_wait pull that has an expiry until it
+// expires) while they wait unmarked. Into `list` (empty: nothing was waiting, or `*status`
+// says why it stopped first).
 void take_leftovers(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes,
-                    natsStatus* status, int64_t* taken_bytes) {
+                    natsStatus* status) {
     *status = NATS_OK;
-    *taken_bytes = 0;
     int pending = 0;
     if (natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending <= 0)
         return;
@@ -36,8 +39,8 @@ void take_leftovers(natsMsgList* list, natsSubscription* sub, int batch, int64_t
         jsFetchRequest req;
         jsFetchRequest_Init(&req);
         req.Batch = 1;
-        req.NoWait = true; // found none waiting after all (a status): a pull that answers at once
-        req.Expires = 1000 * 1000000LL;
+        req.NoWait = true;
+        req.Expires = 1; // ns: nats.c's deadline, in ms, is its start (see above)
         natsMsgList one = {nullptr, 0};
         natsStatus s = natsSubscription_FetchRequest(&one, sub, &req);
         if (s != NATS_OK || one.Count == 0) {
@@ -58,7 +61,6 @@ void take_leftovers(natsMsgList* list, natsSubscription* sub, int batch, int64_t
         std::free(msgs);
         return;
     }
-    *taken_bytes = bytes;
     list->Msgs = msgs; // natsMsgList_Destroy frees it with free(), as nats.c allocates its own
     list->Count = count;
 }
@@ -102,8 +104,7 @@ int take_late_messages(natsMsgList* list, natsSubscription* sub, int batch, int6
         return 0;
     natsMsgList late = {nullptr, 0};
     natsStatus ignored = NATS_OK;
-    int64_t late_bytes = 0;
-    take_leftovers(&late, sub, room, max_bytes > 0 ? max_bytes - bytes : 0, &ignored, &late_bytes);
+    take_leftovers(&late, sub, room, max_bytes > 0 ? max_bytes - bytes : 0, &ignored);
     int added = late.Count;
     if (added == 0 || !append_messages(list, &late))
         return 0;
@@ -129,23 +130,11 @@ natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, in
         return natsSubscription_FetchRequest(into, sub, &req);
     };
     natsStatus left = NATS_OK;
-    int64_t left_bytes = 0;
-    take_leftovers(list, sub, batch, max_bytes, &left, &left_bytes);
-    if (list->Count > 0) {
-        // Topped up with what is there at once, the subscription being empty now (a stray
-        // status may have been all that waited: the batch would be one message).
-        int room = batch - list->Count;
-        int64_t bytes = max_bytes > 0 ? max_bytes - left_bytes : 0;
-        if (room <= 0 || bytes < 0 || (max_bytes > 0 && bytes == 0))
-            return NATS_OK;
-        natsMsgList more = {nullptr, 0};
-        if (request(&more, room, bytes, true, wait_ms) != NATS_OK || more.Count == 0) {
-            natsMsgList_Destroy(&more);
-            return NATS_OK;
-        }
-        append_messages(list, &more);
+    take_leftovers(list, sub, batch, max_bytes, &left);
+    // Leftovers are the batch, handed over at once: they have waited unmarked since they
+    // came, and a top-up's pull could keep them so up to its expiry, past a short ack_wait.
+    if (list->Count > 0)
         return NATS_OK;
-    }
     if (left == NATS_MISSED_HEARTBEAT || left == NATS_NO_MEMORY)
         return left; // as the fetch itself would have said
     int64_t deadline = monotonic_ms() + wait_ms;

@@ -163,8 +163,6 @@ void Prefetcher::run() noexcept {
             }
             for (int i = 0; i < list_.Count; ++i)
                 natsMsg_InProgress(list_.Msgs[i], nullptr);
-            // After the marks: should a stray status be all that waits there, taking it sends
-            // a pull of 1, which the server may hold for up to a second.
             int held = list_.Count;
             if (take_late_messages(&list_, sub_, batch_size_, options_.batch_bytes) > 0) {
                 if (!schedule_.holding())

@@ -7,9 +7,9 @@
 // asking for Batch - k more, keeps taking messages until `count == Batch - k`. With k > Batch / 2
 // leftovers that never happens, and every late message is written past the end of the
 // array: glibc's heap corrupted ("malloc(): unsorted double linked list corrupted").
-// So leftovers are taken one fetch of 1 at a time (a fetch of 1 that finds one stops there,
-// sending no pull) and handed over as the batch; the full fetch runs only on an empty
-// subscription. Pure C++ (nats.c), for any thread.
+// So leftovers are taken one fetch of 1 at a time (one that sends no pull) and handed over
+// as the batch, at once; the full fetch runs only on an empty subscription. Pure C++
+// (nats.c), for any thread.
 #pragma once
 
 #include <nats/nats.h>
@@ -34,8 +34,7 @@ natsStatus fetch_bounded(natsMsgList* list, natsSubscription* sub, int batch, in
 // status an earlier pull left in the subscription (a 408 that came after that pull's deadline),
 // while its own pull may still wait at the server; what that pull gets lands here afterwards,
 // where no one can mark it in progress until the next fetch takes it. Taken as the leftovers
-// above (no pull is sent, unless all that waited was a stray status: then a pull of 1, which
-// the server may hold up to a second). Returns how many were added.
+// above (no pull is sent; stray statuses are dropped). Returns how many were added.
 int take_late_messages(natsMsgList* list, natsSubscription* sub, int batch, int64_t max_bytes);
 
 } // namespace nomnom
