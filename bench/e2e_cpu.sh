@@ -59,6 +59,20 @@ snapshot() {
             echo "$pid ${task##*/} $ns"
         done
     done | cat "$1.ended" - >"$1"
+    nats_counters >"$1.nats"
+}
+# nats_counters: nats-server's messages in and out (/varz: publishes, acks, pull requests in;
+# deliveries, PubAcks out) and its read and write system calls (/proc/PID/io), so far.
+nats_counters() {
+    echo "$(curl -fs "$NOMNOM_NATS_MONITOR_URL/varz" | jq -r '"\(.in_msgs) \(.out_msgs)"')" \
+        "$(awk '$1 == "syscr:" || $1 == "syscw:" {printf "%s ", $2}' "/proc/$NOMNOM_NATS_PID/io")"
+}
+# nats_line NAME DOCS: nats-server's messages in and out, reads and writes a 1,000 documents
+# over run NAME.
+nats_line() {
+    paste -d' ' "$WORK/$1.0.nats" "$WORK/$1.1.nats" | awk -v name="$1" -v docs="$2" '{
+        k = 1000 / docs
+        printf "| %s | %.0f | %.0f | %.0f | %.0f |\n", name, ($5 - $1) * k, ($6 - $2) * k, ($7 - $3) * k, ($8 - $4) * k}'
 }
 # labels FILE: "pid label" for the PostgreSQL processes (the worker is $WORKER_PID).
 labels() {
@@ -172,6 +186,10 @@ e2e_seconds=$E2E_SECONDS
         awk -F'\t' '{line = sprintf("| %s | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f | %.0f |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9)
                      if ($1 == "total") last = line; else printf "%s", line} END {printf "%s", last}'
     echo
+    echo "nats-server a 1,000 documents: | run | messages in | messages out | reads | writes |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    for run in http drain drain0 e2e; do nats_line "$run" "$M_orders"; done
+    echo
     log_counts
 } | tee ${OUT:+"$OUT"}
 
@@ -205,6 +223,10 @@ if [[ -n $AGAINST ]]; then
         awk -F'\t' '{n = FILENAME; sub(/.*\//, "", n); split(n, f, "-"); side = f[2]; v[$1 "\t" side] = v[$1 "\t" side] sprintf(" %.0f", $3); seen[$1] = 1}
             END {for (c in seen) printf "| %s |%s |%s |\n", c, v[c "\ta"], v[c "\tb"]}' \
             "$WORK"/pair-[ab]-*.tsv | sort
+        echo
+        echo "| nats-server a 1,000 documents | messages in | messages out | reads | writes |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        for f in "$WORK"/pair-[ab]-*.0.nats; do f=${f##*/}; nats_line "${f%.0.nats}" "$M_orders"; done
         echo
         log_counts
     } | tee -a ${OUT:+"$OUT"}
