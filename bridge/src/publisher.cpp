@@ -1,17 +1,18 @@
 #include "publisher.hpp"
 
 #include "log.hpp"
+#include "pub_ack.hpp"
 
 #include <chrono>
-#include <condition_variable>
+#include <cstring>
 
 namespace bridge {
 
-// The acks one request is waiting for.
+// The acks one request is waiting for (under the publisher's mutex_).
 struct Publisher::Group {
-    std::mutex mutex;
     std::condition_variable done;
     size_t remaining = 0;
+    std::vector<uint64_t> ids; // its messages' reply ids, to let go of at a timeout
     std::vector<PublishOutcome> outcomes;
 };
 
@@ -22,10 +23,9 @@ std::string status_text(natsStatus s) {
 
 // JetStream's errors for a stream that cannot take more: a full stream with discard new
 // (max_bytes, max_msgs, max_msgs_per_subject), or servers out of storage.
-bool stream_full(const jsPubAckErr* pae) {
-    std::string text = pae->ErrText != nullptr ? pae->ErrText : "";
-    return pae->ErrCode == JSStreamStoreFailedErr || pae->ErrCode == JSInsufficientResourcesErr ||
-           pae->ErrCode == JSStorageResourcesExceededErr ||
+bool stream_full(int err_code, const std::string& text) {
+    return err_code == JSStreamStoreFailedErr || err_code == JSInsufficientResourcesErr ||
+           err_code == JSStorageResourcesExceededErr ||
            text.find("maximum bytes exceeded") != std::string::npos ||
            text.find("maximum messages") != std::string::npos ||
            text.find("insufficient") != std::string::npos;
@@ -85,16 +85,22 @@ bool Publisher::start(std::string& error) {
             return false;
         }
     }
+    natsInbox* inbox = nullptr;
+    if (s == NATS_OK)
+        s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        reply_prefix_ = inbox;
+        natsInbox_Destroy(inbox);
+        // Sent to the server once connected, and again after every reconnect.
+        s = natsConnection_Subscribe(&replies_, nc_, (reply_prefix_ + ".*").c_str(), on_reply,
+                                     this);
+    }
+    if (s == NATS_OK) // bounded by kMaxInFlight, not by the library's limits
+        s = natsSubscription_SetPendingLimits(replies_, -1, -1);
     jsOptions jso;
     if (s == NATS_OK)
         s = jsOptions_Init(&jso);
     if (s == NATS_OK) {
-        jso.PublishAsync.AckHandler = on_ack;
-        jso.PublishAsync.AckHandlerClosure = this;
-        // Bounds memory when JetStream is slower than the clients; a request that cannot
-        // get a slot within StallWait fails as not stored.
-        jso.PublishAsync.MaxPending = 65536;
-        jso.PublishAsync.StallWait = timeout_ms_;
         jso.Wait = 1000; // stream-info requests for /ready and /health
         s = natsConnection_JetStream(&js_, nc_, &jso);
     }
@@ -107,14 +113,19 @@ bool Publisher::start(std::string& error) {
 
 void Publisher::stop() {
     stopping_ = true;
-    // Reverse order of creation. Every request has finished by now (the HTTP server is
-    // stopped first), so no request waits on an ack the closed connection would never bring.
+    // Every request has finished by now (the HTTP server is stopped first), so no request
+    // waits on an ack the closed connection would never bring.
     if (js_ != nullptr) {
         jsCtx_Destroy(js_);
         js_ = nullptr;
     }
+    if (nc_ != nullptr)
+        natsConnection_Close(nc_); // no more answers
+    if (replies_ != nullptr) {
+        natsSubscription_Destroy(replies_);
+        replies_ = nullptr;
+    }
     if (nc_ != nullptr) {
-        natsConnection_Close(nc_);
         natsConnection_Destroy(nc_);
         nc_ = nullptr;
     }
@@ -122,31 +133,39 @@ void Publisher::stop() {
         natsOptions_Destroy(opts_);
         opts_ = nullptr;
     }
-    // Anything still listed was abandoned by a timed-out request and is the library's to free.
-    std::lock_guard<std::mutex> lock(pending_mutex_);
-    pending_.clear();
+    // Anything still listed was let go of by a timed-out request.
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_.clear();
 }
 
 bool Publisher::connected() const {
     return nc_ != nullptr && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
 }
 
-std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& items) {
-    auto group = std::make_shared<Group>();
-    group->outcomes.resize(items.size());
-    group->remaining = items.size();
+uint64_t Publisher::take_id(Group* group, size_t index) {
+    uint64_t id;
+    if (!free_ids_.empty()) {
+        id = free_ids_.back(); // the last freed first: the fewest distinct subjects
+        free_ids_.pop_back();
+    } else {
+        id = next_id_++;
+    }
+    in_flight_.emplace(id, Slot{group, index});
+    group->ids.push_back(id);
+    return id;
+}
 
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    // The library times out an unacknowledged message itself and calls on_ack with an error,
-    // so every published message reports back exactly once.
-    po.MaxWait = timeout_ms_;
+std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& items) {
+    Group group;
+    group.outcomes.resize(items.size());
+    group.remaining = items.size();
+    group.ids.reserve(items.size());
 
     auto fail_now = [&](size_t i, const std::string& error, int http_status = 503) {
-        std::lock_guard<std::mutex> lock(group->mutex);
-        group->outcomes[i].error = error;
-        group->outcomes[i].http_status = http_status;
-        --group->remaining;
+        std::lock_guard<std::mutex> lock(mutex_);
+        group.outcomes[i].error = error;
+        group.outcomes[i].http_status = http_status;
+        --group.remaining;
     };
     auto payload_error = [](size_t size, int64_t limit) {
         return "the document is " + std::to_string(size) +
@@ -154,8 +173,9 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
                std::to_string(limit) + " bytes";
     };
 
-    std::vector<natsMsg*> published; // the library's once marked sent (below)
-    published.reserve(items.size());
+    std::string reply = reply_prefix_ + ".";
+    const size_t reply_base = reply.size();
+    char digits[24];
     for (size_t i = 0; i < items.size(); ++i) {
         const PublishItem& item = items[i];
         if (!connected()) {
@@ -168,115 +188,126 @@ std::vector<PublishOutcome> Publisher::publish(const std::vector<PublishItem>& i
             fail_now(i, payload_error(item.payload.size(), max_payload), 413);
             continue;
         }
+        uint64_t id;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            if (in_flight_.size() >= kMaxInFlight &&
+                !room_.wait_for(lock, std::chrono::milliseconds(timeout_ms_),
+                                [&] { return in_flight_.size() < kMaxInFlight; })) {
+                group.outcomes[i].error = "publish failed: " + std::to_string(kMaxInFlight) +
+                                          " messages already wait for JetStream's ack";
+                --group.remaining;
+                continue;
+            }
+            id = take_id(&group, i);
+        }
+        int n = snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(id));
+        reply.resize(reply_base);
+        reply.append(digits, static_cast<size_t>(n));
+
         natsMsg* msg = nullptr;
-        natsStatus s = natsMsg_Create(&msg, item.subject, nullptr, item.payload.data(),
+        natsStatus s = natsMsg_Create(&msg, item.subject, reply.c_str(), item.payload.data(),
                                       static_cast<int>(item.payload.size()));
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nats-Msg-Id", item.message_id);
         if (s == NATS_OK)
             s = natsMsgHeader_Set(msg, "Nomnom-Entity", item.entity);
-        if (s != NATS_OK) {
-            natsMsg_Destroy(msg);
-            fail_now(i, "cannot build the message: " + status_text(s));
-            continue;
-        }
-        natsMsg* key = msg;
-        {
-            // Registered before publishing: the ack can arrive before js_PublishMsgAsync returns.
-            std::lock_guard<std::mutex> lock(pending_mutex_);
-            pending_[key] = Slot{group, i};
-        }
-        s = js_PublishMsgAsync(js_, &msg, &po);
+        std::string what = "cannot build the message: ";
         if (s == NATS_OK) {
-            published.push_back(key);
-        } else {
-            // The library did not take the message (msg is still ours) and will not call on_ack.
-            {
-                std::lock_guard<std::mutex> lock(pending_mutex_);
-                pending_.erase(key);
-            }
-            natsMsg_Destroy(msg);
-            if (s == NATS_MAX_PAYLOAD)
-                fail_now(i, payload_error(item.payload.size(), natsConnection_GetMaxPayload(nc_)),
-                         413);
-            else
-                fail_now(i, "publish failed: " + status_text(s));
+            s = natsConnection_PublishMsg(nc_, msg); // copies it into the connection's buffer
+            what = "publish failed: ";
         }
-    }
-
-    {
-        // From here on_ack destroys each message; one it reported already is ours to destroy.
-        std::lock_guard<std::mutex> lock(pending_mutex_);
-        for (natsMsg* key : published) {
-            auto it = pending_.find(key);
-            if (it == pending_.end())
-                continue; // stop() let go of it
-            if (it->second.acked) {
-                pending_.erase(it);
-                natsMsg_Destroy(key);
-            } else {
-                it->second.sent = true;
+        natsMsg_Destroy(msg);
+        if (s != NATS_OK) {
+            // No answer will come; the id is not used again, in case one does.
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (in_flight_.erase(id) > 0) {
+                PublishOutcome& o = group.outcomes[i];
+                if (s == NATS_MAX_PAYLOAD) {
+                    o.error = payload_error(item.payload.size(), natsConnection_GetMaxPayload(nc_));
+                    o.http_status = 413;
+                } else {
+                    o.error = what + status_text(s);
+                }
+                --group.remaining;
             }
         }
     }
 
-    std::unique_lock<std::mutex> lock(group->mutex);
-    // A margin over MaxWait: normally the library's own timeout reports first.
-    auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_ + 1000);
-    if (!group->done.wait_until(lock, deadline, [&] { return group->remaining == 0; })) {
-        for (PublishOutcome& o : group->outcomes)
-            if (!o.stored && o.error.empty())
-                o.error = "timed out waiting for JetStream's ack";
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+    if (!group.done.wait_until(lock, deadline, [&] { return group.remaining == 0; })) {
+        // Let go of the ids still waiting: never used again, so a late answer matches nothing.
+        for (uint64_t id : group.ids) {
+            auto it = in_flight_.find(id);
+            if (it == in_flight_.end() || it->second.group != &group)
+                continue;
+            group.outcomes[it->second.index].error = "timed out waiting for JetStream's ack";
+            in_flight_.erase(it);
+        }
+        group.remaining = 0;
+        room_.notify_all();
     }
-    if (group->remaining == 0)
-        return std::move(group->outcomes); // every ack is in: nobody writes to it any more
-    // Late acks still find the group (shared_ptr in pending_) and write into it: copy.
-    return group->outcomes;
+    return std::move(group.outcomes);
 }
 
-void Publisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+void Publisher::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* self = static_cast<Publisher*>(closure);
-    Slot slot;
-    bool ours = true; // to destroy here
-    {
-        std::lock_guard<std::mutex> lock(self->pending_mutex_);
-        auto it = self->pending_.find(msg);
-        if (it != self->pending_.end()) {
-            if (it->second.sent) {
-                slot = std::move(it->second);
-                self->pending_.erase(it);
-            } else {
-                it->second.acked = true; // still being sent: publish() destroys it
-                slot = it->second;
-                ours = false;
-            }
-        }
+    // "<prefix>.<id>": the subscription's subject guarantees the prefix.
+    const char* subject = natsMsg_GetSubject(msg);
+    const char* dot = strrchr(subject, '.');
+    uint64_t id = 0;
+    bool id_ok = dot != nullptr && dot[1] != '\0';
+    for (const char* p = dot != nullptr ? dot + 1 : ""; id_ok && *p != '\0'; ++p) {
+        id_ok = *p >= '0' && *p <= '9' && id < UINT64_MAX / 10;
+        id = id * 10 + static_cast<uint64_t>(*p - '0');
     }
-    if (slot.group) {
-        std::lock_guard<std::mutex> lock(slot.group->mutex);
-        PublishOutcome& o = slot.group->outcomes[slot.index];
-        if (pa != nullptr) {
-            o.stored = true;
-            o.duplicate = pa->Duplicate;
-            o.seq = pa->Sequence;
-            o.stream = pa->Stream != nullptr ? pa->Stream : "";
-        } else if (pae != nullptr) {
-            o.error =
-                "JetStream did not store the message: " +
-                std::string(pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
-            if (pae->ErrCode != 0)
-                o.error += " (code " + std::to_string(pae->ErrCode) + ")";
-            if (stream_full(pae))
-                o.http_status = 507;
-        } else {
-            o.error = "JetStream gave no ack";
-        }
-        if (slot.group->remaining > 0 && --slot.group->remaining == 0)
-            slot.group->done.notify_all();
+
+    // Read outside the lock; the outcome is written under it.
+    PubAck ack;
+    std::string error;
+    bool no_responders = natsMsg_IsNoResponders(msg);
+    bool parsed = false;
+    if (id_ok && !no_responders) {
+        const char* data = natsMsg_GetData(msg);
+        parsed = parse_pub_ack(std::string_view(data != nullptr ? data : "",
+                                                static_cast<size_t>(natsMsg_GetDataLength(msg))),
+                               ack, error);
     }
-    if (ours)
-        natsMsg_Destroy(msg); // ours again once the library calls back
+    natsMsg_Destroy(msg);
+    if (!id_ok)
+        return;
+
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    auto it = self->in_flight_.find(id);
+    if (it == self->in_flight_.end())
+        return; // its request gave up on it: the id is not used again
+    Slot slot = it->second;
+    self->in_flight_.erase(it);
+    self->free_ids_.push_back(id); // its one answer came
+    PublishOutcome& o = slot.group->outcomes[slot.index];
+    if (no_responders) {
+        o.error = std::string("JetStream did not store the message: ") +
+                  natsStatus_GetText(NATS_NO_RESPONDERS);
+    } else if (!parsed) {
+        o.error = "JetStream gave no ack: " + error;
+    } else if (ack.is_error) {
+        o.error = "JetStream did not store the message: " +
+                  (ack.description.empty() ? "error " + std::to_string(ack.code) : ack.description);
+        if (ack.err_code != 0)
+            o.error += " (code " + std::to_string(ack.err_code) + ")";
+        if (stream_full(ack.err_code, ack.description))
+            o.http_status = 507;
+    } else {
+        o.stored = true;
+        o.duplicate = ack.duplicate;
+        o.seq = ack.seq;
+        o.stream = std::move(ack.stream);
+    }
+    if (--slot.group->remaining == 0)
+        slot.group->done.notify_all();
+    if (self->in_flight_.size() == kMaxInFlight - 1)
+        self->room_.notify_all();
 }
 
 bool Publisher::stream_ok(std::string& error) {

@@ -1,9 +1,16 @@
 // Publishes documents to JetStream and waits for the acks of exactly those messages.
 //
-// All requests share one NATS connection and publish asynchronously, so their messages
-// and acks pipeline on the wire; each request then waits only for its own acks. A message
-// counts as stored only when JetStream acknowledged it: a timeout, a negative ack or a
+// All requests share one NATS connection and publish on it without waiting, so their
+// messages and acks pipeline on the wire; each request then waits only for its own acks. A
+// message counts as stored only when JetStream acknowledged it: a timeout, a negative ack or a
 // dropped connection is "not stored", and the caller answers 503, never 202.
+//
+// The publishes are core NATS publishes with a reply subject of the bridge's own, one
+// subscription taking every answer, and the answers matched here, not through nats.c's
+// JetStream async publish (a hash entry, a timer entry and a JSON parse a message: half of
+// what a document cost the bridge). A reply subject is the inbox prefix and an id; an id is
+// used again only once its one answer came, so nats-server's subject cache keeps finding the
+// same few subjects, and an answer that comes after its request gave up matches nothing.
 #pragma once
 
 #include "nomnom/nats_connect.hpp"
@@ -11,8 +18,8 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -64,25 +71,27 @@ class Publisher {
     // True when the stream answers a stream-info request; `error` says why not.
     bool stream_ok(std::string& error);
 
+    // How many messages may wait for their acks at once, over every request: bounds memory
+    // when JetStream is slower than the clients (a publish waits up to the publish timeout
+    // for room, then fails as not stored).
+    static constexpr size_t kMaxInFlight = 65536;
+
   private:
     struct Group;
     struct Slot {
-        std::shared_ptr<Group> group;
+        Group* group;
         size_t index;
-        // js_PublishMsgAsync has returned. Until then the message is still being sent: nats.c
-        // 3.4 starts the ack timeout when it registers the message, before it takes the
-        // connection's lock to write it, so a publish held up longer than that timeout gets
-        // its on_ack (a timeout) while it still reads the message.
-        bool sent = false;
-        bool acked = false; // on_ack came before `sent`: publish() destroys the message
     };
 
-    static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
+    static void on_reply(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
     static void on_connected(natsConnection* nc, void* closure);
     static void on_disconnected(natsConnection* nc, void* closure);
     static void on_reconnected(natsConnection* nc, void* closure);
     static void on_closed(natsConnection* nc, void* closure);
     static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
+
+    // A reply id for a message of `group`: one whose answer came, or a new one (locked).
+    uint64_t take_id(Group* group, size_t index);
 
     nomnom::NatsConnectConfig nats_;
     std::string url_; // redacted, for logs
@@ -91,12 +100,18 @@ class Publisher {
 
     natsOptions* opts_ = nullptr;
     natsConnection* nc_ = nullptr;
-    jsCtx* js_ = nullptr;
-    std::atomic<bool> stopping_{false}; // a disconnect while stopping is not news
+    natsSubscription* replies_ = nullptr; // reply_prefix_ + ".*"
+    jsCtx* js_ = nullptr;                 // stream-info requests only
+    std::string reply_prefix_;            // a fresh inbox: "_INBOX.<nuid>"
+    std::atomic<bool> stopping_{false};   // a disconnect while stopping is not news
 
-    // Messages in flight, keyed by the natsMsg the library hands back to on_ack.
-    std::mutex pending_mutex_;
-    std::unordered_map<natsMsg*, Slot> pending_;
+    // Messages in flight by reply id, and the ids free to use again. One lock for both and
+    // for the groups' outcomes, so an answer and its request's timeout never both decide.
+    std::mutex mutex_;
+    std::condition_variable room_; // an id came back while a publish waited for room
+    std::unordered_map<uint64_t, Slot> in_flight_;
+    std::vector<uint64_t> free_ids_;
+    uint64_t next_id_ = 1;
 };
 
 } // namespace bridge
