@@ -8,11 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,35 +17,11 @@
 #include <string>
 #include <thread>
 
-#include "nomnom/backoff.hpp"
-
-extern char** environ;
+#include "nats_test_server.hpp"
 
 namespace {
 
-int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
-template <typename F> bool wait_until(int64_t ms, F done) {
-    int64_t deadline = nomnom::monotonic_ms() + ms;
-    while (!done()) {
-        if (nomnom::monotonic_ms() > deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
-}
+using nats_test::wait_until;
 
 // The documents of one request: ids "<tag>-<i>", entity "E<i % 3>".
 struct Batch {
@@ -69,25 +41,15 @@ struct Batch {
 class BridgePublisher : public ::testing::Test {
   protected:
     void SetUp() override {
-        const char* server = "/usr/sbin/nats-server";
-        if (access(server, X_OK) != 0)
-            server = "/usr/bin/nats-server";
-        ASSERT_EQ(access(server, X_OK), 0) << "nats-server is not installed (make deps)";
+        std::string server = nats_test::find_nats_server();
+        ASSERT_FALSE(server.empty()) << "nats-server is not installed (make deps)";
         char dir_template[] = "/tmp/nomnom-publisher-test-XXXXXX";
         ASSERT_NE(mkdtemp(dir_template), nullptr);
         dir_ = dir_template;
-        std::string port = std::to_string(free_port());
-        const char* argv[] = {server,       "-js", "-a",         "127.0.0.1", "-p",
-                              port.c_str(), "-sd", dir_.c_str(), nullptr};
-        posix_spawn_file_actions_t quiet;
-        posix_spawn_file_actions_init(&quiet);
-        posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
-        int spawned =
-            posix_spawn(&pid_, server, &quiet, nullptr, const_cast<char* const*>(argv), environ);
-        posix_spawn_file_actions_destroy(&quiet);
-        ASSERT_EQ(spawned, 0);
-        url_ = "nats://127.0.0.1:" + port;
+        int port = nats_test::free_port();
+        ASSERT_GT(port, 0);
+        ASSERT_EQ(nats_test::spawn_nats_server(server, port, dir_, &pid_), 0);
+        url_ = "nats://127.0.0.1:" + std::to_string(port);
         ASSERT_TRUE(wait_until(
             10000, [&] { return natsConnection_ConnectTo(&nc_, url_.c_str()) == NATS_OK; }))
             << "nats-server did not answer on " << url_;
@@ -96,16 +58,11 @@ class BridgePublisher : public ::testing::Test {
     }
     void TearDown() override {
         if (pid_ > 0)
-            kill(pid_, SIGCONT);
+            kill(pid_, SIGCONT); // a stopped server would hold up the publisher's close
         publisher_.reset();
         jsCtx_Destroy(js_);
         natsConnection_Destroy(nc_);
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            waitpid(pid_, nullptr, 0);
-        }
-        if (!dir_.empty())
-            std::system(("rm -rf '" + dir_ + "'").c_str());
+        nats_test::stop_nats_server(pid_, dir_);
     }
     void add_stream(const char* name, const char* subject, int64_t max_msgs) {
         jsStreamConfig cfg;

@@ -21,45 +21,15 @@
 #include <string>
 #include <thread>
 
+#include "nats_test_server.hpp"
 #include "nomnom/backoff.hpp"
 #include "nomnom/js_delivery.hpp"
 
-extern char** environ;
-
 namespace {
 
-int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
-std::string find_nats_server() {
-    for (const char* path :
-         {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"})
-        if (access(path, X_OK) == 0)
-            return path;
-    return "";
-}
-
-// Waits (up to `ms`) until `done()`.
-template <typename F> bool wait_until(int64_t ms, F done) {
-    int64_t deadline = nomnom::monotonic_ms() + ms;
-    while (!done()) {
-        if (nomnom::monotonic_ms() > deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
-}
+using nats_test::find_nats_server;
+using nats_test::free_port;
+using nats_test::wait_until;
 
 class NatsFetch : public ::testing::Test {
   protected:
@@ -71,18 +41,8 @@ class NatsFetch : public ::testing::Test {
         dir_ = dir_template;
         port_ = free_port();
         ASSERT_GT(port_, 0);
-        std::string port = std::to_string(port_);
-        const char* argv[] = {server.c_str(), "-js", "-a",         "127.0.0.1", "-p",
-                              port.c_str(),   "-sd", dir_.c_str(), nullptr};
-        posix_spawn_file_actions_t quiet; // its log is not the test's
-        posix_spawn_file_actions_init(&quiet);
-        posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
-        int spawned = posix_spawn(&pid_, server.c_str(), &quiet, nullptr,
-                                  const_cast<char* const*>(argv), environ);
-        posix_spawn_file_actions_destroy(&quiet);
-        ASSERT_EQ(spawned, 0);
-        std::string url = "nats://127.0.0.1:" + port;
+        ASSERT_EQ(nats_test::spawn_nats_server(server, port_, dir_, &pid_), 0);
+        std::string url = "nats://127.0.0.1:" + std::to_string(port_);
         ASSERT_TRUE(wait_until(
             10000, [&] { return natsConnection_ConnectTo(&nc_, url.c_str()) == NATS_OK; }))
             << "nats-server did not answer on " << url;
@@ -93,12 +53,7 @@ class NatsFetch : public ::testing::Test {
             natsSubscription_Destroy(sub_);
         jsCtx_Destroy(js_);
         natsConnection_Destroy(nc_);
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            waitpid(pid_, nullptr, 0);
-        }
-        if (!dir_.empty())
-            std::system(("rm -rf '" + dir_ + "'").c_str());
+        nats_test::stop_nats_server(pid_, dir_);
     }
 
     void publish(const char* subject, int n) {
