@@ -10,19 +10,25 @@ namespace {
 // free lists (bench/README.md, "Why the code is so").
 constexpr size_t kBlockSize = 960;
 
+// Blocks reset() gave back on this thread, for the next arena that needs one. One pool a
+// thread, so no lock: the prefetch thread recycles its batch's documents just before it maps
+// into them, and the backend its own.
+std::vector<std::unique_ptr<char[]>>& spare_blocks() {
+    thread_local std::vector<std::unique_ptr<char[]>> blocks;
+    return blocks;
+}
+
 } // namespace
 
 Arena::Arena(Arena&& other) noexcept
     : blocks_(std::move(other.blocks_)), large_(std::move(other.large_)),
-      next_(std::exchange(other.next_, 0)), current_(std::exchange(other.current_, nullptr)),
-      used_(std::exchange(other.used_, 0)) {}
+      current_(std::exchange(other.current_, nullptr)), used_(std::exchange(other.used_, 0)) {}
 
 Arena& Arena::operator=(Arena&& other) noexcept {
     blocks_ = std::move(other.blocks_);
     large_ = std::move(other.large_);
     other.blocks_.clear();
     other.large_.clear();
-    next_ = std::exchange(other.next_, 0);
     current_ = std::exchange(other.current_, nullptr);
     used_ = std::exchange(other.used_, 0);
     return *this;
@@ -40,11 +46,17 @@ void* Arena::allocate(size_t size) {
     if (size > kBlockSize / 2) // a large value: a block of its own
         return new_block(large_, size);
     if (current_ == nullptr || used_ + size > kBlockSize) {
-        if (next_ < blocks_.size())
-            current_ = blocks_[next_].get();
-        else
+        std::vector<std::unique_ptr<char[]>>& spare = spare_blocks();
+        if (!spare.empty()) {
+            blocks_.emplace_back(); // may throw: the block stays in the pool
+            blocks_.back() = std::move(spare.back());
+            spare.pop_back();
+            current_ = blocks_.back().get();
+        } else {
+            if (spare.capacity() < kPooledBlocks)
+                spare.reserve(kPooledBlocks); // once a thread, so reset() never allocates
             current_ = new_block(blocks_, kBlockSize);
-        ++next_;
+        }
         used_ = 0;
     }
     void* value = current_ + used_;
@@ -59,16 +71,24 @@ std::string_view Arena::copy(std::string_view text) {
     return {out, text.size()};
 }
 
-void Arena::reset(size_t keep_bytes) {
+void Arena::reset() {
     large_.clear();
-    size_t keep = keep_bytes / kBlockSize;
-    if (blocks_.size() > keep)
-        blocks_.resize(keep);
-    if (blocks_.capacity() > 2 * keep + 8) // a huge document's block list, not kept either
-        blocks_.shrink_to_fit();
-    next_ = 0;
+    std::vector<std::unique_ptr<char[]>>& spare = spare_blocks();
+    // Last first, so that the next arena takes them in this one's order. Only into room the
+    // pool has (a thread that never made a block has none): reset() does not allocate.
+    while (!blocks_.empty() && spare.size() < spare.capacity()) {
+        spare.push_back(std::move(blocks_.back()));
+        blocks_.pop_back();
+    }
+    blocks_.clear();                        // what the pool has no room for is freed
+    if (blocks_.capacity() > kPooledBlocks) // a huge document's block list, not kept either
+        std::vector<std::unique_ptr<char[]>>().swap(blocks_);
     current_ = nullptr;
     used_ = 0;
+}
+
+size_t Arena::pooled_blocks() {
+    return spare_blocks().size();
 }
 
 } // namespace nomnom

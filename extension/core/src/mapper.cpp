@@ -13,10 +13,10 @@ constexpr const char* kNotNullViolation = "23502";
 constexpr const char* kInvalidText = "22P02";        // invalid_text_representation
 constexpr size_t kKeptDocumentBytes = 1 << 20;       // a thread's parse buffers, at most
 constexpr size_t kRowsReserved = 8;                  // an order and its line items, say
-// What recycle keeps: rows (with their vectors) in the thread's pool, and a document's
-// arena blocks. An order with its line items takes ~5 rows and ~3 KiB of arena.
+// What recycle keeps: rows (with their vectors) in the thread's pool (a document's arena
+// blocks go to the thread's pool of them, Arena::reset). An order with its line items takes
+// ~5 rows and ~3 KiB of arena.
 constexpr size_t kKeptRows = 64;
-constexpr size_t kKeptArenaBytes = 8 << 10;
 constexpr size_t kKeptTextBytes = 8 << 10; // a document's text buffer
 
 // Rows recycled on this thread, for the next ones it maps (see recycle).
@@ -368,7 +368,7 @@ void recycle(MappedDocument& doc) {
     doc.rows.clear();
     if (doc.rows.capacity() > kKeptRows) // a huge document's
         std::vector<MappedRow>().swap(doc.rows);
-    doc.arena.reset(kKeptArenaBytes);
+    doc.arena.reset();
     doc.text.trim(kKeptTextBytes);
 }
 

@@ -24,18 +24,29 @@ class Arena {
     std::string_view copy(std::string_view text);
 
     // Empties the arena for the next document: everything allocated is gone, as when a new
-    // arena replaces it, but up to `keep_bytes` of its small-value blocks stay to be taken
-    // again (a large value's own block never does), so a thread mapping one document after
-    // the other into the same arena does not free and allocate them each time.
-    void reset(size_t keep_bytes);
+    // arena replaces it. Its small-value blocks go to the calling thread's pool of spare
+    // blocks (up to kPooledBlocks; a large value's own block is freed), which every arena
+    // on that thread takes its blocks from first. So a thread mapping one document after
+    // the other does not free and allocate blocks each time, and what its arenas hold is
+    // what their documents take now plus the pool, not each arena's largest document so
+    // far (the prefetch thread's 2,000 recycled documents kept that: bench/README.md, item
+    // 38).
+    void reset();
+
+    // Small-value blocks this arena holds (960 bytes each).
+    size_t held_blocks() const { return blocks_.size(); }
+    // Spare blocks in the calling thread's pool.
+    static size_t pooled_blocks();
+    // A thread's pool keeps at most this many blocks (60 KiB): enough for the documents
+    // mapped one after the other to differ by a few blocks without a malloc or free.
+    static constexpr size_t kPooledBlocks = 64;
 
   private:
     char* new_block(std::vector<std::unique_ptr<char[]>>& into, size_t size);
 
-    std::vector<std::unique_ptr<char[]>> blocks_; // small-value blocks, kBlockSize each
+    std::vector<std::unique_ptr<char[]>> blocks_; // small-value blocks, 960 bytes each
     std::vector<std::unique_ptr<char[]>> large_;  // one large value each
-    size_t next_ = 0;                             // blocks_[next_...] are kept ones, not taken yet
-    char* current_ = nullptr;                     // the block small values are taken from
+    char* current_ = nullptr;                     // the last of blocks_, small values' next
     size_t used_ = 0;
 };
 

@@ -89,11 +89,12 @@ struct MappingError {
 
 // Empties `doc` for the next document mapped into it: no rows, nothing in its arena, so
 // every value of the document before is gone. What its storage took is kept, up to a
-// bound (a huge document's is not): `rows`, the text's buffer and the arena's blocks in
-// `doc`, the rows themselves (their vectors) in a small pool of the calling thread, which the next
-// map_document on that thread takes its rows from. So a thread that recycles a document
-// just before it maps the next one into it allocates next to nothing once warm
-// (bench/README.md, item 26).
+// bound (a huge document's is not): `rows` and the text's buffer in `doc`; the rows
+// themselves (their vectors) and the arena's blocks in small pools of the calling thread,
+// which the next map_document on that thread takes them from. So a thread that recycles a
+// document just before it maps the next one into it allocates next to nothing once warm
+// (bench/README.md, item 26), and its documents' arenas hold what they take now, not their
+// largest so far (item 38).
 void recycle(MappedDocument& doc);
 
 // Maps `body` for `tree`. Returns false and fills `error` on bad input; never throws
