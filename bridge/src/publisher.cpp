@@ -119,8 +119,11 @@ void Publisher::stop() {
         jsCtx_Destroy(js_);
         js_ = nullptr;
     }
-    if (nc_ != nullptr)
+    if (nc_ != nullptr) {
         natsConnection_Close(nc_); // no more answers
+        std::unique_lock<std::mutex> lock(closed_mutex_);
+        closed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; });
+    }
     if (replies_ != nullptr) {
         natsSubscription_Destroy(replies_);
         replies_ = nullptr;
@@ -350,6 +353,9 @@ void Publisher::on_closed(natsConnection*, void* closure) {
         log::error("NATS connection closed by the library; answering 503",
                    {{"url", self->url_},
                     {"error", nomnom::describe_connect_failure(NATS_CONNECTION_CLOSED)}});
+    std::lock_guard<std::mutex> lock(self->closed_mutex_); // the last use of self
+    self->closed_ = true;
+    self->closed_cv_.notify_all();
 }
 
 void Publisher::on_error(natsConnection*, natsSubscription*, natsStatus err, void*) {

@@ -104,6 +104,11 @@ class Publisher {
     jsCtx* js_ = nullptr;                 // stream-info requests only
     std::string reply_prefix_;            // a fresh inbox: "_INBOX.<nuid>"
     std::atomic<bool> stopping_{false};   // a disconnect while stopping is not news
+    // nats.c calls on_closed on a thread of its own after natsConnection_Close returns: stop()
+    // waits for it, so that no callback runs on a destroyed Publisher.
+    std::mutex closed_mutex_;
+    std::condition_variable closed_cv_;
+    bool closed_ = false;
 
     // Messages in flight by reply id, and the ids free to use again. One lock for both and
     // for the groups' outcomes, so an answer and its request's timeout never both decide.
