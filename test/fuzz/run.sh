@@ -22,7 +22,7 @@ shift || true
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=("$@")
 if ((${#TARGETS[@]} == 0)); then
-    TARGETS=(json_document map_document bridge_json_check fast_input ndjson route_path message_id
+    TARGETS=(json_document map_document bridge_json_check fast_input ndjson route_path pub_ack message_id
         stream_options)
 fi
 
