@@ -1,6 +1,6 @@
 // JetStream's answer to a publish (a PubAck), read without a general JSON parser: the bridge
 // reads one a document, and nats.c's parse of it (a hash map of every field, then strings
-// copied) was a large part of what a document cost the bridge (bench/README item 41).
+// copied) was a large part of what a document cost the bridge (bench/README item 40).
 //
 // The answer is a JSON object: {"stream":"S","seq":N} with "domain" and "duplicate":true
 // when they apply, or {"error":{"code":C,"err_code":E,"description":"..."}, ...}. Fields in

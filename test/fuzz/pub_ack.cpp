@@ -2,7 +2,7 @@
 // reads as JSON (duplicate keys refused, as nats-server never writes them), the same verdict
 // and the same stream, sequence, duplicate flag and error fields. The reader is ours rather
 // than jansson's because jansson costs ~8.8k instructions an answer against its ~1.2k
-// (bench/README item 41), more than the whole saving of the bridge's own publish.
+// (bench/README item 40), more than the whole saving of the bridge's own publish.
 #include <jansson.h>
 
 #include <memory>
