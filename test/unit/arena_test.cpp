@@ -10,6 +10,31 @@
 
 using namespace nomnom;
 
+namespace {
+
+using Spans = std::vector<std::pair<unsigned char*, size_t>>;
+
+// `count` values of 1 to `max_size` bytes from `arena`, value i filled with the byte i.
+Spans fill_values(Arena& arena, size_t count, size_t max_size) {
+    Spans spans;
+    for (size_t i = 0; i < count; ++i) {
+        size_t size = 1 + (i * 37) % max_size;
+        auto* memory = static_cast<unsigned char*>(arena.allocate(size));
+        std::fill(memory, memory + size, static_cast<unsigned char>(i));
+        spans.emplace_back(memory, size);
+    }
+    return spans;
+}
+
+// Every value still holds its own byte: none overlapped another.
+void expect_values_intact(const Spans& spans) {
+    for (size_t i = 0; i < spans.size(); ++i)
+        for (size_t k = 0; k < spans[i].second; ++k)
+            ASSERT_EQ(spans[i].first[k], static_cast<unsigned char>(i)) << i;
+}
+
+} // namespace
+
 TEST(Arena, CopiesAreNulTerminatedAlignedAndStayWhereTheyAreWhenTheArenaMoves) {
     Arena arena;
     std::vector<std::string_view> copies;
@@ -32,16 +57,7 @@ TEST(Arena, CopiesAreNulTerminatedAlignedAndStayWhereTheyAreWhenTheArenaMoves) {
 
 TEST(Arena, AllocationsDoNotOverlap) {
     Arena arena;
-    std::vector<std::pair<unsigned char*, size_t>> spans;
-    for (size_t i = 0; i < 500; ++i) {
-        size_t size = 1 + (i * 37) % 600;
-        auto* memory = static_cast<unsigned char*>(arena.allocate(size));
-        std::fill(memory, memory + size, static_cast<unsigned char>(i));
-        spans.emplace_back(memory, size);
-    }
-    for (size_t i = 0; i < spans.size(); ++i)
-        for (size_t k = 0; k < spans[i].second; ++k)
-            ASSERT_EQ(spans[i].first[k], static_cast<unsigned char>(i)) << i;
+    expect_values_intact(fill_values(arena, 500, 600));
 }
 
 // The pool is the calling thread's: each test of it runs on a thread of its own, whose pool
@@ -69,18 +85,10 @@ TEST(Arena, ResetHandsItsBlocksToTheThreadsPoolAndTheNextArenaTakesThemInOrder) 
         // Another arena takes them, in the first one's order, then new ones; the values do
         // not overlap, and what was taken before the reset is not handed out twice.
         Arena next;
-        std::vector<std::pair<unsigned char*, size_t>> spans;
-        for (size_t i = 0; i < 300; ++i) {
-            size_t size = 1 + (i * 37) % 400;
-            auto* memory = static_cast<unsigned char*>(next.allocate(size));
-            std::fill(memory, memory + size, static_cast<unsigned char>(i));
-            spans.emplace_back(memory, size);
-        }
+        Spans spans = fill_values(next, 300, 400);
         EXPECT_EQ(reinterpret_cast<char*>(spans[0].first), first[0]);
         EXPECT_EQ(Arena::pooled_blocks(), 0u);
-        for (size_t i = 0; i < spans.size(); ++i)
-            for (size_t k = 0; k < spans[i].second; ++k)
-                ASSERT_EQ(spans[i].first[k], static_cast<unsigned char>(i)) << i;
+        expect_values_intact(spans);
         // Reset, and again after a move: still a working arena.
         next.reset();
         Arena moved(std::move(next));
