@@ -30,7 +30,8 @@ wait_for 30 "SELECT count(*) = 2 FROM nomnom.message_status WHERE status = 'fail
 # The cause of one failure goes away: it is written on a later attempt.
 sql "DELETE FROM flaky WHERE order_key = 'S31-00000005'" >/dev/null
 wait_for 60 "SELECT count(*) = 99 FROM orders" "99 orders once the cause is gone"
-assert_eq "$(sql "SELECT status, attempts > 1 FROM nomnom.message_status WHERE message_id = (SELECT message_id FROM nomnom.message_status WHERE status <> 'dead_letter' ORDER BY attempts DESC LIMIT 1)")" "completed|t" "retried message completed"
+# (Counted, not picked by the most attempts: the message still failing can have as many.)
+assert_eq "$(sql "SELECT count(*) FILTER (WHERE attempts > 1), count(*) FROM nomnom.message_status WHERE status = 'completed'")" "1|99" "retried message completed, the 98 others at their first attempt"
 # The other keeps failing: dead-lettered at the fifth attempt.
 wait_for 60 "SELECT count(*) = 1 FROM nomnom.dead_letters" "a dead letter after max_deliver"
 assert_eq "$(sql "SELECT attempts, error LIKE '40001%' FROM nomnom.dead_letters")" "5|t" "dead letter after 5 attempts"
