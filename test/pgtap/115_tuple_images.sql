@@ -5,8 +5,10 @@
 -- two-byte NULL bitmap, texts either side of the 1-byte varlena header's 126 bytes, a text
 -- with a 4-byte header, and one long enough to be compressed. Compared on the pages
 -- themselves (pageinspect): the data area, the NULL bitmap, the header's length and flags.
+-- Then the constraints an image row must still meet: NOT NULL (read from its NULL bitmap)
+-- and CHECK, with the INSERT's very errors.
 BEGIN;
-SELECT plan(7);
+SELECT plan(11);
 
 CREATE EXTENSION pageinspect;
 CREATE EXTENSION pg_walinspect;
@@ -87,6 +89,31 @@ SELECT is((SELECT array_agg(DISTINCT pg_column_size(t) ORDER BY pg_column_size(t
           ARRAY[1, 2, 8, 126, 127, 131, 132, 1004], 'short and long varlena headers as heap_form_tuple makes them');
 SELECT is((SELECT count(*)::int FROM every_type WHERE t2 = repeat('ab', 20000) AND pg_column_size(t2) < 1000),
           (SELECT count(*)::int FROM docs WHERE k % 11 <> 0 AND k % 13 = 1), 'the long text compressed, and whole');
+
+-- 3. Constraints on the image rows. A NULL into a NOT NULL column is found in the image's
+-- NULL bitmap, and a CHECK constraint is checked on every row: each raises the INSERT's error
+-- (SQLSTATE, message, detail; the failing row's id, from the sequence, differs).
+CREATE FUNCTION pg_temp.error_of(body text, copy_insert text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE state text; message text; detail text;
+BEGIN
+  PERFORM set_config('nomnom.copy_insert', copy_insert, true);
+  PERFORM nomnom.ingest('Every', body);
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  RETURN state || ': ' || message || ' / ' || regexp_replace(detail, '^Failing row contains \(\d+,', '(id,');
+END $$;
+DELETE FROM every_type WHERE s IS NULL;
+ALTER TABLE every_type ALTER COLUMN s SET NOT NULL;
+SELECT matches(pg_temp.error_of('{"k": 500, "t": "x"}', 'on'), '^23502: .*"s".* / \(id, 500, x,',
+               'a NULL into a NOT NULL column is refused from the image');
+SELECT is(pg_temp.error_of('{"k": 500, "t": "x"}', 'on'), pg_temp.error_of('{"k": 500, "t": "x"}', 'off'),
+          'with the INSERT''s error');
+ALTER TABLE every_type ADD CONSTRAINT s2_small CHECK (s2 < 100);
+SELECT matches(pg_temp.error_of('{"k": 501, "s": 1, "s2": 150}', 'on'), '^23514: .*"s2_small"',
+               'a CHECK constraint is checked on the image rows');
+SELECT is(pg_temp.error_of('{"k": 501, "s": 1, "s2": 150}', 'on'), pg_temp.error_of('{"k": 501, "s": 1, "s2": 150}', 'off'),
+          'with the INSERT''s error');
 
 SELECT * FROM finish();
 ROLLBACK;

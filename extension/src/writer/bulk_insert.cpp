@@ -29,6 +29,25 @@ bool has_insert_triggers(const TriggerDesc* trig) {
             trig->trig_insert_after_statement || trig->trig_insert_new_table);
 }
 
+// The NOT NULL columns (0-based) of a table, which an image row's NULL bitmap is tested
+// against.
+int not_null_columns(TupleDesc desc, int* out) {
+    int n = 0;
+    for (int a = 0; a < desc->natts; ++a)
+        if (TupleDescAttr(desc, a)->attnotnull)
+            out[n++] = a;
+    return n;
+}
+
+bool breaks_not_null(HeapTupleHeader image, const int* not_null, int count) {
+    if ((image->t_infomask & HEAP_HASNULL) == 0)
+        return false;
+    for (int i = 0; i < count; ++i)
+        if (att_isnull(not_null[i], image->t_bits))
+            return true;
+    return false;
+}
+
 // The defaults of the columns not written, as copyfrom.c's BeginCopyFrom builds them; false
 // when one has a volatile function other than nextval, or when an INSERT would check a
 // domain's constraints on a NULL (COPY does not; INSERT does, so this path steps aside).
@@ -131,6 +150,11 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
     ExprContext* econtext = GetPerTupleExprContext(estate);
     const bool generated = desc->constr && desc->constr->has_generated_stored;
     const bool constrained = desc->constr != nullptr;
+    // An image row with no NULL in a NOT NULL column needs no ExecConstraints (it deforms the
+    // tuple to test them); one with such a NULL calls it, which raises the INSERT's error.
+    const bool checks = constrained && desc->constr->num_check > 0;
+    int* not_null = static_cast<int*>(palloc(sizeof(int) * desc->natts));
+    const int nnot_null = constrained ? not_null_columns(desc, not_null) : 0;
     TupleTableSlot** slots =
         static_cast<TupleTableSlot**>(palloc0(sizeof(TupleTableSlot*) * kMaxBuffered));
     // The slots share one copy of the descriptor: the relation's own is reference-counted,
@@ -181,34 +205,33 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
             ExecStoreHeapTuple(tuple_from_image(image, DatumGetInt64(id), slot->tts_mcxt), slot,
                                true);
             slot->tts_tableOid = relid;
+            if (checks || breaks_not_null(image, not_null, nnot_null))
+                ExecConstraints(rri, slot, estate);
+        } else {
+            for (int a = 0; a < desc->natts; ++a) {
+                slot->tts_values[a] = 0;
+                slot->tts_isnull[a] = true;
+            }
+            (*fill)(r, values, nulls);
+            for (int i = 0; i < ncolumns; ++i) {
+                slot->tts_values[attnums[i] - 1] = values[i];
+                slot->tts_isnull[attnums[i] - 1] = nulls[i];
+            }
+            MemoryContext caller = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+            for (int d = 0; d < ndefaults; ++d) {
+                int a = default_attnums[d] - 1;
+                slot->tts_values[a] =
+                    ExecEvalExpr(default_states[d], econtext, &slot->tts_isnull[a]);
+            }
+            MemoryContextSwitchTo(caller);
+            ExecStoreVirtualTuple(slot);
+            slot->tts_tableOid = relid;
+            if (generated)
+                ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
             if (constrained)
                 ExecConstraints(rri, slot, estate);
-            if (++used == kMaxBuffered)
-                flush();
-            continue;
+            ExecMaterializeSlot(slot); // its own copy: the per-tuple memory is reset next row
         }
-        for (int a = 0; a < desc->natts; ++a) {
-            slot->tts_values[a] = 0;
-            slot->tts_isnull[a] = true;
-        }
-        (*fill)(r, values, nulls);
-        for (int i = 0; i < ncolumns; ++i) {
-            slot->tts_values[attnums[i] - 1] = values[i];
-            slot->tts_isnull[attnums[i] - 1] = nulls[i];
-        }
-        MemoryContext caller = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-        for (int d = 0; d < ndefaults; ++d) {
-            int a = default_attnums[d] - 1;
-            slot->tts_values[a] = ExecEvalExpr(default_states[d], econtext, &slot->tts_isnull[a]);
-        }
-        MemoryContextSwitchTo(caller);
-        ExecStoreVirtualTuple(slot);
-        slot->tts_tableOid = relid;
-        if (generated)
-            ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
-        if (constrained)
-            ExecConstraints(rri, slot, estate);
-        ExecMaterializeSlot(slot); // its own copy: the per-tuple memory is reset next row
         if (++used == kMaxBuffered)
             flush();
     }
