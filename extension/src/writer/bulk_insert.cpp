@@ -29,21 +29,21 @@ bool has_insert_triggers(const TriggerDesc* trig) {
             trig->trig_insert_after_statement || trig->trig_insert_new_table);
 }
 
-// The NOT NULL columns (0-based) of a table, which an image row's NULL bitmap is tested
-// against.
-int not_null_columns(TupleDesc desc, int* out) {
+// The NOT NULL columns (attribute numbers) of a table, which an image row is tested against.
+int not_null_columns(TupleDesc desc, AttrNumber* out) {
     int n = 0;
     for (int a = 0; a < desc->natts; ++a)
         if (TupleDescAttr(desc, a)->attnotnull)
-            out[n++] = a;
+            out[n++] = static_cast<AttrNumber>(a + 1);
     return n;
 }
 
-bool breaks_not_null(HeapTupleHeader image, const int* not_null, int count) {
-    if ((image->t_infomask & HEAP_HASNULL) == 0)
+// Whether the tuple has a NULL in one of those columns, read from its NULL bitmap.
+bool breaks_not_null(HeapTuple tuple, const AttrNumber* not_null, int count) {
+    if (HeapTupleNoNulls(tuple))
         return false;
     for (int i = 0; i < count; ++i)
-        if (att_isnull(not_null[i], image->t_bits))
+        if (heap_attisnull(tuple, not_null[i], nullptr))
             return true;
     return false;
 }
@@ -152,9 +152,9 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
     const bool constrained = desc->constr != nullptr;
     // An image row with no NULL in a NOT NULL column needs no ExecConstraints (it deforms the
     // tuple to test them); one with such a NULL calls it, which raises the INSERT's error.
-    const bool checks = constrained && desc->constr->num_check > 0;
-    int* not_null = static_cast<int*>(palloc(sizeof(int) * desc->natts));
-    const int nnot_null = constrained ? not_null_columns(desc, not_null) : 0;
+    const bool has_checks = constrained && desc->constr->num_check > 0;
+    AttrNumber* not_null = static_cast<AttrNumber*>(palloc(sizeof(AttrNumber) * desc->natts));
+    const int nnot_null = use_images && constrained ? not_null_columns(desc, not_null) : 0;
     TupleTableSlot** slots =
         static_cast<TupleTableSlot**>(palloc0(sizeof(TupleTableSlot*) * kMaxBuffered));
     // The slots share one copy of the descriptor: the relation's own is reference-counted,
@@ -202,10 +202,10 @@ bool bulk_insert_pg(Oid relid, const BulkColumn* columns, int ncolumns, size_t c
             if (id_null) // (nextval never is)
                 elog(ERROR, "nomnom: the identity of \"%s\" gave NULL",
                      RelationGetRelationName(rel));
-            ExecStoreHeapTuple(tuple_from_image(image, DatumGetInt64(id), slot->tts_mcxt), slot,
-                               true);
+            HeapTuple tuple = tuple_from_image(image, DatumGetInt64(id), slot->tts_mcxt);
+            ExecStoreHeapTuple(tuple, slot, true);
             slot->tts_tableOid = relid;
-            if (checks || breaks_not_null(image, not_null, nnot_null))
+            if (has_checks || breaks_not_null(tuple, not_null, nnot_null))
                 ExecConstraints(rri, slot, estate);
         } else {
             for (int a = 0; a < desc->natts; ++a) {
