@@ -684,9 +684,11 @@ void write_batch(const MessageToWrite* messages, int count, MessageOutcome* outc
     write_prepared(to_write);
     for (size_t k = 0; k < to_write.size(); ++k)
         outcomes[index_of[k]].kind = to_write[k]->kind;
-    for (int i = 0; i < count; ++i)
-        if (valid[i] && messages[i].premapped != nullptr && prepared[i].borrowed == nullptr)
-            messages[i].premapped->rows = std::move(prepared[i].rows); // freed by the prefetch
+    // What this thread mapped itself is freed here, with `prepared`, not handed to the
+    // prefetch thread in the message's slot: a slot keeps its storage from batch to batch, so
+    // the backend's allocations would stay in it and be replaced, as the slot regrows, by
+    // the prefetch thread's, each thread's malloc arena keeping the pages the other's frees
+    // left, and the worker's memory grew through a long drain (bench/README.md, item 47).
 }
 
 } // namespace nomnom
