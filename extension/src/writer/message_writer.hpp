@@ -67,7 +67,8 @@ struct PremappedMessage {
     bool ok = false;                           // mapped; else `error` says why not
     // Mapped, values preconverted. Once written, the writer hands the rows back, to be freed
     // with the batch on the prefetch thread, where most of those thousands of small
-    // allocations were made (bench/README.md, "Why the code is so").
+    // allocations were made (bench/README.md, "Why the code is so"). Only ever the prefetch
+    // thread's allocations: what the writer maps itself it frees itself (item 47).
     DocumentRows rows;
     MappingError error;
     std::string written_entity;
